@@ -1,0 +1,3 @@
+"""sentiment-cli: train, apply and improve neural sentiment classifiers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,90 @@
+"""Hyperparameters: one dataclass, validated at construction, saved as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from sentiment_cli.errors import ConfigError
+
+CELLS = ("lstm", "gru")
+MODELS = ("rnn", "bow")
+MERGE_MODES = ("concat", "sum", "mul", "ave")
+POOLINGS = ("last", "mean")
+BOW_MODES = ("counts", "tfidf")
+TRUNCATING = ("pre", "post")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides what `train` builds; `config.json` holds it."""
+
+    # --- model ---
+    model: str = "rnn"  # "rnn" (Embedding -> recurrent -> Dense) or "bow" (dense net on bag of words)
+    cell: str = "lstm"  # recurrent cell: "lstm" or "gru"
+    bidirectional: bool = True  # read the text both ways
+    merge_mode: str = "concat"  # how the two directions combine
+    layers: int = 1  # stacked recurrent layers; all but the last return sequences
+    pooling: str = "last"  # summary of the last layer: final state, or mean over (unpadded) steps
+    embedding_dim: int = 128
+    hidden_size: int = 64  # units per direction; the Dense head has hidden_size // 2
+    dropout: float = 0.3  # on embeddings (spatial) and before the output layer
+    recurrent_dropout: float = 0.0  # > 0 rules out the cuDNN kernel on a GPU
+    bow_mode: str = "tfidf"  # features of the bow model: "counts" or "tfidf"
+    # --- text ---
+    vocab_size: int = 20000  # including the padding and out-of-vocabulary ids
+    max_length: int = 400  # tokens kept per text; batches pad to their own longest text
+    truncating: str = "pre"  # "pre" keeps a long text's end (where reviews give the verdict)
+    # --- training ---
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 10
+    patience: int = 2  # epochs without a better validation accuracy before stopping
+    val_ratio: float = 0.1
+    seed: int = 1234
+    # --- data (filled in by train) ---
+    labels: list = field(default_factory=list)  # label names; index = class id
+
+    def __post_init__(self):
+        def choice(name, options):
+            if getattr(self, name) not in options:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(options)}, not {getattr(self, name)!r}"
+                )
+
+        def positive(name, minimum=1):
+            if getattr(self, name) < minimum:
+                raise ConfigError(f"{name} must be at least {minimum}, not {getattr(self, name)}")
+
+        choice("model", MODELS)
+        choice("cell", CELLS)
+        choice("merge_mode", MERGE_MODES)
+        choice("pooling", POOLINGS)
+        choice("bow_mode", BOW_MODES)
+        choice("truncating", TRUNCATING)
+        for name in ("layers", "embedding_dim", "hidden_size", "max_length", "batch_size", "epochs"):
+            positive(name)
+        positive("patience", 0)
+        positive("vocab_size", 3)
+        for name in ("dropout", "recurrent_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if not 0.0 < self.val_ratio < 1.0:
+            raise ConfigError(f"val_ratio must be between 0 and 1, not {self.val_ratio}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, not {self.lr}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown hyperparameters: {', '.join(unknown)}")
+        return cls(**data)

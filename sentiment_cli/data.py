@@ -1,0 +1,494 @@
+"""DataManager: read labeled, unlabeled and test files; tokenize, pad, split, pseudo-label.
+
+Readers stream: they yield one record at a time and name the file and line of anything they
+cannot read, so a 10 GB file costs no more memory than a 10 line one until the caller keeps it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import itertools
+import json
+import re
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from sentiment_cli.errors import DataError
+from sentiment_cli.tokenizer import PAD_ID, Tokenizer
+
+CLASSIC_SEPARATOR = "+++$+++"
+FORMATS = ("auto", "classic", "lines", "idtext", "csv", "tsv", "jsonl")
+_INTEGER = re.compile(r"-?\d+\Z")
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass
+class Record:
+    line: int  # physical line the record starts on (1-based), for error messages
+    text: str
+    label: str | None = None
+    id: str | None = None
+
+
+@dataclass
+class Columns:
+    """Column names for CSV, TSV and JSONL files."""
+
+    text: str = "text"
+    label: str = "label"
+    id: str = "id"
+
+
+def _open_binary(path):
+    if str(path) == "-":
+        return sys.stdin.buffer
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(path, "no such file", fix="Check the path") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a directory, not a file", fix="Name a file") from None
+    except PermissionError:
+        raise DataError(path, "permission denied", fix="Make the file readable") from None
+    if str(path).endswith(".gz"):
+        return gzip.GzipFile(fileobj=handle, mode="rb")
+    return handle
+
+
+def read_lines(path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text without its line end) of a UTF-8 file, gzip or not.
+
+    A byte-order mark and CRLF line ends are accepted; bytes that are not UTF-8 are an error
+    that names the line, never a silent replacement.
+    """
+    handle = _open_binary(path)
+    number = 0
+    try:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    path,
+                    f"bytes that are not UTF-8 (byte {exc.start + 1} of the line)",
+                    line=number,
+                    fix="Convert the file to UTF-8 (for example: iconv -f latin1 -t utf-8)",
+                ) from None
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield number, line.rstrip("\r\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(
+            path, f"cannot be read after line {number} ({exc})", fix="Check that the file is complete"
+        ) from None
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def detect_format(path, kind: str, first_line: str | None = None) -> str:
+    """The format a file's name (and, for .txt test files, its header) implies."""
+    name = str(path).lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".tsv", ".tab")):
+        return "tsv"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if kind == "labeled":
+        return "classic"
+    if kind == "test" and first_line is not None and first_line.strip().lower() == "id,text":
+        return "idtext"
+    return "lines"
+
+
+def read_records(path, kind: str, fmt: str = "auto", columns: Columns | None = None) -> Iterator[Record]:
+    """Yield the records of a file.
+
+    kind is "labeled" (text and label), "unlabeled" (text) or "test" (id and text; ids are line
+    numbers where the format has none).
+    """
+    columns = columns or Columns()
+    lines = read_lines(path)
+    first = next(lines, None)
+    if first is None:
+        raise DataError(path, "the file is empty", fix="Give a file with at least one example")
+    lines = itertools.chain([first], lines)
+    if fmt == "auto":
+        fmt = detect_format(path, kind, first[1])
+    if kind == "labeled" and fmt in ("lines", "idtext"):
+        raise DataError(path, f"the {fmt} format has no labels", fix="Give a labeled file (LABEL +++$+++ TEXT, or a table with a label column)")
+    readers = {"classic": _read_classic, "lines": _read_plain, "idtext": _read_idtext,
+               "csv": _read_table, "tsv": _read_table, "jsonl": _read_jsonl}
+    yield from readers[fmt](path, lines, kind, fmt, columns)
+
+
+def _read_classic(path, lines, kind, fmt, columns):
+    for number, line in lines:
+        if not line.strip():
+            continue
+        label, sep, text = line.partition(CLASSIC_SEPARATOR)
+        if not sep:
+            if kind == "labeled":
+                raise DataError(
+                    path, f"no '{CLASSIC_SEPARATOR}' separator", line=number,
+                    fix=f"Write the line as 'LABEL {CLASSIC_SEPARATOR} TEXT', or name the format with --format",
+                )
+            text = line
+        label = label.strip()
+        if kind == "labeled" and not label:
+            raise DataError(path, f"no label before '{CLASSIC_SEPARATOR}'", line=number,
+                            fix=f"Write the line as 'LABEL {CLASSIC_SEPARATOR} TEXT'")
+        yield Record(number, text.strip(), label or None, str(number))
+
+
+def _read_plain(path, lines, kind, fmt, columns):
+    for number, line in lines:
+        if kind == "unlabeled" and not line.strip():
+            continue
+        yield Record(number, line, None, str(number))
+
+
+def _read_idtext(path, lines, kind, fmt, columns):
+    _, header = next(lines)
+    if header.strip().lower() != "id,text":
+        raise DataError(path, f"expected the header 'id,text', found {header[:60]!r}", line=1,
+                        fix="Add the header line 'id,text', or name the format with --format")
+    for number, line in lines:
+        if not line.strip():
+            continue
+        row_id, sep, text = line.partition(",")
+        if not sep:
+            raise DataError(path, "no comma between id and text", line=number,
+                            fix="Write the line as 'ID,TEXT'")
+        yield Record(number, text, None, row_id)
+
+
+def _read_table(path, lines, kind, fmt, columns):
+    counter = _LineCounter(lines)
+    reader = csv.reader(counter, delimiter="\t" if fmt == "tsv" else ",")
+    try:
+        header = next(reader)
+        wanted = _wanted_columns(kind, columns)
+        positions = {}
+        for role, name in wanted.items():
+            if name not in header:
+                raise DataError(
+                    path, f"no column {name!r} (the header has: {', '.join(header)})", line=1,
+                    fix=f"Name the {role} column with --{role}-column",
+                )
+            positions[role] = header.index(name)
+        if kind == "test" and columns.id in header:  # optional: line numbers name rows without it
+            positions["id"] = header.index(columns.id)
+        width = len(header)
+        start = counter.number + 1
+        for row in reader:
+            number, start = start, counter.number + 1
+            if not row:
+                continue
+            if len(row) != width:
+                raise DataError(
+                    path, f"{len(row)} fields where the header has {width}", line=number,
+                    fix="Quote fields that contain the delimiter",
+                )
+            values = {role: row[i] for role, i in positions.items()}
+            yield _record(path, number, kind, values)
+    except csv.Error as exc:
+        raise DataError(path, f"not valid {fmt.upper()} ({exc})", line=counter.number,
+                        fix="Check the quoting on that line") from None
+
+
+class _LineCounter:
+    """Feeds csv.reader lines with their ends, and remembers the last line number read."""
+
+    def __init__(self, lines):
+        self.lines = lines
+        self.number = 0
+
+    def __iter__(self):
+        for self.number, line in self.lines:
+            yield line + "\n"
+
+
+def _read_jsonl(path, lines, kind, fmt, columns):
+    wanted = _wanted_columns(kind, columns)
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"not valid JSON ({exc.msg})", line=number,
+                            fix="Write one JSON object per line") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, "not a JSON object", line=number, fix="Write one JSON object per line")
+        values = {}
+        for role, name in wanted.items():
+            if name not in obj:
+                raise DataError(path, f"no key {name!r} (keys: {', '.join(obj)})", line=number,
+                                fix=f"Name the {role} key with --{role}-column")
+            value = obj[name]
+            values[role] = "" if value is None else value if isinstance(value, str) else json.dumps(value)
+        if kind == "test" and columns.id in obj:
+            values["id"] = str(obj[columns.id])
+        yield _record(path, number, kind, values)
+
+
+def _wanted_columns(kind, columns):
+    wanted = {"text": columns.text}
+    if kind == "labeled":
+        wanted["label"] = columns.label
+    return wanted
+
+
+def _record(path, number, kind, values):
+    label = values.get("label")
+    if kind == "labeled":
+        label = label.strip()
+        if not label:
+            raise DataError(path, "empty label", line=number, fix="Give every example a label")
+    row_id = values.get("id", str(number))
+    return Record(number, values["text"], label, row_id)
+
+
+@dataclass
+class LabeledData:
+    texts: list[str]
+    labels: list[str]
+    lines: list[int]
+    path: str
+
+
+def sort_labels(labels: Iterable[str]) -> list[str]:
+    """Label names in class-id order: numerically when all are integers, else alphabetically."""
+    unique = set(labels)
+    if all(_INTEGER.match(label) for label in unique):
+        return sorted(unique, key=int)
+    return sorted(unique)
+
+
+class DataManager:
+    """Owns the text pipeline of a run: tokenizer, label set, length limit."""
+
+    def __init__(self, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
+                 max_length: int = 400, truncating: str = "pre", model: str = "rnn",
+                 bow_mode: str = "tfidf"):
+        self.tokenizer = tokenizer
+        self.labels = list(labels or [])
+        self.max_length = max_length
+        self.truncating = truncating
+        self.model = model
+        self.bow_mode = bow_mode
+
+    @classmethod
+    def from_config(cls, config, tokenizer: Tokenizer | None = None) -> "DataManager":
+        return cls(tokenizer, config.labels, config.max_length, config.truncating, config.model, config.bow_mode)
+
+    # ---- reading ----
+    @staticmethod
+    def read_labeled(path, fmt="auto", columns: Columns | None = None,
+                     allowed: Iterable[str] | None = None) -> LabeledData:
+        """Read every labeled example; check that the labels make sense together."""
+        allowed = set(allowed) if allowed else None
+        texts, labels, lines = [], [], []
+        numeric = None
+        for record in read_records(path, "labeled", fmt, columns):
+            label = record.label
+            if allowed is not None and label not in allowed:
+                raise DataError(path, f"unknown label {label!r} (expected one of: {', '.join(sorted(allowed))})",
+                                line=record.line, fix="Fix the label, or list it in --labels")
+            is_number = bool(_INTEGER.match(label))
+            if numeric is None:
+                numeric = is_number
+            elif numeric and not is_number:
+                raise DataError(path, f"label {label!r} is not a number like the labels before it",
+                                line=record.line, fix="Fix the label, or check that the line is not a broken continuation")
+            texts.append(record.text)
+            labels.append(label)
+            lines.append(record.line)
+        if not texts:
+            raise DataError(path, "no labeled examples in the file", fix="Give a file with at least two examples")
+        classes = set(labels)
+        if len(classes) < 2:
+            raise DataError(path, f"only one class ({labels[0]!r}) in {len(labels)} examples",
+                            fix="A classifier needs examples of at least two classes")
+        return LabeledData(texts, labels, lines, str(path))
+
+    @staticmethod
+    def read_unlabeled(path, fmt="auto", columns: Columns | None = None) -> list[str]:
+        texts = [r.text for r in read_records(path, "unlabeled", fmt, columns) if r.text.strip()]
+        if not texts:
+            raise DataError(path, "no texts in the file", fix="Give a file with one text per line")
+        return texts
+
+    # ---- vocabulary and labels ----
+    def fit(self, data: LabeledData, vocab_size: int) -> None:
+        self.tokenizer = Tokenizer.fit(data.texts, vocab_size)
+        self.labels = sort_labels(data.labels)
+        if self.model == "bow" and self.bow_mode == "tfidf":
+            idf = fit_idf(self.sequences(data.texts), len(self.tokenizer))
+            self.tokenizer = Tokenizer(self.tokenizer.vocabulary, idf.tolist())
+
+    def encode_labels(self, labels: list[str], path="labels", lines: list[int] | None = None) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels)}
+        out = np.empty(len(labels), dtype=np.int32)
+        for i, label in enumerate(labels):
+            if label not in index:
+                raise DataError(path, f"label {label!r} is not one the run knows ({', '.join(self.labels)})",
+                                line=lines[i] if lines else None, fix="Fix the label or retrain with it")
+            out[i] = index[label]
+        return out
+
+    # ---- sequences ----
+    def sequences(self, texts: Iterable[str]) -> list[np.ndarray]:
+        """Token ids of each text, cut to max_length (keeping the end when truncating='pre')."""
+        n = self.max_length
+        out = []
+        for ids in self.tokenizer.encode_batch(texts):
+            if len(ids) > n:
+                ids = ids[-n:] if self.truncating == "pre" else ids[:n]
+            out.append(np.asarray(ids, dtype=np.int32))
+        return out
+
+    def pad(self, seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
+        """Right-padded id matrix; length defaults to the longest sequence (at least 1)."""
+        return pad(seqs, length)
+
+    def to_bow(self, seqs: list[np.ndarray], mode: str | None = None) -> np.ndarray:
+        mode = mode or self.bow_mode
+        idf = None if self.tokenizer.idf is None else np.asarray(self.tokenizer.idf, dtype=np.float32)
+        return to_bow(seqs, len(self.tokenizer), mode, idf)
+
+    def features(self, seqs: list[np.ndarray]) -> np.ndarray:
+        """Model input for a batch: padded ids (rnn) or bag-of-words rows (bow)."""
+        return self.to_bow(seqs) if self.model == "bow" else pad(seqs)
+
+    # ---- splitting and pseudo-labels ----
+    @staticmethod
+    def split(y: np.ndarray, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return stratified_split(y, val_ratio, seed)
+
+    @staticmethod
+    def select_pseudo_labels(probs, threshold=0.1, band=None, balance=False, max_count=None):
+        return select_pseudo_labels(probs, threshold, band, balance, max_count)
+
+
+def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
+    if length is None:
+        length = max((len(s) for s in seqs), default=1) or 1
+    out = np.full((len(seqs), length), PAD_ID, dtype=np.int32)
+    for i, s in enumerate(seqs):
+        s = s[:length]
+        out[i, : len(s)] = s
+    return out
+
+
+def to_bow(seqs: list[np.ndarray], vocab_size: int, mode: str = "counts", idf: np.ndarray | None = None) -> np.ndarray:
+    """Bag-of-words matrix (texts x vocabulary); 'tfidf' scales counts by idf and L2-normalises."""
+    out = np.zeros((len(seqs), vocab_size), dtype=np.float32)
+    for i, s in enumerate(seqs):
+        np.add.at(out[i], s, 1.0)
+    out[:, PAD_ID] = 0.0
+    if mode == "tfidf":
+        if idf is None:
+            raise ValueError("tfidf needs the idf vector of the training data")
+        out = np.log1p(out) * idf
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out /= np.maximum(norms, 1e-12)
+    return out
+
+
+def fit_idf(seqs: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    """Smooth inverse document frequency, as scikit-learn computes it."""
+    df = np.zeros(vocab_size, dtype=np.float64)
+    for s in seqs:
+        df[np.unique(s)] += 1
+    return (np.log((1 + len(seqs)) / (1 + df)) + 1).astype(np.float32)
+
+
+def stratified_split(y: np.ndarray, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split that keeps each class's share; every class keeps a training example."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        n_val = int(round(len(idx) * val_ratio))
+        n_val = min(max(n_val, 1 if len(idx) > 1 else 0), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def length_batches(seqs: list[np.ndarray], batch_size: int, rng: np.random.Generator | None = None,
+                   pool: int = 50) -> list[np.ndarray]:
+    """Index batches of texts of similar length, so that each pads only to its own longest.
+
+    With rng (training): shuffle, sort within pools of ``pool`` batches, shuffle the batches.
+    Without (prediction): sort everything by length.
+    """
+    n = len(seqs)
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    order = rng.permutation(n)
+    step = batch_size * pool
+    batches = []
+    for start in range(0, n, step):
+        chunk = order[start:start + step]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def select_pseudo_labels(probs: np.ndarray, threshold: float = 0.1, band: tuple[float, float] | None = None,
+                         balance: bool = False, max_count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and class ids of the predictions confident enough to serve as labels.
+
+    Binary (probs of shape (n,) or (n, 1): probability of class 1): keep p > 1 - t as class 1
+    and p < t as class 0, or, with band=(low, high), p >= high and p <= low. Multi-class
+    (n, K): keep the rows whose top probability is >= 1 - t. balance keeps the same number per
+    class (the most confident); max_count caps the total (the most confident first).
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        probs = probs[:, 0]
+    if probs.ndim == 1:
+        low, high = band if band is not None else (threshold, 1.0 - threshold)
+        if band is None:
+            positive, negative = probs > high, probs < low
+        else:
+            positive, negative = probs >= high, probs <= low
+        keep = positive | negative
+        labels = positive.astype(np.int64)
+        confidence = np.where(positive, probs, 1.0 - probs)
+        num_classes = 2
+    else:
+        labels = probs.argmax(axis=1)
+        confidence = probs.max(axis=1)
+        keep = confidence >= 1.0 - threshold
+        num_classes = probs.shape[1]
+    idx = np.flatnonzero(keep)
+    # most confident first; ties keep input order
+    idx = idx[np.argsort(-confidence[idx], kind="stable")]
+    if balance:
+        per_class = [idx[labels[idx] == c] for c in range(num_classes)]
+        n = min(len(p) for p in per_class)
+        if max_count is not None:
+            n = min(n, max_count // num_classes)
+        idx = np.concatenate([p[:n] for p in per_class])
+    elif max_count is not None:
+        idx = idx[:max_count]
+    idx = np.sort(idx)
+    return idx, labels[idx]

@@ -1,0 +1,109 @@
+import gzip
+import json
+
+import pytest
+
+from sentiment_cli.data import Columns, DataManager, read_records, sort_labels
+from sentiment_cli.errors import DataError
+
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return path
+
+
+def test_classic_labeled(tmp_path):
+    path = write(tmp_path / "a.txt", "1 +++$+++ good film\n0 +++$+++ bad +++$+++ film\n\n")
+    data = DataManager.read_labeled(path)
+    assert data.labels == ["1", "0"]
+    # Only the first separator splits; the rest is text.
+    assert data.texts == ["good film", "bad +++$+++ film"]
+    assert data.lines == [1, 2]
+
+
+def test_bom_crlf_and_no_trailing_newline(tmp_path):
+    path = write(tmp_path / "a.txt", "\ufeff1 +++$+++ good\r\n0 +++$+++ bad")
+    data = DataManager.read_labeled(path)
+    assert data.labels == ["1", "0"]
+    assert data.texts == ["good", "bad"]
+
+
+def test_gzip(tmp_path):
+    path = tmp_path / "a.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("1 +++$+++ good\n0 +++$+++ bad\n")
+    assert DataManager.read_labeled(path).texts == ["good", "bad"]
+
+
+def test_csv_with_quotes_commas_and_named_columns(tmp_path):
+    path = write(tmp_path / "r.csv", 'stars,body\npositive,"great, really ""great"""\nnegative,"two\nlines"\n')
+    data = DataManager.read_labeled(path, columns=Columns(text="body", label="stars"))
+    assert data.texts == ['great, really "great"', "two\nlines"]
+    assert data.labels == ["positive", "negative"]
+
+
+def test_tsv_and_jsonl(tmp_path):
+    tsv = write(tmp_path / "r.tsv", "label\ttext\n1\tgood\n0\tbad\n")
+    assert DataManager.read_labeled(tsv).texts == ["good", "bad"]
+    jsonl = write(tmp_path / "r.jsonl", '{"text": "good", "label": 1}\n\n{"text": "bad", "label": 0}\n')
+    data = DataManager.read_labeled(jsonl)
+    assert data.labels == ["1", "0"]
+
+
+def test_idtext_keeps_everything_after_first_comma(tmp_path):
+    path = write(tmp_path / "t.txt", 'id,text\n1,a, b, "c"\n2,\n2,"unclosed\n3,x\n')
+    records = list(read_records(path, "test"))
+    assert [(r.id, r.text) for r in records] == [("1", 'a, b, "c"'), ("2", ""), ("2", '"unclosed'), ("3", "x")]
+
+
+def test_plain_lines_are_numbered(tmp_path):
+    path = write(tmp_path / "t.txt", "first\n\nthird\n")
+    records = list(read_records(path, "test"))
+    assert [(r.id, r.text) for r in records] == [("1", "first"), ("2", ""), ("3", "third")]
+    assert DataManager.read_unlabeled(path) == ["first", "third"]
+
+
+def test_labels_sort_numerically_or_alphabetically():
+    assert sort_labels(["10", "2", "1"]) == ["1", "2", "10"]
+    assert sort_labels(["positive", "negative", "neutral"]) == ["negative", "neutral", "positive"]
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("a.txt", "1 +++$+++ ok\njust text\n", "a.txt, line 2: no '+++$+++' separator"),
+        ("a.txt", "1 +++$+++ ok\npos +++$+++ text\n", "a.txt, line 2: label 'pos' is not a number"),
+        ("a.txt", "", "a.txt: the file is empty"),
+        ("a.txt", "\n\n", "a.txt: no labeled examples in the file"),
+        ("a.txt", "1 +++$+++ a\n1 +++$+++ b\n", "a.txt: only one class ('1') in 2 examples"),
+        ("a.txt", b"1 +++$+++ ok\n0 +++$+++ caf\xe9\n", "a.txt, line 2: bytes that are not UTF-8 (byte 14 of the line)"),
+        ("a.csv", "label,body\n1,x\n", "a.csv, line 1: no column 'text' (the header has: label, body)"),
+        ("a.csv", "label,text\n1,x\n0,y,z\n", "a.csv, line 3: 3 fields where the header has 2"),
+        ("a.jsonl", '{"text": "x", "label": 1}\n{"text": "y"\n', "a.jsonl, line 2: not valid JSON"),
+        ("a.jsonl", '{"text": "x", "label": 1}\n{"text": "y"}\n', "a.jsonl, line 2: no key 'label'"),
+    ],
+)
+def test_bad_input_names_file_and_line(tmp_path, name, content, message):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DataError) as err:
+        DataManager.read_labeled(path)
+    assert message in str(err.value)
+    assert str(err.value).startswith(str(path))
+
+
+def test_unknown_label_against_declared_set(tmp_path):
+    path = write(tmp_path / "a.txt", "1 +++$+++ ok\n2 +++$+++ what\n")
+    with pytest.raises(DataError, match=r"line 2: unknown label '2' \(expected one of: 0, 1\)"):
+        DataManager.read_labeled(path, allowed=["0", "1"])
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        DataManager.read_labeled(tmp_path / "nope.txt")
+
+
+def test_truncated_gzip(tmp_path):
+    full = gzip.compress(("1 +++$+++ good\n0 +++$+++ bad\n" * 200).encode())
+    path = write(tmp_path / "a.txt.gz", full[: len(full) // 2])
+    with pytest.raises(DataError, match="cannot be read after line"):
+        DataManager.read_labeled(path)

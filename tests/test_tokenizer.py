@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from sentiment_cli.data import DataManager, LabeledData
+from sentiment_cli.errors import RunError
+from sentiment_cli.tokenizer import OOV_ID, Tokenizer, tokenize
+
+
+def test_tokenize_standardises_reviews_and_tweets():
+    assert tokenize("Great movie!<br /><br />I DON'T care :)") == [
+        "great", "movie", "!", "i", "don't", "care", ":", ")"]
+    assert tokenize("sooooo goood") == ["soo", "good"]
+
+
+def test_fit_keeps_most_frequent_then_alphabetical():
+    tok = Tokenizer.fit(["b a c", "a b", "a"], vocab_size=4)
+    assert tok.vocabulary == ["", "[UNK]", "a", "b"]
+    assert tok.encode("a c b zzz") == [2, OOV_ID, 3, OOV_ID]
+
+
+def test_json_round_trip_gives_identical_sequences(tmp_path):
+    texts = ["I love it!", "naïve café, déjà vu", "it's not good at all..."]
+    tok = Tokenizer.fit(texts, vocab_size=100)
+    tok.save(tmp_path / "tokenizer.json")
+    back = Tokenizer.load(tmp_path / "tokenizer.json")
+    assert back.vocabulary == tok.vocabulary
+    assert back.fingerprint == tok.fingerprint
+    assert back.encode_batch(texts + ["unseen words"]) == tok.encode_batch(texts + ["unseen words"])
+
+
+def test_load_rejects_other_json(tmp_path):
+    (tmp_path / "t.json").write_text('{"vocabulary": ["a"]}')
+    with pytest.raises(RunError, match="not a sentiment-cli tokenizer"):
+        Tokenizer.load(tmp_path / "t.json")
+    (tmp_path / "u.json").write_text("{broken")
+    with pytest.raises(RunError, match="not a tokenizer file"):
+        Tokenizer.load(tmp_path / "u.json")
+
+
+def test_sequences_truncate_pre_keeps_the_end():
+    data = LabeledData(["a b c d e"], ["1"], [1], "x")
+    dm = DataManager(max_length=3, truncating="pre")
+    dm.fit(data, vocab_size=10)
+    ids = {w: dm.tokenizer.encode(w)[0] for w in "abcde"}
+    assert dm.sequences(["a b c d e"])[0].tolist() == [ids["c"], ids["d"], ids["e"]]
+    dm.truncating = "post"
+    assert dm.sequences(["a b c d e"])[0].tolist() == [ids["a"], ids["b"], ids["c"]]
+    padded = dm.pad([np.array([5, 6]), np.array([7])])
+    assert padded.tolist() == [[5, 6], [7, 0]]

@@ -1,0 +1,85 @@
+"""build_model(config): Embedding -> LSTM/GRU/BiLSTM (stacked) -> Dense, or a BOW network."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import numpy as np
+from keras import layers
+
+from sentiment_cli.config import TrainConfig
+from sentiment_cli.data import length_batches
+
+
+def build_model(config: TrainConfig, vocab_size: int, embeddings=None) -> keras.Model:
+    """A compiled classifier for ``config.num_classes`` classes over ``vocab_size`` token ids.
+
+    The rnn model takes right-padded id matrices of any length (id 0 pads and is masked), so
+    batches can be padded to their own longest text and the cuDNN kernel applies on a GPU.
+    The bow model takes bag-of-words rows of width ``vocab_size``.
+    """
+    binary = config.num_classes == 2
+    if config.model == "bow":
+        inputs = keras.Input(shape=(vocab_size,), dtype="float32", name="bow")
+        x = layers.Dropout(config.dropout, name="bow_dropout")(inputs)
+        x = layers.Dense(config.hidden_size, activation="relu", name="hidden")(x)
+    else:
+        inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        x = layers.Embedding(
+            vocab_size, config.embedding_dim, mask_zero=True, name="embedding",
+            embeddings_initializer="uniform" if embeddings is None else keras.initializers.Constant(embeddings),
+        )(inputs)
+        if config.dropout:
+            x = layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
+        cell = layers.LSTM if config.cell == "lstm" else layers.GRU
+        for i in range(config.layers):
+            last = i == config.layers - 1
+            rnn = cell(
+                config.hidden_size,
+                return_sequences=not last or config.pooling != "last",
+                recurrent_dropout=config.recurrent_dropout,
+                name=f"{config.cell}_{i + 1}",
+            )
+            if config.bidirectional:
+                rnn = layers.Bidirectional(rnn, merge_mode=config.merge_mode, name=f"bi{config.cell}_{i + 1}")
+            x = rnn(x)
+        if config.pooling == "mean":  # masked: padding does not dilute the mean
+            x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    x = layers.Dense(max(config.hidden_size // 2, 1), activation="relu", name="head")(x)
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name="head_dropout")(x)
+    if binary:
+        outputs = layers.Dense(1, activation="sigmoid", name="output")(x)
+    else:
+        outputs = layers.Dense(config.num_classes, activation="softmax", name="output")(x)
+    name = "bow" if config.model == "bow" else ("bi" if config.bidirectional else "") + config.cell
+    model = keras.Model(inputs, outputs, name=f"sentiment_{name}")
+    return compile_model(model, config)
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """Adam and the loss that fits the number of classes (also for a loaded model)."""
+    loss = "binary_crossentropy" if config.num_classes == 2 else "sparse_categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(config.lr), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def class_probabilities(outputs) -> np.ndarray:
+    """(n, K) class probabilities from a model's outputs (a binary model gives P(class 1))."""
+    outputs = np.asarray(outputs, dtype=np.float32)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        p = outputs[:, 0]
+        return np.stack([1.0 - p, p], axis=1)
+    return outputs
+
+
+def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callable, batch_size: int = 256) -> np.ndarray:
+    """(n, K) class probabilities in input order; batches group texts of similar length."""
+    out = None
+    for idx in length_batches(seqs, batch_size):
+        probs = class_probabilities(model.predict_on_batch(featurize([seqs[i] for i in idx])))
+        if out is None:
+            out = np.empty((len(seqs), probs.shape[1]), dtype=np.float32)
+        out[idx] = probs
+    return out if out is not None else np.empty((0, 0), dtype=np.float32)

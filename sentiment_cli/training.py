@@ -1,0 +1,156 @@
+"""train(): data -> vocabulary -> length-bucketed batches -> fit with early stopping -> run files."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sentiment_cli import runs
+from sentiment_cli.config import TrainConfig
+from sentiment_cli.data import Columns, DataManager, LabeledData, length_batches
+from sentiment_cli.errors import RunError
+from sentiment_cli.model import build_model, compile_model, predict_proba
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    data_manager: DataManager
+    metrics: dict
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and TensorFlow's generators; our own shuffles take seeded Generators."""
+    keras.utils.set_random_seed(seed)
+
+
+def make_dataset(seqs, y, batch_size: int, featurize, rng: np.random.Generator | None):
+    """A tf.data pipeline of (features, labels) batches padded to their own longest text.
+
+    With rng, every epoch draws a new order from it (so a seed fixes them all).
+    """
+    n_batches = math.ceil(len(seqs) / batch_size)
+    first = featurize(seqs[:1])
+    x_spec = tf.TensorSpec((None,) * first.ndim, tf.as_dtype(first.dtype))
+    y_spec = tf.TensorSpec((None,), tf.as_dtype(y.dtype))
+
+    def batches():
+        for idx in length_batches(seqs, batch_size, rng):
+            yield featurize([seqs[i] for i in idx]), y[idx]
+
+    ds = tf.data.Dataset.from_generator(batches, output_signature=(x_spec, y_spec))
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+
+
+def best_threshold(p_positive: np.ndarray, y: np.ndarray) -> float:
+    """The decision threshold on P(class 1) that maximises validation accuracy (ties: nearest 0.5)."""
+    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    accuracy = np.array([np.mean((p_positive >= t) == (y == 1)) for t in grid])
+    best = np.flatnonzero(accuracy == accuracy.max())
+    return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
+
+
+def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int = 1,
+          data_manager: DataManager | None = None, initial_model: keras.Model | None = None,
+          embeddings=None, extra_data: LabeledData | None = None, summary: bool = False) -> TrainResult:
+    """Train on ``data`` and write the run's files into ``run_dir``.
+
+    data_manager: reuse a fitted tokenizer and label set (for retraining); initial_model:
+    continue from these weights. extra_data joins the training side only (pseudo-labels
+    never reach validation).
+    """
+    seed_everything(config.seed)
+    dm = data_manager or DataManager.from_config(config)
+    if dm.tokenizer is None:
+        dm.fit(data, config.vocab_size)
+    config.labels = list(dm.labels)
+    y = dm.encode_labels(data.labels, data.path, data.lines)
+    train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
+    seqs = dm.sequences(data.texts)
+    train_seqs = [seqs[i] for i in train_idx]
+    train_y = y[train_idx]
+    if extra_data is not None and extra_data.texts:
+        train_seqs += dm.sequences(extra_data.texts)
+        train_y = np.concatenate([train_y, dm.encode_labels(extra_data.labels, extra_data.path)])
+    val_seqs, val_y = [seqs[i] for i in val_idx], y[val_idx]
+    binary = config.num_classes == 2
+    y_dtype = np.float32 if binary else np.int32
+
+    rng = np.random.default_rng(config.seed)
+    train_ds = make_dataset(train_seqs, train_y.astype(y_dtype), config.batch_size, dm.features, rng)
+    val_ds = make_dataset(val_seqs, val_y.astype(y_dtype), max(config.batch_size, 256), dm.features, None)
+
+    if initial_model is None:
+        model = build_model(config, len(dm.tokenizer), embeddings=embeddings)
+    else:
+        model = compile_model(initial_model, config)
+    if summary and verbose:
+        print_summary(model)
+    model_file = run_dir / runs.MODEL_FILE
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(model_file, monitor="val_accuracy", mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE)),
+    ]
+    start = time.perf_counter()
+    # Keras writes its progress bar to stdout; stdout is for results, so send it to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                            callbacks=callbacks, verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - start
+    losses = history.history.get("loss", [])
+    if not model_file.exists() or any(not math.isfinite(v) for v in losses):
+        if not model_file.exists():
+            raise RunError("training diverged (the loss became NaN) before any epoch finished: lower --lr")
+        model = runs.load_model(model_file)  # the best weights before the NaN
+
+    probs = predict_proba(model, val_seqs, dm.features)
+    metrics = {
+        "best_val_accuracy": float(np.max(history.history["val_accuracy"])),
+        "best_val_loss": float(np.min(history.history["val_loss"])),
+        "best_epoch": int(np.argmax(history.history["val_accuracy"])) + 1,
+        "epochs_run": len(losses),
+        "train_seconds": round(seconds, 2),
+        "train_examples": len(train_seqs),
+        "val_examples": len(val_seqs),
+        "examples_per_second": round(len(train_seqs) * len(losses) / seconds, 1) if seconds else None,
+        "stopped_on_nan": any(not math.isfinite(v) for v in losses),
+    }
+    if binary:
+        threshold = best_threshold(probs[:, 1], val_y)
+        metrics["threshold"] = threshold
+        metrics["val_accuracy_at_threshold"] = float(np.mean((probs[:, 1] >= threshold) == (val_y == 1)))
+    return TrainResult(model, dm, metrics)
+
+
+def print_summary(model: keras.Model, file=None) -> None:
+    file = file or sys.stderr
+    model.summary(print_fn=lambda line, *args, **kwargs: print(line, file=file))
+
+
+def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: str = "auto",
+              columns: Columns | None = None, allowed_labels=None, overwrite: bool = False,
+              verbose: int = 1) -> tuple[Path, dict]:
+    """Read ``train_path``, train, and write models_dir/name; returns its path and metrics."""
+    columns = columns or Columns()
+    data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels)
+    with runs.new_run(models_dir, name, overwrite) as run_dir:
+        result = train(config, data, run_dir, verbose=verbose, summary=True)
+        dm = result.data_manager
+        dm.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
+        data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
+                     "examples": len(data.texts)}
+        extra = {"threshold": result.metrics.get("threshold", 0.5)}
+        runs.write_json(run_dir / runs.CONFIG_FILE, runs.make_config_record(config, dm.tokenizer, data_info, extra))
+        runs.write_json(run_dir / runs.METRICS_FILE, result.metrics)
+    return runs.run_path(models_dir, name), result.metrics

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from keras import layers
+
+from sentiment_cli.config import TrainConfig
+from sentiment_cli.errors import ConfigError
+from sentiment_cli.model import build_model, class_probabilities
+
+TINY = dict(embedding_dim=4, hidden_size=4, labels=["0", "1"])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("stack", [1, 2])
+def test_builder_cells_directions_stacking(cell, bidirectional, stack):
+    model = build_model(TrainConfig(cell=cell, bidirectional=bidirectional, layers=stack, **TINY), vocab_size=20)
+    recurrent = [l for l in model.layers if isinstance(l, (layers.Bidirectional, layers.LSTM, layers.GRU))]
+    assert len(recurrent) == stack
+    expected = layers.LSTM if cell == "lstm" else layers.GRU
+    for i, layer in enumerate(recurrent):
+        inner = layer.forward_layer if bidirectional else layer
+        assert isinstance(layer, layers.Bidirectional) == bidirectional
+        assert isinstance(inner, expected)
+        assert inner.return_sequences == (i < stack - 1)  # all but the last
+    assert model.get_layer("embedding").mask_zero
+    # any padded length works: batches pad to their own longest text
+    for length in (3, 11):
+        out = model.predict_on_batch(np.ones((2, length), dtype="int32"))
+        assert out.shape == (2, 1)
+
+
+def test_merge_mode_and_pooling():
+    model = build_model(TrainConfig(merge_mode="sum", pooling="mean", **TINY), vocab_size=20)
+    assert model.get_layer("bilstm_1").merge_mode == "sum"
+    assert model.get_layer("bilstm_1").forward_layer.return_sequences
+    assert model.get_layer("mean_pool").output.shape[-1] == 4
+
+
+def test_multiclass_softmax_and_probabilities():
+    model = build_model(TrainConfig(embedding_dim=4, hidden_size=4, labels=["a", "b", "c"]), vocab_size=20)
+    out = model.predict_on_batch(np.array([[3, 4, 0]], dtype="int32"))
+    assert out.shape == (1, 3)
+    assert np.allclose(out.sum(), 1.0, atol=1e-5)
+    assert class_probabilities(np.array([[0.8]]))[0].tolist() == pytest.approx([0.2, 0.8])
+
+
+def test_bow_model_takes_vocabulary_wide_rows():
+    model = build_model(TrainConfig(model="bow", **TINY), vocab_size=20)
+    assert model.inputs[0].shape[-1] == 20
+    assert model.predict_on_batch(np.zeros((3, 20), dtype="float32")).shape == (3, 1)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="cell must be one of lstm, gru"):
+        TrainConfig(cell="rnn")
+    with pytest.raises(ConfigError, match="dropout"):
+        TrainConfig(dropout=1.5)
+    with pytest.raises(ConfigError, match="unknown hyperparameters: colour"):
+        TrainConfig.from_dict({"colour": "red"})

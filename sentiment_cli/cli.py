@@ -1,0 +1,209 @@
+"""The command line: parse options, call one library function, report.
+
+This is the only module that imports click and the only one that turns errors into exit codes:
+1 for bad input or a damaged run, 2 for bad options. TensorFlow loads lazily, so --help is fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+
+import click
+
+from sentiment_cli import __version__
+from sentiment_cli.config import BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, TRUNCATING, TrainConfig
+from sentiment_cli.data import FORMATS, Columns
+from sentiment_cli.errors import ConfigError, SentimentError
+
+DEFAULTS = TrainConfig()
+
+
+def _load_tensorflow() -> None:
+    """Import TensorFlow without the native log lines it prints on machines without CUDA.
+
+    They come from C++ before any Python logging can filter them, so fd 2 points at
+    /dev/null for the import. SENTIMENT_CLI_DEBUG=1 keeps them.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("SENTIMENT_CLI_DEBUG") or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # CUDA's probe logs here, once
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        except SentimentError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sentiment-cli")
+def cli():
+    """Train, apply and improve neural sentiment classifiers.
+
+    \b
+    Example:
+        sentiment-cli train demo
+        sentiment-cli info demo
+    """
+
+
+def models_dir_option(f):
+    return click.option("--models-dir", default="models", show_default=True,
+                        type=click.Path(file_okay=False), help="Directory that holds the runs.")(f)
+
+
+def data_options(f):
+    """--format and the column options, shared by every command that reads a file."""
+    for option in reversed([
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+                     help="Input format; auto decides by extension (.csv .tsv .jsonl, .gz too) and header."),
+        click.option("--text-column", default="text", show_default=True, help="Text column (CSV/TSV/JSONL)."),
+        click.option("--label-column", default="label", show_default=True, help="Label column (CSV/TSV/JSONL)."),
+        click.option("--id-column", default="id", show_default=True, help="Id column (CSV/TSV/JSONL), if any."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _columns(kwargs) -> Columns:
+    return Columns(kwargs.pop("text_column"), kwargs.pop("label_column"), kwargs.pop("id_column"))
+
+
+def hyperparameter_options(f):
+    d = DEFAULTS
+    for option in reversed([
+        click.option("--model", type=click.Choice(MODELS), default=d.model, show_default=True,
+                     help="rnn: Embedding -> recurrent layers -> Dense; bow: dense network on bag of words."),
+        click.option("--cell", type=click.Choice(CELLS), default=d.cell, show_default=True, help="Recurrent cell."),
+        click.option("--bidirectional/--unidirectional", default=d.bidirectional, show_default=True,
+                     help="Read texts in both directions (BiLSTM / BiGRU)."),
+        click.option("--merge-mode", type=click.Choice(MERGE_MODES), default=d.merge_mode, show_default=True,
+                     help="How a bidirectional layer combines its two directions."),
+        click.option("--layers", type=click.IntRange(1), default=d.layers, show_default=True,
+                     help="Stacked recurrent layers."),
+        click.option("--pooling", type=click.Choice(POOLINGS), default=d.pooling, show_default=True,
+                     help="Summary of the last recurrent layer: final state, or mean over its steps."),
+        click.option("--embedding-dim", type=click.IntRange(1), default=d.embedding_dim, show_default=True,
+                     help="Size of the word vectors."),
+        click.option("--hidden-size", type=click.IntRange(1), default=d.hidden_size, show_default=True,
+                     help="Units per recurrent direction (the Dense head gets half)."),
+        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=d.dropout,
+                     show_default=True, help="Dropout on embeddings and before the output."),
+        click.option("--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True),
+                     default=d.recurrent_dropout, show_default=True,
+                     help="Dropout inside the recurrent cell (> 0 disables cuDNN on a GPU)."),
+        click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
+                     help="Features of --model bow."),
+        click.option("--vocab-size", type=click.IntRange(3), default=d.vocab_size, show_default=True,
+                     help="Most frequent tokens kept (padding and unknown included)."),
+        click.option("--max-length", type=click.IntRange(1), default=d.max_length, show_default=True,
+                     help="Tokens kept per text; batches pad to their own longest text."),
+        click.option("--truncating", type=click.Choice(TRUNCATING), default=d.truncating, show_default=True,
+                     help="pre keeps the end of a long text, post its beginning."),
+        click.option("--lr", type=click.FloatRange(0, min_open=True), default=d.lr, show_default=True,
+                     help="Adam learning rate."),
+        click.option("--batch-size", type=click.IntRange(1), default=d.batch_size, show_default=True,
+                     help="Examples per training step."),
+        click.option("--epochs", type=click.IntRange(1), default=d.epochs, show_default=True,
+                     help="Most epochs to train."),
+        click.option("--patience", type=click.IntRange(0), default=d.patience, show_default=True,
+                     help="Epochs without better validation accuracy before stopping."),
+        click.option("--val-ratio", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     default=d.val_ratio, show_default=True, help="Share of the labeled data held out."),
+        click.option("--seed", type=int, default=d.seed, show_default=True, help="Fixes every random source."),
+    ]):
+        f = option(f)
+    return f
+
+
+_HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name != "labels"]
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--train", "train_path", default="data/training_label.txt", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), help="Labeled data ('-' reads stdin).")
+@data_options
+@click.option("--labels", help="Comma-separated label set; any other label is an error.")
+@hyperparameter_options
+@click.option("--overwrite", is_flag=True, help="Replace an existing run of this name.")
+@models_dir_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or model summary.")
+def train(run, train_path, fmt, labels, overwrite, models_dir, quiet, **kwargs):
+    """Train a classifier on labeled text and save it as models/RUN.
+
+    The run directory gets config.json, tokenizer.json, best.keras, history.csv and
+    metrics.json; an existing run is replaced only with --overwrite, and only once the new
+    one is complete.
+
+    \b
+    Example:
+        sentiment-cli train demo
+        sentiment-cli train reviews --train reviews.csv --text-column body --label-column stars
+    """
+    _load_tensorflow()
+    from sentiment_cli.training import train_run
+
+    columns = _columns(kwargs)
+    config = TrainConfig(**{name: kwargs[name] for name in _HYPERPARAMETERS})
+    allowed = [label.strip() for label in labels.split(",")] if labels else None
+    path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
+                              allowed_labels=allowed, overwrite=overwrite, verbose=0 if quiet else 1)
+    click.echo(f"run saved to {path}")
+    click.echo(f"best validation accuracy {metrics['best_val_accuracy']:.4f} at epoch {metrics['best_epoch']} "
+               f"of {metrics['epochs_run']}, {metrics['train_seconds']:.1f} s")
+
+
+@cli.command()
+@click.argument("run")
+@models_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print config and metrics as JSON.")
+def info(run, models_dir, as_json):
+    """Show a run's configuration, metrics and model summary.
+
+    \b
+    Example:
+        sentiment-cli info demo
+    """
+    _load_tensorflow()
+    from sentiment_cli.runs import load_run
+    from sentiment_cli.training import print_summary
+
+    loaded = load_run(models_dir, run)
+    if as_json:
+        click.echo(json.dumps({"config": loaded.record, "metrics": loaded.metrics}, indent=2))
+        return
+    rec = loaded.record
+    click.echo(f"run         {loaded.path}")
+    click.echo(f"created     {rec.get('created')}")
+    click.echo(f"labels      {', '.join(loaded.config.labels)}")
+    click.echo(f"trained on  {rec.get('data', {}).get('train')} ({rec.get('data', {}).get('examples')} examples)")
+    click.echo(f"vocabulary  {rec.get('vocabulary_size')} ids")
+    click.echo("hyperparameters")
+    for name, value in loaded.config.to_dict().items():
+        if name != "labels":
+            click.echo(f"  {name:<18} {value}")
+    click.echo("metrics")
+    for name, value in loaded.metrics.items():
+        click.echo(f"  {name:<26} {value}")
+    click.echo("versions    " + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()))
+    print_summary(loaded.model, file=sys.stdout)

@@ -1,0 +1,133 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sentiment_cli import runs
+from sentiment_cli.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def trained(tmp_path, labeled_file, tiny_args):
+    models = tmp_path / "models"
+    result = invoke("train", "demo", "--train", labeled_file, "--models-dir", models, *tiny_args)
+    assert result.exit_code == 0, result.output
+    return models
+
+
+def test_train_writes_a_complete_run(trained):
+    run = trained / "demo"
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        [runs.CONFIG_FILE, runs.TOKENIZER_FILE, runs.MODEL_FILE, runs.HISTORY_FILE, runs.METRICS_FILE])
+    config = json.loads((run / runs.CONFIG_FILE).read_text())
+    assert config["hyperparameters"]["labels"] == ["0", "1"]
+    assert config["hyperparameters"]["max_length"] == 8
+    assert {"tensorflow", "keras", "numpy", "python"} <= set(config["versions"])
+    metrics = json.loads((run / runs.METRICS_FILE).read_text())
+    assert metrics["epochs_run"] >= 1 and 0.0 <= metrics["best_val_accuracy"] <= 1.0
+    assert 0.05 <= metrics["threshold"] <= 0.95
+    history = (run / runs.HISTORY_FILE).read_text().splitlines()
+    assert history[0].startswith("epoch") and len(history) == metrics["epochs_run"] + 1
+    # nothing temporary is left beside the run
+    assert [p.name for p in trained.iterdir()] == ["demo"]
+
+
+def test_run_directory_alone_rebuilds_model_and_tokenizer(trained):
+    run = runs.load_run(trained, "demo")
+    assert run.model.get_layer("embedding").input_dim == len(run.tokenizer)
+    assert run.config.labels == ["0", "1"]
+
+
+def test_seed_makes_training_repeatable(tmp_path, labeled_file, tiny_args):
+    models = tmp_path / "m"
+    for name in ("a", "b"):
+        assert invoke("train", name, "--train", labeled_file, "--models-dir", models, *tiny_args).exit_code == 0
+    a, b = (runs.load_run(models, n) for n in ("a", "b"))
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        assert (wa == wb).all()
+
+
+def test_info_prints_config_metrics_and_summary(trained):
+    result = invoke("info", "demo", "--models-dir", trained)
+    assert result.exit_code == 0
+    assert "best_val_accuracy" in result.output
+    assert "Total params" in result.output
+    assert "vocab_size" in result.output
+
+
+def test_existing_run_is_not_overwritten(trained, labeled_file, tiny_args):
+    before = (trained / "demo" / runs.CONFIG_FILE).read_text()
+    result = invoke("train", "demo", "--train", labeled_file, "--models-dir", trained, *tiny_args)
+    assert result.exit_code == 1
+    assert "run 'demo' already exists" in result.output and "--overwrite" in result.output
+    assert (trained / "demo" / runs.CONFIG_FILE).read_text() == before
+    result = invoke("train", "demo", "--train", labeled_file, "--models-dir", trained, "--overwrite", *tiny_args)
+    assert result.exit_code == 0
+    assert (trained / "demo" / runs.CONFIG_FILE).read_text() != before
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", ""])
+def test_run_name_cannot_escape(tmp_path, labeled_file, tiny_args, name):
+    result = invoke("train", name, "--train", labeled_file, "--models-dir", tmp_path / "m", *tiny_args)
+    assert result.exit_code == 1
+    assert "invalid run name" in result.output
+    assert not (tmp_path / "evil").exists()
+
+
+def test_bad_input_exits_1_with_file_and_line_and_no_run(tmp_path, tiny_args):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 +++$+++ fine\nno separator here\n")
+    result = invoke("train", "x", "--train", bad, "--models-dir", tmp_path / "m", *tiny_args)
+    assert result.exit_code == 1
+    assert f"Error: {bad}, line 2: no '+++$+++' separator" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "m" / "x").exists()
+
+
+def test_bad_option_exits_2(labeled_file):
+    result = invoke("train", "x", "--train", labeled_file, "--cell", "rnn")
+    assert result.exit_code == 2
+
+
+def test_failure_during_training_leaves_no_partial_run(tmp_path, labeled_file, tiny_args, monkeypatch):
+    from sentiment_cli import training
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.keras.Model, "fit", boom)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(tmp_path / "m", "x", training.TrainConfig(epochs=1), labeled_file, verbose=0)
+    assert list((tmp_path / "m").iterdir()) == []
+
+
+def test_foreign_tokenizer_is_refused(trained, tmp_path, labeled_file, tiny_args):
+    other = tmp_path / "other.txt"
+    other.write_text("1 +++$+++ completely different words\n0 +++$+++ nothing shared here\n" * 5)
+    assert invoke("train", "other", "--train", other, "--models-dir", trained, *tiny_args).exit_code == 0
+    (trained / "demo" / runs.TOKENIZER_FILE).write_text((trained / "other" / runs.TOKENIZER_FILE).read_text())
+    result = invoke("info", "demo", "--models-dir", trained)
+    assert result.exit_code == 1
+    assert "tokenizer.json does not belong to the model" in result.output
+
+
+def test_multiclass_string_labels(tmp_path, tiny_args):
+    path = tmp_path / "three.csv"
+    rows = ["label,text"] + [f"{lab},{lab} words here" for lab in ["negative", "neutral", "positive"] * 8]
+    path.write_text("\n".join(rows) + "\n")
+    result = invoke("train", "three", "--train", path, "--models-dir", tmp_path / "m", *tiny_args)
+    assert result.exit_code == 0, result.output
+    run = runs.load_run(tmp_path / "m", "three")
+    assert run.config.labels == ["negative", "neutral", "positive"]
+    assert run.model.outputs[0].shape[-1] == 3
+
+
+def test_bow_model_trains(tmp_path, labeled_file, tiny_args):
+    result = invoke("train", "bow", "--model", "bow", "--train", labeled_file, "--models-dir", tmp_path / "m", *tiny_args)
+    assert result.exit_code == 0, result.output
+    run = runs.load_run(tmp_path / "m", "bow")
+    assert run.tokenizer.idf is not None and len(run.tokenizer.idf) == len(run.tokenizer)

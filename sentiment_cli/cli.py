@@ -207,3 +207,98 @@ def info(run, models_dir, as_json):
         click.echo(f"  {name:<26} {value}")
     click.echo("versions    " + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()))
     print_summary(loaded.model, file=sys.stdout)
+
+
+def _load_runs(models_dir, names) -> list:
+    from sentiment_cli.runs import load_run
+
+    if not names:
+        raise click.UsageError("name at least one run (RUN or --run RUN)")
+    return [load_run(models_dir, name) for name in dict.fromkeys(names)]
+
+
+def prediction_options(f):
+    for option in reversed([
+        click.option("--run", "extra_runs", multiple=True,
+                     help="Another run to average with (repeatable); same as more RUN arguments."),
+        click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     help="Decision threshold on P(second label) of a binary run; default: the one "
+                          "train chose on validation data."),
+        click.option("--chunk-size", type=click.IntRange(1), default=8192, show_default=True,
+                     help="Rows read and predicted at a time (bounds memory)."),
+        click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True,
+                     help="Rows per model call."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+    ]):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@click.argument("runs", nargs=-1)
+@click.option("--input", "input_path", default="data/testing_data.txt", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), help="Texts to label ('-' reads stdin).")
+@click.option("--output", "output_path", default="result.csv", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), help="CSV to write ('-' writes stdout).")
+@click.option("--probabilities", is_flag=True, help="Add a p_LABEL column per class.")
+@data_options
+@prediction_options
+@models_dir_option
+def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshold, chunk_size, batch_size,
+         quiet, models_dir, **kwargs):
+    """Label every row of a file and write id,label to a CSV, in input order.
+
+    Input: 'id,text' files (TEXT is everything after the first comma), CSV/TSV/JSONL with
+    column options, or plain lines (ids are line numbers); .gz too. Several runs average
+    their class probabilities. The CSV appears only once every row is written.
+
+    \b
+    Example:
+        sentiment-cli test demo
+        sentiment-cli test demo --input tweets.txt.gz --output - --probabilities
+        sentiment-cli test lstm gru --output ensemble.csv
+    """
+    _load_tensorflow()
+    from sentiment_cli.predict import predict_file
+
+    loaded = _load_runs(models_dir, [*runs, *extra_runs])
+    stats = predict_file(loaded, input_path, output_path, fmt=fmt, columns=_columns(kwargs), chunk_size=chunk_size,
+                         batch_size=batch_size, probabilities=probabilities, threshold=threshold,
+                         progress=not quiet)
+    if output_path != "-":
+        click.echo(f"{stats['rows']} predictions written to {output_path} ({stats['rows_per_second']:.0f} rows/s)")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1)
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Labeled data, in any format train reads.")
+@click.option("--errors", type=click.IntRange(0), default=0, show_default=True,
+              help="List the N most confidently wrong examples.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
+@data_options
+@prediction_options
+@models_dir_option
+def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chunk_size, batch_size, quiet,
+             models_dir, **kwargs):
+    """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix.
+
+    A single run's report is also saved as evaluation.json in its run directory.
+
+    \b
+    Example:
+        sentiment-cli evaluate demo --input data/training_label.txt --errors 5
+    """
+    _load_tensorflow()
+    from sentiment_cli.predict import evaluate_file, format_report, save_report
+
+    loaded = _load_runs(models_dir, [*runs, *extra_runs])
+    report = evaluate_file(loaded, input_path, fmt=fmt, columns=_columns(kwargs), chunk_size=chunk_size,
+                           batch_size=batch_size, threshold=threshold, errors=errors, progress=not quiet)
+    saved = save_report(loaded[0], report) if len(loaded) == 1 else None
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    click.echo(format_report(report), nl=False)
+    if saved:
+        click.echo(f"saved to {saved}", err=True)

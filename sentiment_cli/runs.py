@@ -29,6 +29,7 @@ TOKENIZER_FILE = "tokenizer.json"
 MODEL_FILE = "best.keras"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
@@ -67,6 +68,18 @@ def library_versions() -> dict:
 
 def write_json(path, data) -> None:
     Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_json_atomic(path, data) -> None:
+    """Write beside, then rename: a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        write_json(tmp, data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def read_json(path) -> dict:

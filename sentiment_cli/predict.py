@@ -1,0 +1,238 @@
+"""Streaming batch prediction to CSV, and evaluation on labeled data.
+
+Input is read and predicted a chunk at a time, so memory stays bounded whatever the file's
+size; inside a chunk, texts of similar length share a batch and the predictions are put back
+in input order. Output goes to a temporary file beside the destination that is renamed into
+place only when every row is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import heapq
+import io
+import itertools
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from sentiment_cli import runs as runs_module
+from sentiment_cli.data import Columns, DataManager, Record, read_records
+from sentiment_cli.errors import DataError, RunError
+from sentiment_cli.model import predict_proba
+from sentiment_cli.runs import Run
+
+DEFAULT_CHUNK = 8192
+DEFAULT_BATCH = 1024
+
+
+def check_ensemble(runs: list[Run]) -> list[str]:
+    """The label set all runs share; runs that disagree cannot be averaged."""
+    labels = runs[0].config.labels
+    for run in runs[1:]:
+        if run.config.labels != labels:
+            raise RunError(
+                f"runs {runs[0].path.name} and {run.path.name} have different label sets "
+                f"({', '.join(labels)} vs {', '.join(run.config.labels)}): an ensemble needs the same labels"
+            )
+    return labels
+
+
+def decision_threshold(runs: list[Run], threshold: float | None) -> float | None:
+    """For binary runs: the given threshold, else the mean of the runs' validation-tuned ones."""
+    if len(runs[0].config.labels) != 2:
+        if threshold is not None:
+            raise RunError("--threshold applies to binary runs only; this run has "
+                           f"{len(runs[0].config.labels)} classes")
+        return None
+    if threshold is not None:
+        return threshold
+    return float(np.mean([run.threshold for run in runs]))
+
+
+def decide(probs: np.ndarray, threshold: float | None) -> np.ndarray:
+    if threshold is None:
+        return probs.argmax(axis=1)
+    return (probs[:, 1] >= threshold).astype(np.int64)
+
+
+class Predictor:
+    """Averages the class probabilities of one or more runs over chunks of records."""
+
+    def __init__(self, runs: list[Run], batch_size: int = DEFAULT_BATCH):
+        self.runs = runs
+        self.labels = check_ensemble(runs)
+        self.batch_size = batch_size
+        self.managers = [DataManager.from_config(run.config, run.tokenizer) for run in runs]
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        total = None
+        for run, dm in zip(self.runs, self.managers):
+            probs = predict_proba(run.model, dm.sequences(texts), dm.features, self.batch_size)
+            total = probs if total is None else total + probs
+        return total / len(self.runs)
+
+    def chunks(self, records: Iterable[Record], chunk_size: int) -> Iterator[tuple[list[Record], np.ndarray]]:
+        records = iter(records)
+        while chunk := list(itertools.islice(records, chunk_size)):
+            yield chunk, self.probabilities([r.text for r in chunk])
+
+
+@contextlib.contextmanager
+def atomic_output(path, newline: str = ""):
+    """A text file that appears at ``path`` only if the block completes; '-' is stdout."""
+    if str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "is a directory", fix="Name an output file")
+    if not path.parent.is_dir():
+        raise DataError(path, "its directory does not exist", fix="Create it first or choose another --output")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _progress(desc: str, enabled: bool):
+    return tqdm(desc=desc, unit=" rows", unit_scale=True, file=sys.stderr, disable=not enabled,
+                mininterval=0.5, dynamic_ncols=True)
+
+
+def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto", columns: Columns | None = None,
+                 chunk_size: int = DEFAULT_CHUNK, batch_size: int = DEFAULT_BATCH, probabilities: bool = False,
+                 threshold: float | None = None, progress: bool = True) -> dict:
+    """Write ``id,label[,p_LABEL...]`` for every row of input_path, in input order."""
+    predictor = Predictor(runs, batch_size)
+    threshold = decision_threshold(runs, threshold)
+    records = read_records(input_path, "test", fmt, columns or Columns())
+    rows = 0
+    start = time.perf_counter()
+    with atomic_output(output_path) as handle, _progress("predict", progress) as bar:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["id", "label"] + ([f"p_{label}" for label in predictor.labels] if probabilities else []))
+        for chunk, probs in predictor.chunks(records, chunk_size):
+            predicted = decide(probs, threshold)
+            for record, label, p in zip(chunk, predicted, probs):
+                row = [record.id, predictor.labels[label]]
+                if probabilities:
+                    row += [f"{v:.6f}" for v in p]
+                writer.writerow(row)
+            rows += len(chunk)
+            bar.update(len(chunk))
+        if rows == 0:
+            raise DataError(input_path, "no rows to predict", fix="Give a file with at least one text")
+    seconds = time.perf_counter() - start
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds if seconds else None,
+            "threshold": threshold}
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, per-class precision / recall / F1 / support, macro F1, confusion matrix."""
+    k = len(labels)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    per_class = {}
+    for i, label in enumerate(labels):
+        tp = confusion[i, i]
+        predicted, actual = confusion[:, i].sum(), confusion[i, :].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+                            "support": int(actual)}
+    total = int(confusion.sum())
+    return {
+        "examples": total,
+        "accuracy": float(np.trace(confusion) / total) if total else 0.0,
+        "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
+        "per_class": per_class,
+        "labels": list(labels),
+        "confusion_matrix": confusion.tolist(),  # rows: true label, columns: predicted label
+    }
+
+
+def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Columns | None = None,
+                  chunk_size: int = DEFAULT_CHUNK, batch_size: int = DEFAULT_BATCH, threshold: float | None = None,
+                  errors: int = 0, progress: bool = True) -> dict:
+    """Metrics of the runs (averaged, if several) on a labeled file; the ``errors`` most confidently wrong."""
+    predictor = Predictor(runs, batch_size)
+    threshold = decision_threshold(runs, threshold)
+    index = {label: i for i, label in enumerate(predictor.labels)}
+    records = read_records(input_path, "labeled", fmt, columns or Columns())
+    y_true, y_pred, worst = [], [], []
+    with _progress("evaluate", progress) as bar:
+        for chunk, probs in predictor.chunks(records, chunk_size):
+            truth = []
+            for record in chunk:
+                if record.label not in index:
+                    raise DataError(input_path, f"label {record.label!r} is not one the run knows "
+                                    f"({', '.join(predictor.labels)})", line=record.line,
+                                    fix="Fix the label, or evaluate a run trained with it")
+                truth.append(index[record.label])
+            truth = np.asarray(truth)
+            predicted = decide(probs, threshold)
+            y_true.append(truth)
+            y_pred.append(predicted)
+            if errors:
+                for j in np.flatnonzero(predicted != truth):
+                    item = (float(probs[j, predicted[j]]), chunk[j].line, chunk[j].text, predictor.labels[truth[j]],
+                            predictor.labels[predicted[j]])
+                    if len(worst) < errors:
+                        heapq.heappush(worst, item)
+                    else:
+                        heapq.heappushpop(worst, item)
+            bar.update(len(chunk))
+    if not y_true:
+        raise DataError(input_path, "no labeled examples in the file", fix="Give a file with labeled examples")
+    report = classification_report(np.concatenate(y_true), np.concatenate(y_pred), predictor.labels)
+    report.update({"input": str(input_path), "runs": [run.path.name for run in runs], "threshold": threshold})
+    if errors:
+        report["errors"] = [
+            {"line": line, "label": label, "predicted": pred, "confidence": round(conf, 6), "text": text}
+            for conf, line, text, label, pred in sorted(worst, reverse=True)
+        ]
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The report as plain-text tables."""
+    import pandas as pd
+
+    out = io.StringIO()
+    out.write(f"{report['examples']} examples from {report['input']}\n")
+    out.write(f"accuracy  {report['accuracy']:.4f}\nmacro F1  {report['macro_f1']:.4f}\n\n")
+    table = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1", "support"]]
+    table["support"] = table["support"].astype(int)
+    out.write(table.to_string(float_format=lambda v: f"{v:.4f}") + "\n\n")
+    labels = report["labels"]
+    confusion = pd.DataFrame(report["confusion_matrix"], index=[f"true {l}" for l in labels],
+                             columns=[f"pred {l}" for l in labels])
+    out.write(confusion.to_string() + "\n")
+    for e in report.get("errors", []):
+        text = e["text"] if len(e["text"]) <= 100 else e["text"][:97] + "..."
+        out.write(f"\nline {e['line']}: {e['label']} predicted as {e['predicted']} "
+                  f"(p={e['confidence']:.4f}): {text}")
+    if report.get("errors"):
+        out.write("\n")
+    return out.getvalue()
+
+
+def save_report(run: Run, report: dict) -> Path:
+    path = run.path / runs_module.EVALUATION_FILE
+    runs_module.write_json_atomic(path, report)
+    return path

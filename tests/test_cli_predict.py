@@ -1,0 +1,189 @@
+import csv
+import gzip
+import io
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sentiment_cli import predict, runs
+from sentiment_cli.cli import cli
+from sentiment_cli.predict import classification_report
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Two tiny binary runs and a three-class run, trained once for the module."""
+    from conftest import NEGATIVE, POSITIVE, TINY
+
+    root = tmp_path_factory.mktemp("predict")
+    labeled = root / "train.txt"
+    labeled.write_text("\n".join([f"1 +++$+++ {t}" for t in POSITIVE] + [f"0 +++$+++ {t}" for t in NEGATIVE]) * 2)
+    three = root / "three.csv"
+    three.write_text("label,text\n" + "".join(f"{l},{l} words\n" for l in ["neg", "neu", "pos"] * 6))
+    models = root / "models"
+    for name, path, seed in [("a", labeled, "1"), ("b", labeled, "2"), ("three", three, "1")]:
+        args = [a if a != "7" else seed for a in TINY]
+        result = invoke("train", name, "--train", path, "--models-dir", models, *args)
+        assert result.exit_code == 0, result.output
+    return models
+
+
+def rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+TRICKY = ('id,text\r\n'
+          '7,"quoted, with ""commas"", and more"\r\n'
+          '3,\r\n'
+          '3,duplicate id, love it\r\n'
+          'x,"an unclosed quote, great\r\n'
+          '5,last line without newline')
+
+
+def test_count_order_and_ids_on_a_tricky_file(models, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(TRICKY.encode())
+    out = tmp_path / "out.csv"
+    result = invoke("test", "a", "--input", src, "--output", out, "--models-dir", models, "-q")
+    assert result.exit_code == 0, result.output
+    table = rows(out)
+    assert table[0] == ["id", "label"]
+    assert [r[0] for r in table[1:]] == ["7", "3", "3", "x", "5"]
+    assert all(r[1] in ("0", "1") for r in table[1:])
+
+
+def test_output_matches_in_memory_prediction_whatever_the_chunking(models, tmp_path):
+    texts = [f"{w} " * (i % 7) for i, w in enumerate(["love", "hate", "great", "awful", "fun"] * 9)]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(texts) + "\n")
+    outs = []
+    for chunk, batch in [(1, 1), (4, 3), (1000, 1000)]:
+        out = tmp_path / f"out{chunk}.csv"
+        assert invoke("test", "a", "--input", src, "--output", out, "--probabilities", "--chunk-size", chunk,
+                      "--batch-size", batch, "--models-dir", models, "-q").exit_code == 0
+        outs.append(rows(out))
+    assert outs[0] == outs[1] == outs[2]
+    run = runs.load_run(models, "a")
+    expected = predict.Predictor([run]).probabilities(texts)
+    got = np.array([[float(v) for v in r[2:]] for r in outs[0][1:]])
+    assert got.shape == (45, 2)
+    assert np.allclose(got, expected, atol=1e-5)
+    assert [r[0] for r in outs[0][1:]] == [str(i) for i in range(1, 46)]  # plain lines: line numbers
+
+
+def test_gzip_stdin_and_stdout(models, tmp_path):
+    src = tmp_path / "in.txt.gz"
+    with gzip.open(src, "wt") as f:
+        f.write("id,text\n1,love it\n2,hate it\n")
+    result = invoke("test", "a", "--input", src, "--output", "-", "--models-dir", models, "-q")
+    assert result.exit_code == 0
+    assert [r[0] for r in csv.reader(io.StringIO(result.stdout))] == ["id", "1", "2"]
+    result = invoke("test", "a", "--input", "-", "--output", "-", "--models-dir", models, "-q",
+                    input="love it\nhate it\n")
+    assert [r[0] for r in csv.reader(io.StringIO(result.stdout))] == ["id", "1", "2"]
+
+
+def test_labels_and_threshold(models, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("love it\nhate it\nfun\n")
+    out = tmp_path / "o.csv"
+    for threshold, expected in [("0.000001", "1"), ("0.999999", "0")]:
+        invoke("test", "a", "--input", src, "--output", out, "--threshold", threshold, "--models-dir", models, "-q")
+        assert {r[1] for r in rows(out)[1:]} == {expected}
+    result = invoke("test", "three", "--input", src, "--output", out, "--probabilities", "--models-dir", models, "-q")
+    assert rows(out)[0] == ["id", "label", "p_neg", "p_neu", "p_pos"]
+    assert {r[1] for r in rows(out)[1:]} <= {"neg", "neu", "pos"}
+    result = invoke("test", "three", "--input", src, "--output", out, "--threshold", "0.3", "--models-dir", models)
+    assert result.exit_code == 1 and "binary runs only" in result.output
+
+
+def test_failure_mid_stream_leaves_no_output(models, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"id,text\n" + b"".join(b"%d,fine text\n" % i for i in range(50)) + b"50,caf\xe9\n")
+    out = tmp_path / "out.csv"
+    out.write_text("previous results\n")
+    result = invoke("test", "a", "--input", src, "--output", out, "--chunk-size", "8", "--models-dir", models, "-q")
+    assert result.exit_code == 1
+    assert "line 52: bytes that are not UTF-8" in result.output
+    assert out.read_text() == "previous results\n"  # untouched, and no temporary file beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.csv"]
+
+
+def test_empty_input_is_an_error(models, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("id,text\n")
+    result = invoke("test", "a", "--input", src, "--output", tmp_path / "o.csv", "--models-dir", models, "-q")
+    assert result.exit_code == 1 and "no rows to predict" in result.output
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_ensemble_averages_probabilities(models, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("love it\nhate it\nboring fun\n")
+    out = {}
+    for names in (["a"], ["b"], ["a", "b"]):
+        path = tmp_path / f"{'-'.join(names)}.csv"
+        extra = [x for n in names[1:] for x in ("--run", n)]
+        assert invoke("test", names[0], *extra, "--input", src, "--output", path, "--probabilities",
+                      "--models-dir", models, "-q").exit_code == 0
+        out[tuple(names)] = np.array([[float(v) for v in r[2:]] for r in rows(path)[1:]])
+    assert np.allclose(out[("a", "b")], (out[("a",)] + out[("b",)]) / 2, atol=2e-6)
+
+
+def test_ensemble_with_different_labels_is_refused(models, tmp_path):
+    result = invoke("test", "a", "three", "--models-dir", models, "--output", tmp_path / "o.csv")
+    assert result.exit_code == 1
+    assert "different label sets" in result.output
+
+
+def test_foreign_tokenizer_is_refused_by_test(models, tmp_path):
+    import shutil
+
+    shutil.copytree(models / "a", tmp_path / "m" / "a")
+    (tmp_path / "m" / "a" / runs.TOKENIZER_FILE).write_text((models / "three" / runs.TOKENIZER_FILE).read_text())
+    result = invoke("test", "a", "--models-dir", tmp_path / "m", "--output", tmp_path / "o.csv")
+    assert result.exit_code == 1
+    assert "does not belong to the model" in result.output
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_classification_report_by_hand():
+    # true: 0 0 0 1 1 2 ; pred: 0 1 0 1 2 2
+    report = classification_report(np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 2, 2]), ["a", "b", "c"])
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    assert report["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    a, b, c = (report["per_class"][k] for k in "abc")
+    assert (a["precision"], a["recall"]) == (1.0, pytest.approx(2 / 3))
+    assert (b["precision"], b["recall"], b["f1"]) == (0.5, 0.5, 0.5)
+    assert (c["precision"], c["recall"], c["f1"]) == (0.5, 1.0, pytest.approx(2 / 3))
+    assert report["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+
+
+def test_evaluate_prints_saves_and_lists_errors(models, tmp_path):
+    src = tmp_path / "eval.txt"
+    src.write_text("1 +++$+++ love it\n0 +++$+++ hate it\n1 +++$+++ awful awful\n0 +++$+++ great fun\n")
+    result = invoke("evaluate", "a", "--input", src, "--errors", "2", "--models-dir", models, "-q", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["examples"] == 4
+    assert sum(map(sum, report["confusion_matrix"])) == 4
+    wrong = 4 - round(report["accuracy"] * 4)
+    assert len(report["errors"]) == min(wrong, 2)
+    assert json.loads((models / "a" / runs.EVALUATION_FILE).read_text())["accuracy"] == report["accuracy"]
+    result = invoke("evaluate", "a", "--input", src, "--models-dir", models, "-q")
+    assert "accuracy" in result.output and "pred 1" in result.output
+
+
+def test_evaluate_unknown_label(models, tmp_path):
+    src = tmp_path / "eval.txt"
+    src.write_text("1 +++$+++ love it\n7 +++$+++ hate it\n")
+    result = invoke("evaluate", "a", "--input", src, "--models-dir", models, "-q")
+    assert result.exit_code == 1
+    assert "line 2: label '7' is not one the run knows (0, 1)" in result.output

@@ -144,11 +144,19 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
               type=click.Path(dir_okay=False, allow_dash=True), help="Labeled data ('-' reads stdin).")
 @data_options
 @click.option("--labels", help="Comma-separated label set; any other label is an error.")
+@click.option("--embeddings", type=click.Path(exists=True, dir_okay=False),
+              help="GloVe / word2vec text file (.gz too) that initialises the embedding layer.")
+@click.option("--pretrain-embeddings", is_flag=True,
+              help="Initialise the embedding layer with Word2Vec trained on the labeled (and --unlabeled) text.")
+@click.option("--unlabeled", "unlabeled_path", type=click.Path(exists=True, dir_okay=False),
+              help="More text for --pretrain-embeddings, one per line.")
+@click.option("--freeze-embeddings", is_flag=True, help="Keep the initial word vectors fixed.")
 @hyperparameter_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of this name.")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or model summary.")
-def train(run, train_path, fmt, labels, overwrite, models_dir, quiet, **kwargs):
+def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
+          overwrite, models_dir, quiet, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -164,10 +172,13 @@ def train(run, train_path, fmt, labels, overwrite, models_dir, quiet, **kwargs):
     from sentiment_cli.training import train_run
 
     columns = _columns(kwargs)
-    config = TrainConfig(**{name: kwargs[name] for name in _HYPERPARAMETERS})
+    config = TrainConfig(**{name: kwargs[name] for name in _HYPERPARAMETERS if name in kwargs},
+                         embeddings=embeddings, pretrain_embeddings=pretrain_embeddings,
+                         freeze_embeddings=freeze_embeddings)
     allowed = [label.strip() for label in labels.split(",")] if labels else None
     path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
-                              allowed_labels=allowed, overwrite=overwrite, verbose=0 if quiet else 1)
+                              allowed_labels=allowed, overwrite=overwrite, unlabeled_path=unlabeled_path,
+                              verbose=0 if quiet else 1)
     click.echo(f"run saved to {path}")
     click.echo(f"best validation accuracy {metrics['best_val_accuracy']:.4f} at epoch {metrics['best_epoch']} "
                f"of {metrics['epochs_run']}, {metrics['train_seconds']:.1f} s")
@@ -302,3 +313,64 @@ def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chun
     click.echo(format_report(report), nl=False)
     if saved:
         click.echo(f"saved to {saved}", err=True)
+
+
+def _band(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected LOW,HIGH, for example 0.05,0.95") from None
+    return (low, high)
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--unlabeled", "unlabeled_path", default="data/training_nolabel.txt", show_default=True,
+              type=click.Path(dir_okay=False), help="Unlabeled text, one per line (or a table with --text-column).")
+@click.option("--unlabeled-format", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Format of the unlabeled file.")
+@click.option("--train", "train_path", default="data/training_label.txt", show_default=True,
+              type=click.Path(dir_okay=False), help="The labeled data (its validation split stays held out).")
+@data_options
+@click.option("--output-run", help="Name of the new run (default: RUN-semi); RUN stays intact.")
+@click.option("--rounds", type=click.IntRange(1), default=10, show_default=True, help="Relabeling rounds.")
+@click.option("--threshold", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Keep p > 1-t and p < t (multi-class: top probability >= 1-t).")
+@click.option("--band", callback=_band, metavar="LOW,HIGH",
+              help="Binary runs: keep p <= LOW and p >= HIGH instead of --threshold.")
+@click.option("--epochs-per-round", type=click.IntRange(1), default=2, show_default=True,
+              help="Epochs per round; the best by validation accuracy is kept.")
+@click.option("--max-per-round", type=click.IntRange(1), help="Most pseudo-labels per round, most confident first.")
+@click.option("--balance", is_flag=True, help="The same number of pseudo-labels for every class.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted semi run after its last completed round.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")
+@models_dir_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def semi(run, unlabeled_path, unlabeled_format, train_path, fmt, output_run, rounds, threshold, band,
+         epochs_per_round, max_per_round, balance, resume, overwrite, models_dir, quiet, **kwargs):
+    """Improve RUN with its own confident predictions on unlabeled text.
+
+    Each round, the best model so far labels the unlabeled text, the confident predictions
+    join the training data (never the validation data), and the model trains again; a round
+    that lowers validation accuracy is rolled back. Every round is reported in rounds.csv;
+    an interrupted run continues with --resume.
+
+    \b
+    Example:
+        sentiment-cli semi demo --rounds 3
+        sentiment-cli semi demo --resume
+    """
+    _load_tensorflow()
+    from sentiment_cli.config import SemiConfig
+    from sentiment_cli.semi import self_train
+
+    config = SemiConfig(rounds=rounds, threshold=threshold, band=band, epochs_per_round=epochs_per_round,
+                        max_per_round=max_per_round, balance=balance)
+    path, metrics = self_train(models_dir, run, output_run or f"{run}-semi", train_path, unlabeled_path, config,
+                               fmt=fmt, columns=_columns(kwargs), unlabeled_fmt=unlabeled_format, resume=resume,
+                               overwrite=overwrite, verbose=0 if quiet else 1)
+    click.echo(f"run saved to {path}")
+    click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
+               f"(best round {metrics['best_round']} of {len(metrics['rounds']) - 1})")

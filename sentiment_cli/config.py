@@ -31,6 +31,9 @@ class TrainConfig:
     dropout: float = 0.3  # on embeddings (spatial) and before the output layer
     recurrent_dropout: float = 0.0  # > 0 rules out the cuDNN kernel on a GPU
     bow_mode: str = "tfidf"  # features of the bow model: "counts" or "tfidf"
+    embeddings: str | None = None  # GloVe / word2vec text file that initialises the embedding layer
+    pretrain_embeddings: bool = False  # initialise it with Word2Vec trained on the run's own texts
+    freeze_embeddings: bool = False  # keep the initial word vectors fixed
     # --- text ---
     vocab_size: int = 20000  # including the padding and out-of-vocabulary ids
     max_length: int = 400  # tokens kept per text; batches pad to their own longest text
@@ -71,6 +74,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         if not 0.0 < self.val_ratio < 1.0:
             raise ConfigError(f"val_ratio must be between 0 and 1, not {self.val_ratio}")
+        if self.embeddings and self.pretrain_embeddings:
+            raise ConfigError("give either an embeddings file or pretrain_embeddings, not both")
+        if self.freeze_embeddings and not (self.embeddings or self.pretrain_embeddings):
+            raise ConfigError("freeze_embeddings needs an embeddings file or pretrain_embeddings")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, not {self.lr}")
 
@@ -88,3 +95,32 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown hyperparameters: {', '.join(unknown)}")
         return cls(**data)
+
+
+@dataclass
+class SemiConfig:
+    """How `semi` relabels: the original system's loop, made safe to interrupt and roll back."""
+
+    rounds: int = 10
+    threshold: float = 0.1  # keep p > 1 - t and p < t (multi-class: top probability >= 1 - t)
+    band: tuple | None = None  # binary only: (low, high) keeps p <= low and p >= high instead
+    epochs_per_round: int = 2  # the best epoch of each round, by validation accuracy, is kept
+    max_per_round: int | None = None  # cap on pseudo-labels per round, most confident first
+    balance: bool = False  # the same number of pseudo-labels for every class
+
+    def __post_init__(self):
+        if self.rounds < 1:
+            raise ConfigError(f"rounds must be at least 1, not {self.rounds}")
+        if self.epochs_per_round < 1:
+            raise ConfigError(f"epochs_per_round must be at least 1, not {self.epochs_per_round}")
+        if not 0.0 < self.threshold < 0.5:
+            raise ConfigError(f"threshold must be between 0 and 0.5, not {self.threshold}")
+        if self.band is not None:
+            low, high = self.band = tuple(float(v) for v in self.band)
+            if not 0.0 <= low < high <= 1.0:
+                raise ConfigError(f"band must be LOW,HIGH with 0 <= LOW < HIGH <= 1, not {low},{high}")
+        if self.max_per_round is not None and self.max_per_round < 1:
+            raise ConfigError(f"max_per_round must be at least 1, not {self.max_per_round}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from sentiment_cli.config import TrainConfig
@@ -28,6 +30,7 @@ def build_model(config: TrainConfig, vocab_size: int, embeddings=None) -> keras.
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         x = layers.Embedding(
             vocab_size, config.embedding_dim, mask_zero=True, name="embedding",
+            trainable=not (embeddings is not None and config.freeze_embeddings),
             embeddings_initializer="uniform" if embeddings is None else keras.initializers.Constant(embeddings),
         )(inputs)
         if config.dropout:
@@ -74,11 +77,25 @@ def class_probabilities(outputs) -> np.ndarray:
     return outputs
 
 
+_INFERENCE = weakref.WeakKeyDictionary()
+
+
+def inference_function(model: keras.Model, ndim: int, dtype) -> Callable:
+    """model(x) traced once for any batch size and length (predict_on_batch retraces per shape)."""
+    key = (ndim, np.dtype(dtype).name)
+    functions = _INFERENCE.setdefault(model, {})
+    if key not in functions:
+        spec = tf.TensorSpec((None,) * ndim, tf.as_dtype(dtype))
+        functions[key] = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return functions[key]
+
+
 def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callable, batch_size: int = 256) -> np.ndarray:
     """(n, K) class probabilities in input order; batches group texts of similar length."""
     out = None
     for idx in length_batches(seqs, batch_size):
-        probs = class_probabilities(model.predict_on_batch(featurize([seqs[i] for i in idx])))
+        x = featurize([seqs[i] for i in idx])
+        probs = class_probabilities(inference_function(model, x.ndim, x.dtype)(x).numpy())
         if out is None:
             out = np.empty((len(seqs), probs.shape[1]), dtype=np.float32)
         out[idx] = probs

@@ -16,6 +16,7 @@ import tensorflow as tf
 from sentiment_cli import runs
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, length_batches
+from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
 from sentiment_cli.errors import RunError
 from sentiment_cli.model import build_model, compile_model, predict_proba
 
@@ -50,6 +51,16 @@ def make_dataset(seqs, y, batch_size: int, featurize, rng: np.random.Generator |
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
+def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str]):
+    """The embedding matrix and vocabulary coverage asked for by config (file or Word2Vec)."""
+    if config.embeddings:
+        matrix, coverage = load_vectors(config.embeddings, tokenizer, config.seed)
+        config.embedding_dim = matrix.shape[1]  # the file decides the vectors' size
+    else:
+        matrix, coverage = pretrain_word2vec(texts, tokenizer, config.embedding_dim, config.seed)
+    return matrix, coverage
+
+
 def best_threshold(p_positive: np.ndarray, y: np.ndarray) -> float:
     """The decision threshold on P(class 1) that maximises validation accuracy (ties: nearest 0.5)."""
     grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
@@ -60,12 +71,13 @@ def best_threshold(p_positive: np.ndarray, y: np.ndarray) -> float:
 
 def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int = 1,
           data_manager: DataManager | None = None, initial_model: keras.Model | None = None,
-          embeddings=None, extra_data: LabeledData | None = None, summary: bool = False) -> TrainResult:
+          extra_data: LabeledData | None = None, unlabeled_texts: list[str] | None = None,
+          summary: bool = False) -> TrainResult:
     """Train on ``data`` and write the run's files into ``run_dir``.
 
     data_manager: reuse a fitted tokenizer and label set (for retraining); initial_model:
     continue from these weights. extra_data joins the training side only (pseudo-labels
-    never reach validation).
+    never reach validation). unlabeled_texts join the labeled ones for --pretrain-embeddings.
     """
     seed_everything(config.seed)
     dm = data_manager or DataManager.from_config(config)
@@ -88,7 +100,14 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     train_ds = make_dataset(train_seqs, train_y.astype(y_dtype), config.batch_size, dm.features, rng)
     val_ds = make_dataset(val_seqs, val_y.astype(y_dtype), max(config.batch_size, 256), dm.features, None)
 
+    embedding_info = {}
     if initial_model is None:
+        embeddings = None
+        if config.model == "rnn" and (config.embeddings or config.pretrain_embeddings):
+            embeddings, coverage = initial_embeddings(config, dm.tokenizer, data.texts + list(unlabeled_texts or []))
+            embedding_info = {"embeddings_coverage": round(coverage, 4)}
+            if verbose:
+                print(f"word vectors found for {coverage:.1%} of the vocabulary", file=sys.stderr)
         model = build_model(config, len(dm.tokenizer), embeddings=embeddings)
     else:
         model = compile_model(initial_model, config)
@@ -125,6 +144,7 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
         "val_examples": len(val_seqs),
         "examples_per_second": round(len(train_seqs) * len(losses) / seconds, 1) if seconds else None,
         "stopped_on_nan": any(not math.isfinite(v) for v in losses),
+        **embedding_info,
     }
     if binary:
         threshold = best_threshold(probs[:, 1], val_y)
@@ -140,16 +160,20 @@ def print_summary(model: keras.Model, file=None) -> None:
 
 def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: str = "auto",
               columns: Columns | None = None, allowed_labels=None, overwrite: bool = False,
-              verbose: int = 1) -> tuple[Path, dict]:
-    """Read ``train_path``, train, and write models_dir/name; returns its path and metrics."""
+              unlabeled_path=None, verbose: int = 1) -> tuple[Path, dict]:
+    """Read ``train_path``, train, and write models_dir/name; returns its path and metrics.
+
+    unlabeled_path: more text (one per line) for --pretrain-embeddings to learn from.
+    """
     columns = columns or Columns()
     data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels)
+    unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
     with runs.new_run(models_dir, name, overwrite) as run_dir:
-        result = train(config, data, run_dir, verbose=verbose, summary=True)
+        result = train(config, data, run_dir, verbose=verbose, summary=True, unlabeled_texts=unlabeled)
         dm = result.data_manager
         dm.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
         data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
-                     "examples": len(data.texts)}
+                     "examples": len(data.texts), "unlabeled": str(unlabeled_path) if unlabeled_path else None}
         extra = {"threshold": result.metrics.get("threshold", 0.5)}
         runs.write_json(run_dir / runs.CONFIG_FILE, runs.make_config_record(config, dm.tokenizer, data_info, extra))
         runs.write_json(run_dir / runs.METRICS_FILE, result.metrics)

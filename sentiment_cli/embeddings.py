@@ -1,0 +1,74 @@
+"""Word vectors for the embedding layer: read from GloVe / word2vec text files, or learned with
+gensim's Word2Vec from the user's own (labeled and unlabeled) text."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sentiment_cli.data import read_lines
+from sentiment_cli.errors import DataError, SentimentError
+from sentiment_cli.tokenizer import PAD_ID, Tokenizer, tokenize
+
+
+def _initial_matrix(size: int, dim: int, seed: int) -> np.ndarray:
+    # Rows without a vector start like Keras' default uniform initialiser; padding is zero.
+    matrix = np.random.default_rng(seed).uniform(-0.05, 0.05, (size, dim)).astype(np.float32)
+    matrix[PAD_ID] = 0.0
+    return matrix
+
+
+def load_vectors(path, tokenizer: Tokenizer, seed: int = 0) -> tuple[np.ndarray, float]:
+    """An embedding matrix for the tokenizer's vocabulary, and the share of it the file covers.
+
+    Reads GloVe ("word v1 ... vD" lines) and word2vec text files (the same, after a "COUNT DIM"
+    header line), gzip or not. Words are matched after the tokenizer's lower-casing.
+    """
+    wanted = {token: i for i, token in enumerate(tokenizer.vocabulary) if i > 1}
+    matrix, dim, found = None, None, set()
+    for number, line in read_lines(path):
+        parts = line.rstrip().split(" ")
+        if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            continue  # word2vec header
+        if len(parts) < 2:
+            if not line.strip():
+                continue
+            raise DataError(path, "expected 'WORD V1 V2 ...'", line=number, fix="Give a GloVe or word2vec text file")
+        if dim is None:
+            dim = len(parts) - 1
+            matrix = _initial_matrix(len(tokenizer), dim, seed)
+        elif len(parts) - 1 != dim:
+            raise DataError(path, f"{len(parts) - 1} numbers where the first vector has {dim}", line=number,
+                            fix="Every vector needs the same number of dimensions")
+        word = parts[0].lower()
+        row = wanted.get(word)
+        if row is None or row in found:
+            continue
+        try:
+            matrix[row] = np.asarray(parts[1:], dtype=np.float32)
+        except ValueError:
+            raise DataError(path, "a vector value is not a number", line=number,
+                            fix="Give a GloVe or word2vec text file") from None
+        found.add(row)
+    if matrix is None:
+        raise DataError(path, "no vectors in the file", fix="Give a GloVe or word2vec text file")
+    return matrix, len(found) / max(len(wanted), 1)
+
+
+def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: int, epochs: int = 5,
+                      workers: int = 1) -> tuple[np.ndarray, float]:
+    """Word2Vec (skip-gram, gensim) on the given texts; one worker keeps it deterministic."""
+    try:
+        from gensim.models import Word2Vec
+    except ImportError:
+        raise SentimentError(
+            "--pretrain-embeddings needs gensim: pip install 'sentiment-cli[embeddings]'") from None
+    sentences = [tokenize(text) for text in texts]
+    w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=1, negative=5,
+                   epochs=epochs, seed=seed, workers=workers)
+    matrix = _initial_matrix(len(tokenizer), dim, seed)
+    found = 0
+    for i, token in enumerate(tokenizer.vocabulary[2:], start=2):
+        if token in w2v.wv.key_to_index:
+            matrix[i] = w2v.wv[token]
+            found += 1
+    return matrix, found / max(len(tokenizer) - 2, 1)

@@ -1,0 +1,60 @@
+import gzip
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sentiment_cli import runs
+from sentiment_cli.cli import cli
+from sentiment_cli.embeddings import load_vectors
+from sentiment_cli.errors import DataError
+from sentiment_cli.tokenizer import Tokenizer
+
+
+def test_glove_and_word2vec_files_load_into_the_right_rows(tmp_path):
+    tok = Tokenizer(["", "[UNK]", "love", "hate", "movie"])
+    glove = tmp_path / "g.txt"
+    glove.write_text("hate 0.5 0.25 -1\nunused 9 9 9\nLove 1 2 3\n")
+    matrix, coverage = load_vectors(glove, tok)
+    assert matrix.shape == (5, 3)
+    assert matrix[2].tolist() == [1, 2, 3]  # matched after lower-casing
+    assert matrix[3].tolist() == [0.5, 0.25, -1]
+    assert not matrix[0].any()  # padding stays zero
+    assert coverage == pytest.approx(2 / 3)
+    w2v = tmp_path / "w.txt.gz"
+    with gzip.open(w2v, "wt") as f:
+        f.write("2 2\nmovie 4 5\nlove 6 7\n")
+    matrix, coverage = load_vectors(w2v, tok)
+    assert matrix[4].tolist() == [4, 5] and matrix[2].tolist() == [6, 7]
+
+
+def test_bad_vectors_file(tmp_path):
+    tok = Tokenizer(["", "[UNK]", "a"])
+    bad = tmp_path / "b.txt"
+    bad.write_text("a 1 2\nb 1\n")
+    with pytest.raises(DataError, match="line 2: 1 numbers where the first vector has 2"):
+        load_vectors(bad, tok)
+
+
+def test_train_with_frozen_embeddings_file(tmp_path, labeled_file, tiny_args):
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("love 1 2 3 4 5\nhate -1 -2 -3 -4 -5\n")
+    models = tmp_path / "m"
+    result = CliRunner().invoke(cli, ["train", "e", "--train", str(labeled_file), "--models-dir", str(models),
+                                      "--embeddings", str(vectors), "--freeze-embeddings", *tiny_args])
+    assert result.exit_code == 0, result.output
+    run = runs.load_run(models, "e")
+    assert run.config.embedding_dim == 5  # the file decides
+    table = run.model.get_layer("embedding").get_weights()[0]
+    assert table[run.tokenizer.encode("love")[0]].tolist() == [1, 2, 3, 4, 5]  # frozen: unchanged
+    assert 0 < run.metrics["embeddings_coverage"] < 1
+
+
+def test_pretrained_word2vec_embeddings(tmp_path, labeled_file, tiny_args):
+    pytest.importorskip("gensim")
+    models = tmp_path / "m"
+    result = CliRunner().invoke(cli, ["train", "w", "--train", str(labeled_file), "--models-dir", str(models),
+                                      "--pretrain-embeddings", *tiny_args])
+    assert result.exit_code == 0, result.output
+    run = runs.load_run(models, "w")
+    assert run.metrics["embeddings_coverage"] > 0.5

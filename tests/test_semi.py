@@ -1,5 +1,6 @@
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,19 +14,28 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture
-def setup(tmp_path, labeled_file, tiny_args):
-    from conftest import NEGATIVE, POSITIVE
+@pytest.fixture(scope="module")
+def base_models(tmp_path_factory):
+    """A confident base run (higher rate, more epochs), so that pseudo-labels pass the threshold."""
+    from conftest import NEGATIVE, POSITIVE, TINY
 
-    unlabeled = tmp_path / "nolabel.txt"
+    root = tmp_path_factory.mktemp("semi")
+    labeled = root / "train.txt"
+    labeled.write_text("\n".join([f"1 +++$+++ {t}" for t in POSITIVE] + [f"0 +++$+++ {t}" for t in NEGATIVE]) * 2)
+    unlabeled = root / "nolabel.txt"
     unlabeled.write_text("\n".join(POSITIVE + NEGATIVE) + "\n")
-    models = tmp_path / "models"
-    # a confident base model (higher rate, more epochs), so that pseudo-labels pass the threshold
-    result = invoke("train", "base", "--train", labeled_file, "--models-dir", models, *tiny_args,
+    result = invoke("train", "base", "--train", labeled, "--models-dir", root / "models", *TINY,
                     "--lr", "0.03", "--epochs", "5", "--patience", "5")
     assert result.exit_code == 0, result.output
-    common = ["--train", labeled_file, "--unlabeled", unlabeled, "--models-dir", models, "-q",
-              "--epochs-per-round", "1", "--threshold", "0.45"]
+    return root
+
+
+@pytest.fixture
+def setup(base_models, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(base_models / "models", models)
+    common = ["--train", base_models / "train.txt", "--unlabeled", base_models / "nolabel.txt",
+              "--models-dir", models, "-q", "--epochs-per-round", "1", "--threshold", "0.45"]
     return models, common
 
 

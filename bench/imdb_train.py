@@ -23,12 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import imdb_file, parse_overrides, read_test_labels  # noqa: E402
 
+OUT_MODELS = Path(__file__).resolve().parent / "out" / "models"
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", default=[], help="hyperparameter override name=value")
     parser.add_argument("--limit", type=int, help="use only the first N training reviews (quick checks)")
     parser.add_argument("--no-baseline", action="store_true", help="skip TF-IDF + logistic regression")
+    parser.add_argument("--save-run", help="keep the trained run as bench/out/models/NAME (imdb_semi.py reuses it)")
     args = parser.parse_args()
     train_file = imdb_file("training_label.txt.gz")
     test_file = imdb_file("testing_data.txt.gz")
@@ -36,10 +39,11 @@ def main():
 
     import numpy as np
 
+    from sentiment_cli import runs
     from sentiment_cli.config import TrainConfig
     from sentiment_cli.data import DataManager, read_records
-    from sentiment_cli.model import predict_proba
-    from sentiment_cli.training import train
+    from sentiment_cli.predict import Predictor, decide
+    from sentiment_cli.training import train_and_save
 
     config = TrainConfig(**parse_overrides(args.set))
     data = DataManager.read_labeled(train_file)
@@ -51,13 +55,16 @@ def main():
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(config, data, Path(tmp), verbose=2, summary=True)
-    dm, metrics = result.data_manager, result.metrics
+        models_dir, name = (OUT_MODELS, args.save_run) if args.save_run else (tmp, "imdb")
+        train_and_save(models_dir, name, config, data, {"train": str(train_file)}, overwrite=True, verbose=2)
+        run = runs.load_run(models_dir, name)
+    metrics = run.metrics
     t0 = time.perf_counter()
-    probs = predict_proba(result.model, dm.sequences(test_texts), dm.features)
+    probs = Predictor([run]).probabilities(test_texts)
     predict_seconds = time.perf_counter() - t0
+    dm = DataManager.from_config(run.config, run.tokenizer)
     y_test = dm.encode_labels([truth[r.id] for r in test])
-    pred = (probs[:, 1] >= metrics.get("threshold", 0.5)).astype(int) if probs.shape[1] == 2 else probs.argmax(1)
+    pred = decide(probs, run.threshold if probs.shape[1] == 2 else None)
     rows.append((f"sentiment-cli {describe(config)}", metrics["best_val_accuracy"], float(np.mean(pred == y_test)),
                  metrics["train_seconds"], metrics["examples_per_second"]))
     print(f"sentiment-cli: epochs {metrics['epochs_run']} (best {metrics['best_epoch']}), threshold "

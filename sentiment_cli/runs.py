@@ -103,6 +103,9 @@ def new_run(models_dir, name: str, overwrite: bool = False):
         raise RunError(f"run {name!r} already exists in {final.parent}: pass --overwrite to replace it, or choose another name")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run is an ordinary directory
     try:
         yield tmp
     except BaseException:

@@ -86,7 +86,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
     y = dm.encode_labels(labeled.labels, labeled.path, labeled.lines)
     _, val_idx = dm.split(y, config.val_ratio, config.seed)  # the base run's split, if the same file
     val_seqs, val_y = dm.sequences([labeled.texts[i] for i in val_idx]), y[val_idx]
-    unlabeled = DataManager.read_unlabeled(unlabeled_path, unlabeled_fmt)
+    unlabeled = DataManager.read_unlabeled(unlabeled_path, unlabeled_fmt, columns)
     unl_seqs = dm.sequences(unlabeled)
     binary = config.num_classes == 2
 

@@ -27,8 +27,8 @@ VERSION = 1
 _BREAKS = re.compile(r"<br\s*/?>|<[a-z]+\s*/?>", re.IGNORECASE)
 # Words keep inner apostrophes ("don't"); every other non-space symbol ("!", ":)") is a token.
 _TOKENS = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
-# Three or more repeats of a letter say the same as two: "sooooo" -> "soo".
-_ELONGATED = re.compile(r"(\w)\1{2,}")
+# Three or more repeats of a letter say the same as two: "sooooo" -> "soo" (digits stay: "1000").
+_ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
 
 
 def tokenize(text: str) -> list[str]:

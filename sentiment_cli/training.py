@@ -168,13 +168,21 @@ def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: st
     columns = columns or Columns()
     data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels)
     unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
+    data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
+                 "unlabeled": str(unlabeled_path) if unlabeled_path else None}
+    return train_and_save(models_dir, name, config, data, data_info, overwrite=overwrite,
+                          unlabeled_texts=unlabeled, verbose=verbose)
+
+
+def train_and_save(models_dir, name: str, config: TrainConfig, data: LabeledData, data_info: dict, *,
+                   overwrite: bool = False, unlabeled_texts=None, verbose: int = 1) -> tuple[Path, dict]:
+    """train() into a new run directory, with its tokenizer, config and metrics."""
     with runs.new_run(models_dir, name, overwrite) as run_dir:
-        result = train(config, data, run_dir, verbose=verbose, summary=True, unlabeled_texts=unlabeled)
-        dm = result.data_manager
-        dm.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
-        data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
-                     "examples": len(data.texts), "unlabeled": str(unlabeled_path) if unlabeled_path else None}
+        result = train(config, data, run_dir, verbose=verbose, summary=True, unlabeled_texts=unlabeled_texts)
+        result.data_manager.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
         extra = {"threshold": result.metrics.get("threshold", 0.5)}
-        runs.write_json(run_dir / runs.CONFIG_FILE, runs.make_config_record(config, dm.tokenizer, data_info, extra))
+        record = runs.make_config_record(config, result.data_manager.tokenizer,
+                                         {**data_info, "examples": len(data.texts)}, extra)
+        runs.write_json(run_dir / runs.CONFIG_FILE, record)
         runs.write_json(run_dir / runs.METRICS_FILE, result.metrics)
     return runs.run_path(models_dir, name), result.metrics

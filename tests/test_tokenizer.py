@@ -9,7 +9,7 @@ from sentiment_cli.tokenizer import OOV_ID, Tokenizer, tokenize
 def test_tokenize_standardises_reviews_and_tweets():
     assert tokenize("Great movie!<br /><br />I DON'T care :)") == [
         "great", "movie", "!", "i", "don't", "care", ":", ")"]
-    assert tokenize("sooooo goood") == ["soo", "good"]
+    assert tokenize("sooooo goood 1000") == ["soo", "good", "1000"]
 
 
 def test_fit_keeps_most_frequent_then_alphabetical():

@@ -1,0 +1,111 @@
+"""IMDB benchmark of `semi`: test accuracy of the supervised start and after relabeling.
+
+    python bench/imdb_semi.py --scenario a|b [--rounds N] [--max-per-round N] [--epochs-per-round N]
+
+(a) the 25,000 labeled reviews + the 50,000 unlabeled ones; the supervised start is
+    bench/out/models/imdb-default when imdb_train.py --save-run imdb-default left it there
+    (same defaults), else trained here.
+(b) only the first 1,000 labeled reviews; the other 24,000, labels dropped, are the
+    unlabeled text. Files derived from the benchmark go to bench/out/ (git-ignored).
+Prints one table: scenario, supervised test accuracy, semi test accuracy, seconds per round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import imdb_file, parse_overrides, read_test_labels  # noqa: E402
+
+OUT = HERE / "out"
+MODELS = OUT / "models"
+
+
+def test_accuracy(models_dir, name, texts, truth_labels) -> float:
+    import numpy as np
+
+    from sentiment_cli import runs
+    from sentiment_cli.predict import Predictor, decide
+
+    run = runs.load_run(models_dir, name)
+    probs = Predictor([run]).probabilities(texts)
+    pred = decide(probs, run.threshold if probs.shape[1] == 2 else None)
+    return float(np.mean(np.array(run.config.labels)[pred] == np.array(truth_labels)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=["a", "b"], required=True)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--epochs-per-round", type=int, default=2)
+    parser.add_argument("--max-per-round", type=int)
+    parser.add_argument("--threshold", type=float, default=0.1)
+    parser.add_argument("--balance", action="store_true")
+    parser.add_argument("--set", action="append", default=[], help="hyperparameter override of the start")
+    args = parser.parse_args()
+    train_file = imdb_file("training_label.txt.gz")
+    nolabel_file = imdb_file("training_nolabel.txt.gz")
+    test_file = imdb_file("testing_data.txt.gz")
+    truth = read_test_labels(imdb_file("testing_label.csv.gz"))
+
+    from sentiment_cli.config import SemiConfig, TrainConfig
+    from sentiment_cli.data import DataManager, read_lines, read_records
+    from sentiment_cli.semi import self_train
+    from sentiment_cli.training import train_and_save
+
+    OUT.mkdir(exist_ok=True)
+    test = list(read_records(test_file, "test"))
+    texts, labels = [r.text for r in test], [truth[r.id] for r in test]
+
+    if args.scenario == "a":
+        labeled_path, unlabeled_path, base = train_file, nolabel_file, "imdb-default"
+        if args.set or not (MODELS / base).exists():
+            base = "imdb-a-start"
+            data = DataManager.read_labeled(labeled_path)
+            train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data,
+                           {"train": str(labeled_path)}, overwrite=True, verbose=2)
+    else:
+        labeled_path, unlabeled_path, base = OUT / "imdb_first1000.txt", OUT / "imdb_rest_nolabel.txt", "imdb-b-start"
+        with open(labeled_path, "w", encoding="utf-8") as lab, open(unlabeled_path, "w", encoding="utf-8") as unl:
+            for number, line in read_lines(train_file):
+                if number <= 1000:
+                    lab.write(line + "\n")
+                else:
+                    unl.write(line.partition("+++$+++")[2].strip() + "\n")
+        data = DataManager.read_labeled(labeled_path)
+        train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data, {"train": str(labeled_path)},
+                       overwrite=True, verbose=2)
+
+    start_accuracy = test_accuracy(MODELS, base, texts, labels)
+    semi = SemiConfig(rounds=args.rounds, threshold=args.threshold, epochs_per_round=args.epochs_per_round,
+                      max_per_round=args.max_per_round, balance=args.balance)
+    started = time.perf_counter()
+    output = f"{base}-semi"
+    _, metrics = self_train(MODELS, base, output, labeled_path, unlabeled_path, semi, overwrite=True)
+    seconds = time.perf_counter() - started
+    semi_accuracy = test_accuracy(MODELS, output, texts, labels)
+    rounds = metrics["rounds"][1:]
+
+    print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, threshold {args.threshold}, "
+          f"epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}; "
+          f"{os.cpu_count()} cores")
+    print("| round | pseudo-labels | agreement | val acc | kept | seconds |")
+    print("|---|---|---|---|---|---|")
+    for r in rounds:
+        print(f"| {r['round']} | {r['pseudo_labels']} | {r['agreement']} | {float(r['val_accuracy']):.4f} | "
+              f"{r['accepted']} | {float(r['seconds']):.0f} |")
+    print("\n| scenario | supervised val acc | semi val acc | supervised test acc | semi test acc | s/round |")
+    print("|---|---|---|---|---|---|")
+    print(f"| ({args.scenario}) | {metrics['start_val_accuracy']:.4f} | {metrics['best_val_accuracy']:.4f} | "
+          f"{start_accuracy:.4f} | {semi_accuracy:.4f} | {seconds / len(rounds):.0f} |")
+
+
+if __name__ == "__main__":
+    main()

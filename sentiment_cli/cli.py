@@ -146,8 +146,10 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
 @click.option("--labels", help="Comma-separated label set; any other label is an error.")
 @click.option("--embeddings", type=click.Path(exists=True, dir_okay=False),
               help="GloVe / word2vec text file (.gz too) that initialises the embedding layer.")
-@click.option("--pretrain-embeddings", is_flag=True,
-              help="Initialise the embedding layer with Word2Vec trained on the labeled (and --unlabeled) text.")
+@click.option("--pretrain-embeddings/--no-pretrain-embeddings", default=DEFAULTS.pretrain_embeddings,
+              show_default=True,
+              help="Initialise the embedding layer with Word2Vec trained on the labeled (and --unlabeled) "
+                   "text; off when --embeddings names a file.")
 @click.option("--unlabeled", "unlabeled_path", type=click.Path(exists=True, dir_okay=False),
               help="More text for --pretrain-embeddings, one per line.")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the initial word vectors fixed.")
@@ -172,6 +174,9 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     from sentiment_cli.training import train_run
 
     columns = _columns(kwargs)
+    ctx = click.get_current_context()
+    if embeddings and ctx.get_parameter_source("pretrain_embeddings") == click.core.ParameterSource.DEFAULT:
+        pretrain_embeddings = False  # a file of vectors replaces the default Word2Vec
     config = TrainConfig(**{name: kwargs[name] for name in _HYPERPARAMETERS if name in kwargs},
                          embeddings=embeddings, pretrain_embeddings=pretrain_embeddings,
                          freeze_embeddings=freeze_embeddings)

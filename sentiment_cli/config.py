@@ -25,14 +25,14 @@ class TrainConfig:
     bidirectional: bool = True  # read the text both ways
     merge_mode: str = "concat"  # how the two directions combine
     layers: int = 1  # stacked recurrent layers; all but the last return sequences
-    pooling: str = "last"  # summary of the last layer: final state, or mean over (unpadded) steps
+    pooling: str = "mean"  # summary of the last layer: final state, or mean over (unpadded) steps
     embedding_dim: int = 128
     hidden_size: int = 64  # units per direction; the Dense head has hidden_size // 2
     dropout: float = 0.3  # on embeddings (spatial) and before the output layer
     recurrent_dropout: float = 0.0  # > 0 rules out the cuDNN kernel on a GPU
     bow_mode: str = "tfidf"  # features of the bow model: "counts" or "tfidf"
     embeddings: str | None = None  # GloVe / word2vec text file that initialises the embedding layer
-    pretrain_embeddings: bool = False  # initialise it with Word2Vec trained on the run's own texts
+    pretrain_embeddings: bool = True  # initialise it with Word2Vec trained on the run's own texts
     freeze_embeddings: bool = False  # keep the initial word vectors fixed
     # --- text ---
     vocab_size: int = 20000  # including the padding and out-of-vocabulary ids

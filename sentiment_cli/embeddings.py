@@ -3,6 +3,8 @@ gensim's Word2Vec from the user's own (labeled and unlabeled) text."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from sentiment_cli.data import read_lines
@@ -54,17 +56,25 @@ def load_vectors(path, tokenizer: Tokenizer, seed: int = 0) -> tuple[np.ndarray,
     return matrix, len(found) / max(len(wanted), 1)
 
 
+def _stable_hash(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
+
+
 def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: int, epochs: int = 5,
                       workers: int = 1) -> tuple[np.ndarray, float]:
-    """Word2Vec (skip-gram, gensim) on the given texts; one worker keeps it deterministic."""
+    """Word2Vec (skip-gram, gensim) on the given texts.
+
+    One worker and a hash that does not change between processes (Python's str hash does,
+    and gensim seeds each word's vector with it) make the vectors a function of the seed.
+    """
     try:
         from gensim.models import Word2Vec
     except ImportError:
         raise SentimentError(
-            "--pretrain-embeddings needs gensim: pip install 'sentiment-cli[embeddings]'") from None
+            "--pretrain-embeddings needs gensim: pip install gensim (or --no-pretrain-embeddings)") from None
     sentences = [tokenize(text) for text in texts]
     w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=1, negative=5,
-                   epochs=epochs, seed=seed, workers=workers)
+                   epochs=epochs, seed=seed, workers=workers, hashfxn=_stable_hash)
     matrix = _initial_matrix(len(tokenizer), dim, seed)
     found = 0
     for i, token in enumerate(tokenizer.vocabulary[2:], start=2):

@@ -50,8 +50,23 @@ def test_train_with_frozen_embeddings_file(tmp_path, labeled_file, tiny_args):
     assert 0 < run.metrics["embeddings_coverage"] < 1
 
 
+def test_word2vec_is_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    code = ("from sentiment_cli.embeddings import pretrain_word2vec\n"
+            "from sentiment_cli.tokenizer import Tokenizer\n"
+            "t = ['i love it a lot', 'i hate it a lot', 'love love hate'] * 20\n"
+            "m, _ = pretrain_word2vec(t, Tokenizer.fit(t, 50), 8, seed=3)\n"
+            "print(m.tobytes().hex())")
+    # Python salts str hashes per process; gensim must not see that salt.
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2")]
+    assert outs[0] == outs[1] and len(outs[0]) > 100
+
+
 def test_pretrained_word2vec_embeddings(tmp_path, labeled_file, tiny_args):
-    pytest.importorskip("gensim")
     models = tmp_path / "m"
     result = CliRunner().invoke(cli, ["train", "w", "--train", str(labeled_file), "--models-dir", str(models),
                                       "--pretrain-embeddings", *tiny_args])

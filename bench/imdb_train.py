@@ -76,8 +76,8 @@ def main():
 
     print(f"\nIMDB, {len(data.texts)} labeled reviews (val ratio {config.val_ratio}), 25,000 test reviews; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    print(f"| configuration | val acc | test acc | train s | train ex/s |")
-    print(f"|---|---|---|---|---|")
+    print("| configuration | val acc | test acc | train s | train ex/s |")
+    print("|---|---|---|---|---|")
     for name, val, test_acc, seconds, speed in rows:
         print(f"| {name} | {val:.4f} | {test_acc:.4f} | {seconds:.0f} | {speed:.0f} |")
 
@@ -91,7 +91,6 @@ def describe(config) -> str:
 
 
 def tfidf_baseline(data, dm, config, test_texts, y_test):
-    import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 

@@ -6,7 +6,6 @@ This is the only module that imports click and the only one that turns errors in
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import itertools
 import json
 import re
 import sys
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -216,7 +214,8 @@ class _LineCounter:
         self.number = 0
 
     def __iter__(self):
-        for self.number, line in self.lines:
+        for number, line in self.lines:
+            self.number = number
             yield line + "\n"
 
 

@@ -26,7 +26,7 @@ from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
 from sentiment_cli.model import predict_proba
-from sentiment_cli.training import best_threshold, seed_everything, train
+from sentiment_cli.training import best_threshold, train
 
 STATE_FILE = "state.json"
 ROUNDS_FILE = "rounds.csv"

@@ -1,6 +1,5 @@
 import gzip
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 

@@ -5,25 +5,17 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import TINY, invoke, write_labeled
 
 from sentiment_cli import predict, runs
-from sentiment_cli.cli import cli
 from sentiment_cli.predict import classification_report
-
-
-def invoke(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Two tiny binary runs and a three-class run, trained once for the module."""
-    from conftest import NEGATIVE, POSITIVE, TINY
-
     root = tmp_path_factory.mktemp("predict")
-    labeled = root / "train.txt"
-    labeled.write_text("\n".join([f"1 +++$+++ {t}" for t in POSITIVE] + [f"0 +++$+++ {t}" for t in NEGATIVE]) * 2)
+    labeled = write_labeled(root / "train.txt")
     three = root / "three.csv"
     three.write_text("label,text\n" + "".join(f"{l},{l} words\n" for l in ["neg", "neu", "pos"] * 6))
     models = root / "models"

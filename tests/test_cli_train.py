@@ -1,14 +1,9 @@
 import json
 
 import pytest
-from click.testing import CliRunner
+from helpers import invoke
 
 from sentiment_cli import runs
-from sentiment_cli.cli import cli
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture

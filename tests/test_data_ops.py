@@ -1,6 +1,12 @@
 import numpy as np
 
-from sentiment_cli.data import fit_idf, length_batches, select_pseudo_labels, stratified_split, to_bow
+from sentiment_cli.data import (
+    fit_idf,
+    length_batches,
+    select_pseudo_labels,
+    stratified_split,
+    to_bow,
+)
 
 
 def test_stratified_split_is_seeded_and_keeps_shares():

@@ -4,24 +4,16 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import NEGATIVE, POSITIVE, TINY, invoke, write_labeled
 
 from sentiment_cli import runs, semi
-from sentiment_cli.cli import cli
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
 def base_models(tmp_path_factory):
     """A confident base run (higher rate, more epochs), so that pseudo-labels pass the threshold."""
-    from conftest import NEGATIVE, POSITIVE, TINY
-
     root = tmp_path_factory.mktemp("semi")
-    labeled = root / "train.txt"
-    labeled.write_text("\n".join([f"1 +++$+++ {t}" for t in POSITIVE] + [f"0 +++$+++ {t}" for t in NEGATIVE]) * 2)
+    labeled = write_labeled(root / "train.txt")
     unlabeled = root / "nolabel.txt"
     unlabeled.write_text("\n".join(POSITIVE + NEGATIVE) + "\n")
     result = invoke("train", "base", "--train", labeled, "--models-dir", root / "models", *TINY,

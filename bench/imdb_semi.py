@@ -95,7 +95,7 @@ def main():
 
     print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, threshold {args.threshold}, "
           f"epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}; "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores\n")
     print("| round | pseudo-labels | agreement | val acc | kept | seconds |")
     print("|---|---|---|---|---|---|")
     for r in rounds:

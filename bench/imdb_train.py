@@ -75,7 +75,7 @@ def main():
         rows.append(tfidf_baseline(data, dm, config, test_texts, y_test))
 
     print(f"\nIMDB, {len(data.texts)} labeled reviews (val ratio {config.val_ratio}), 25,000 test reviews; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
     print("| configuration | val acc | test acc | train s | train ex/s |")
     print("|---|---|---|---|---|")
     for name, val, test_acc, seconds, speed in rows:

@@ -6,7 +6,8 @@ Two inputs: the 25,000 IMDB test reviews, and a file of short lines (IMDB traini
 of 3 to 30 words, repeated up to --lines) that the bench writes to bench/out/. For each, two
 ways, each in a fresh process so that peak resident memory (getrusage) is its own:
   streaming: sentiment-cli's predict_file (chunks, length-sorted batches, CSV written as it goes)
-  naive:     read every text, pad every text to the run's --max-length, one model.predict
+  naive:     read every text, pad every text to the longest one (at most the run's --max-length,
+             as keras' pad_sequences does), one model.predict
 Without --run, the bench trains the default architecture for one epoch on 2,000 reviews
 (speed does not depend on the weights) into bench/out/models.
 """
@@ -55,7 +56,7 @@ def worker(args):
 
         dm = DataManager.from_config(run.config, run.tokenizer)
         records = list(read_records(args.input, "test"))
-        x = dm.pad(dm.sequences([r.text for r in records]), run.config.max_length)
+        x = dm.pad(dm.sequences([r.text for r in records]))  # sequences are already cut to max_length
         probs = run.model.predict(x, batch_size=1024, verbose=0)
         labels = (probs[:, 0] >= run.threshold).astype(np.int64)
         with open(OUT / f"naive-{Path(args.input).stem}.csv", "w") as f:
@@ -128,7 +129,7 @@ def main():
             stats = json.loads(done.stdout.strip().splitlines()[-1])
             results.append((name, way, stats))
             print(f"{name} / {way}: {stats}", file=sys.stderr)
-    print(f"\n`sentiment-cli test` speed and memory, run {run!r}, {os.cpu_count()} cores")
+    print(f"\n`sentiment-cli test` speed and memory, run {run!r}, {os.cpu_count()} cores\n")
     print("| input | way | rows | seconds | rows/s | peak RSS MB | RSS after loading MB |")
     print("|---|---|---|---|---|---|---|")
     for name, way, s in results:

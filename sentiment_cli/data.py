@@ -429,17 +429,28 @@ def stratified_split(y: np.ndarray, val_ratio: float, seed: int) -> tuple[np.nda
 
 
 def length_batches(seqs: list[np.ndarray], batch_size: int, rng: np.random.Generator | None = None,
-                   pool: int = 50) -> list[np.ndarray]:
+                   pool: int = 50, max_tokens: int | None = None) -> list[np.ndarray]:
     """Index batches of texts of similar length, so that each pads only to its own longest.
 
     With rng (training): shuffle, sort within pools of ``pool`` batches, shuffle the batches.
-    Without (prediction): sort everything by length.
+    Without (prediction): sort everything by length, and, with max_tokens, end a batch before
+    rows x its longest text would pass max_tokens, so that long texts come in smaller batches
+    and memory stays bounded whatever the texts' length.
     """
     n = len(seqs)
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
     if rng is None:
         order = np.argsort(lengths, kind="stable")
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        if max_tokens is None:
+            return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        batches, start = [], 0
+        while start < n:
+            # sorted ascending: the batch's last row is its longest
+            longest = max(int(lengths[order[min(start + batch_size, n) - 1]]), 1)
+            rows = min(batch_size, max(max_tokens // longest, 1))
+            batches.append(order[start:start + rows])
+            start += rows
+        return batches
     order = rng.permutation(n)
     step = batch_size * pool
     batches = []

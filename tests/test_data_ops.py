@@ -39,6 +39,16 @@ def test_length_batches_cover_every_index_once():
     assert [len(seqs[i]) for i in np.concatenate(sorted_batches)] == [1, 2, 3, 3, 5, 7, 9]
 
 
+def test_length_batches_token_budget():
+    lengths = [1, 1, 1, 1, 40, 50, 60, 200]
+    seqs = [np.zeros(n) for n in lengths]
+    batches = length_batches(seqs, 4, max_tokens=100)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(8))
+    assert [len(b) for b in batches] == [4, 1, 1, 1, 1]  # 4 short rows; long ones alone
+    for b in batches:  # the budget holds, except a single text longer than it
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
+
+
 def test_pseudo_labels_binary_threshold():
     p = np.array([0.95, 0.5, 0.05, 0.91, 0.10, 0.89])
     idx, labels = select_pseudo_labels(p, threshold=0.1)

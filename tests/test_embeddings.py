@@ -1,5 +1,6 @@
 import gzip
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -25,6 +26,21 @@ def test_glove_and_word2vec_files_load_into_the_right_rows(tmp_path):
         f.write("2 2\nmovie 4 5\nlove 6 7\n")
     matrix, coverage = load_vectors(w2v, tok)
     assert matrix[4].tolist() == [4, 5] and matrix[2].tolist() == [6, 7]
+
+
+def test_given_vectors_are_weights_not_config(tmp_path):
+    """The matrix must not be serialised into the .keras file's JSON config (it was: 55 MB on IMDB)."""
+    import zipfile
+
+    from sentiment_cli.config import TrainConfig
+    from sentiment_cli.model import build_model
+
+    matrix = np.random.default_rng(0).normal(size=(2000, 16)).astype("float32")
+    model = build_model(TrainConfig(labels=["0", "1"], embedding_dim=16, hidden_size=4), 2000, embeddings=matrix)
+    assert np.array_equal(model.get_layer("embedding").get_weights()[0], matrix)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        assert z.getinfo("config.json").file_size < 20_000
 
 
 def test_bad_vectors_file(tmp_path):

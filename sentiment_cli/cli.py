@@ -13,7 +13,9 @@ import sys
 import click
 
 from sentiment_cli import __version__
-from sentiment_cli.config import BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, TRUNCATING, TrainConfig
+from sentiment_cli.config import (
+    BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, TRUNCATING, TrainConfig,
+)
 from sentiment_cli.data import FORMATS, Columns
 from sentiment_cli.errors import ConfigError, SentimentError
 
@@ -241,8 +243,10 @@ def prediction_options(f):
                           "train chose on validation data."),
         click.option("--chunk-size", type=click.IntRange(1), default=8192, show_default=True,
                      help="Rows read and predicted at a time (bounds memory)."),
-        click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True,
-                     help="Rows per model call."),
+        click.option("--batch-size", type=click.IntRange(1), default=PREDICT_BATCH, show_default=True,
+                     help="Most rows per model call."),
+        click.option("--max-batch-tokens", type=click.IntRange(1), default=PREDICT_TOKENS, show_default=True,
+                     help="Most rows x padded length per model call: long texts come in smaller batches."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)
@@ -260,7 +264,7 @@ def prediction_options(f):
 @prediction_options
 @models_dir_option
 def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshold, chunk_size, batch_size,
-         quiet, models_dir, **kwargs):
+         max_batch_tokens, quiet, models_dir, **kwargs):
     """Label every row of a file and write id,label to a CSV, in input order.
 
     Input: 'id,text' files (TEXT is everything after the first comma), CSV/TSV/JSONL with
@@ -278,7 +282,8 @@ def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshol
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
     stats = predict_file(loaded, input_path, output_path, fmt=fmt, columns=_columns(kwargs), chunk_size=chunk_size,
-                         batch_size=batch_size, probabilities=probabilities, threshold=threshold,
+                         batch_size=batch_size, max_tokens=max_batch_tokens, probabilities=probabilities,
+                         threshold=threshold,
                          progress=not quiet)
     if output_path != "-":
         click.echo(f"{stats['rows']} predictions written to {output_path} ({stats['rows_per_second']:.0f} rows/s)")
@@ -294,8 +299,8 @@ def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshol
 @data_options
 @prediction_options
 @models_dir_option
-def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chunk_size, batch_size, quiet,
-             models_dir, **kwargs):
+def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chunk_size, batch_size,
+             max_batch_tokens, quiet, models_dir, **kwargs):
     """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix.
 
     A single run's report is also saved as evaluation.json in its run directory.
@@ -309,7 +314,8 @@ def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chun
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
     report = evaluate_file(loaded, input_path, fmt=fmt, columns=_columns(kwargs), chunk_size=chunk_size,
-                           batch_size=batch_size, threshold=threshold, errors=errors, progress=not quiet)
+                           batch_size=batch_size, max_tokens=max_batch_tokens, threshold=threshold,
+                           errors=errors, progress=not quiet)
     saved = save_report(loaded[0], report) if len(loaded) == 1 else None
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))

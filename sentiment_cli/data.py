@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from sentiment_cli.errors import DataError
-from sentiment_cli.tokenizer import PAD_ID, Tokenizer
+from sentiment_cli.tokenizer import OOV_ID, PAD_ID, Tokenizer
 
 CLASSIC_SEPARATOR = "+++$+++"
 FORMATS = ("auto", "classic", "lines", "idtext", "csv", "tsv", "jsonl")
@@ -350,11 +350,16 @@ class DataManager:
 
     # ---- sequences ----
     def sequences(self, texts: Iterable[str]) -> list[np.ndarray]:
-        """Token ids of each text, cut to max_length (keeping the end when truncating='pre')."""
+        """Token ids of each text, cut to max_length (keeping the end when truncating='pre').
+
+        A text without tokens becomes one unknown token: a fully masked row has no mean (0/0).
+        """
         n = self.max_length
         out = []
         for ids in self.tokenizer.encode_batch(texts):
-            if len(ids) > n:
+            if not ids:
+                ids = [OOV_ID]
+            elif len(ids) > n:
                 ids = ids[-n:] if self.truncating == "pre" else ids[:n]
             out.append(np.asarray(ids, dtype=np.int32))
         return out

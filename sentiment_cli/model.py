@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from sentiment_cli.config import TrainConfig
+from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.data import length_batches
 
 
@@ -95,8 +95,8 @@ def inference_function(model: keras.Model, ndim: int, dtype) -> Callable:
     return functions[key]
 
 
-def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callable, batch_size: int = 256,
-                  max_tokens: int | None = 65536) -> np.ndarray:
+def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callable,
+                  batch_size: int = PREDICT_BATCH, max_tokens: int | None = PREDICT_TOKENS) -> np.ndarray:
     """(n, K) class probabilities in input order; batches group texts of similar length.
 
     max_tokens bounds rows x padded length per batch (the activations' size).

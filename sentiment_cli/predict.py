@@ -26,11 +26,11 @@ from tqdm import tqdm
 from sentiment_cli import runs as runs_module
 from sentiment_cli.data import Columns, DataManager, Record, read_records
 from sentiment_cli.errors import DataError, RunError
+from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
 from sentiment_cli.model import predict_proba
 from sentiment_cli.runs import Run
 
 DEFAULT_CHUNK = 8192
-DEFAULT_BATCH = 1024
 
 
 def check_ensemble(runs: list[Run]) -> list[str]:
@@ -66,16 +66,17 @@ def decide(probs: np.ndarray, threshold: float | None) -> np.ndarray:
 class Predictor:
     """Averages the class probabilities of one or more runs over chunks of records."""
 
-    def __init__(self, runs: list[Run], batch_size: int = DEFAULT_BATCH):
+    def __init__(self, runs: list[Run], batch_size: int = PREDICT_BATCH, max_tokens: int = PREDICT_TOKENS):
         self.runs = runs
         self.labels = check_ensemble(runs)
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
         self.managers = [DataManager.from_config(run.config, run.tokenizer) for run in runs]
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         total = None
         for run, dm in zip(self.runs, self.managers):
-            probs = predict_proba(run.model, dm.sequences(texts), dm.features, self.batch_size)
+            probs = predict_proba(run.model, dm.sequences(texts), dm.features, self.batch_size, self.max_tokens)
             total = probs if total is None else total + probs
         return total / len(self.runs)
 
@@ -114,10 +115,11 @@ def _progress(desc: str, enabled: bool):
 
 
 def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto", columns: Columns | None = None,
-                 chunk_size: int = DEFAULT_CHUNK, batch_size: int = DEFAULT_BATCH, probabilities: bool = False,
+                 chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
+                 max_tokens: int = PREDICT_TOKENS, probabilities: bool = False,
                  threshold: float | None = None, progress: bool = True) -> dict:
     """Write ``id,label[,p_LABEL...]`` for every row of input_path, in input order."""
-    predictor = Predictor(runs, batch_size)
+    predictor = Predictor(runs, batch_size, max_tokens)
     threshold = decision_threshold(runs, threshold)
     records = read_records(input_path, "test", fmt, columns or Columns())
     rows = 0
@@ -167,10 +169,11 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
 
 
 def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Columns | None = None,
-                  chunk_size: int = DEFAULT_CHUNK, batch_size: int = DEFAULT_BATCH, threshold: float | None = None,
+                  chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
+                  max_tokens: int = PREDICT_TOKENS, threshold: float | None = None,
                   errors: int = 0, progress: bool = True) -> dict:
     """Metrics of the runs (averaged, if several) on a labeled file; the ``errors`` most confidently wrong."""
-    predictor = Predictor(runs, batch_size)
+    predictor = Predictor(runs, batch_size, max_tokens)
     threshold = decision_threshold(runs, threshold)
     index = {label: i for i, label in enumerate(predictor.labels)}
     records = read_records(input_path, "labeled", fmt, columns or Columns())

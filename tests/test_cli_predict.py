@@ -49,6 +49,10 @@ def test_count_order_and_ids_on_a_tricky_file(models, tmp_path):
     assert table[0] == ["id", "label"]
     assert [r[0] for r in table[1:]] == ["7", "3", "3", "x", "5"]
     assert all(r[1] in ("0", "1") for r in table[1:])
+    out = tmp_path / "p.csv"
+    invoke("test", "a", "--input", src, "--output", out, "--probabilities", "--models-dir", models, "-q")
+    probs = np.array([[float(v) for v in r[2:]] for r in rows(out)[1:]])
+    assert np.isfinite(probs).all()  # the empty text too (a fully masked mean would be 0/0)
 
 
 def test_output_matches_in_memory_prediction_whatever_the_chunking(models, tmp_path):

@@ -49,6 +49,8 @@ def main():
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--balance", action="store_true")
     parser.add_argument("--set", action="append", default=[], help="hyperparameter override of the start")
+    parser.add_argument("--start-unlabeled", action="store_true",
+                        help="(b) the start's Word2Vec also learns from the unlabeled text (train --unlabeled)")
     args = parser.parse_args()
     train_file = imdb_file("training_label.txt.gz")
     nolabel_file = imdb_file("training_nolabel.txt.gz")
@@ -80,8 +82,9 @@ def main():
                 else:
                     unl.write(line.partition("+++$+++")[2].strip() + "\n")
         data = DataManager.read_labeled(labeled_path)
+        unlabeled = DataManager.read_unlabeled(unlabeled_path) if args.start_unlabeled else None
         train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data, {"train": str(labeled_path)},
-                       overwrite=True, verbose=2)
+                       overwrite=True, unlabeled_texts=unlabeled, verbose=2)
 
     start_accuracy = test_accuracy(MODELS, base, texts, labels)
     semi = SemiConfig(rounds=args.rounds, threshold=args.threshold, epochs_per_round=args.epochs_per_round,
@@ -94,7 +97,8 @@ def main():
     rounds = metrics["rounds"][1:]
 
     print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, threshold {args.threshold}, "
-          f"epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}; "
+          f"epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}, "
+          f"start's Word2Vec on unlabeled text too: {args.start_unlabeled}; "
           f"{os.cpu_count()} cores\n")
     print("| round | pseudo-labels | agreement | val acc | kept | seconds |")
     print("|---|---|---|---|---|---|")

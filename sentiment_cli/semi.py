@@ -53,6 +53,19 @@ def _write_rounds(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _typed(row: dict) -> dict:
+    """A rounds.csv row read back with the types it was written with."""
+    out = {}
+    for key, value in row.items():
+        if value in ("True", "False"):
+            out[key] = value == "True"
+        elif value == "":
+            out[key] = value
+        else:
+            out[key] = float(value) if any(c in value for c in ".e") else int(value)
+    return out
+
+
 def _save_pseudo(path: Path, labels: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".partial.npy")
     np.save(tmp, labels.astype(np.int8), allow_pickle=False)
@@ -95,7 +108,8 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         if state.get("base") != base_name or state.get("base_sha256") != base.tokenizer.fingerprint:
             raise RunError(f"{work} was started from another run than {base_name!r}: resume it with that run")
         semi = SemiConfig(**{**state["semi"], "rounds": semi.rounds})
-        rows = list(csv.DictReader(open(work / ROUNDS_FILE, encoding="utf-8")))
+        with open(work / ROUNDS_FILE, encoding="utf-8") as handle:
+            rows = [_typed(row) for row in csv.DictReader(handle)]
         model = runs.load_model(work / state["model_file"])
         previous = np.load(work / PSEUDO_FILE, allow_pickle=False) if (work / PSEUDO_FILE).exists() else None
     else:

@@ -104,6 +104,9 @@ def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch):
     assert len(seen) == 2  # rounds 2 and 3 only
     rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2", "3"]
+    metrics = json.loads((models / "base-semi" / runs.METRICS_FILE).read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2, 3]  # typed, resumed rows too
+    assert all(isinstance(r["accepted"], bool) for r in metrics["rounds"])
 
 
 def test_semi_refuses_to_overwrite(setup):

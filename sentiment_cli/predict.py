@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -74,16 +75,32 @@ class Predictor:
         self.managers = [DataManager.from_config(run.config, run.tokenizer) for run in runs]
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self._average([dm.sequences(texts) for dm in self.managers])
+
+    def _average(self, seqs_per_run: list) -> np.ndarray:
         total = None
-        for run, dm in zip(self.runs, self.managers):
-            probs = predict_proba(run.model, dm.sequences(texts), dm.features, self.batch_size, self.max_tokens)
+        for run, dm, seqs in zip(self.runs, self.managers, seqs_per_run):
+            probs = predict_proba(run.model, seqs, dm.features, self.batch_size, self.max_tokens)
             total = probs if total is None else total + probs
         return total / len(self.runs)
 
     def chunks(self, records: Iterable[Record], chunk_size: int) -> Iterator[tuple[list[Record], np.ndarray]]:
+        """Chunks with their probabilities. A thread reads and tokenizes the next chunk while
+        the model predicts this one: TensorFlow releases the GIL, so the two overlap."""
         records = iter(records)
-        while chunk := list(itertools.islice(records, chunk_size)):
-            yield chunk, self.probabilities([r.text for r in chunk])
+
+        def prepare():
+            chunk = list(itertools.islice(records, chunk_size))
+            return chunk, [dm.sequences([r.text for r in chunk]) for dm in self.managers]
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(prepare)
+            while True:
+                chunk, seqs = pending.result()
+                if not chunk:
+                    return
+                pending = pool.submit(prepare)
+                yield chunk, self._average(seqs)
 
 
 @contextlib.contextmanager

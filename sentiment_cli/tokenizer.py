@@ -33,7 +33,9 @@ _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
 
 def tokenize(text: str) -> list[str]:
     """Split one text into lower-case tokens."""
-    text = _BREAKS.sub(" ", text.lower())
+    text = text.lower()
+    if "<" in text:  # most texts have no tags: skip the scan
+        text = _BREAKS.sub(" ", text)
     text = _ELONGATED.sub(r"\1\1", text)
     return _TOKENS.findall(text)
 

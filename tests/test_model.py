@@ -12,8 +12,10 @@ TINY = dict(embedding_dim=4, hidden_size=4, labels=["0", "1"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("stack", [1, 2])
-def test_builder_cells_directions_stacking(cell, bidirectional, stack):
-    model = build_model(TrainConfig(cell=cell, bidirectional=bidirectional, layers=stack, **TINY), vocab_size=20)
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_builder_cells_directions_stacking(cell, bidirectional, stack, pooling):
+    config = TrainConfig(cell=cell, bidirectional=bidirectional, layers=stack, pooling=pooling, **TINY)
+    model = build_model(config, vocab_size=20)
     recurrent = [l for l in model.layers if isinstance(l, (layers.Bidirectional, layers.LSTM, layers.GRU))]
     assert len(recurrent) == stack
     expected = layers.LSTM if cell == "lstm" else layers.GRU
@@ -21,7 +23,8 @@ def test_builder_cells_directions_stacking(cell, bidirectional, stack):
         inner = layer.forward_layer if bidirectional else layer
         assert isinstance(layer, layers.Bidirectional) == bidirectional
         assert isinstance(inner, expected)
-        assert inner.return_sequences == (i < stack - 1)  # all but the last
+        # all but the last, and the last too when it is pooled over its steps
+        assert inner.return_sequences == (i < stack - 1 or pooling == "mean")
     assert model.get_layer("embedding").mask_zero
     # any padded length works: batches pad to their own longest text
     for length in (3, 11):

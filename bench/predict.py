@@ -39,7 +39,11 @@ def peak_rss_mb() -> float:
 
 def worker(args):
     """One measurement in this process; prints a JSON line."""
+    from sentiment_cli.predict import configure_threads
     from sentiment_cli.runs import load_run
+
+    if args.worker == "streaming":
+        configure_threads()  # as `sentiment-cli test` does
 
     run = load_run(args.models_dir, args.run)
     base_rss = peak_rss_mb()

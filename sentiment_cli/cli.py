@@ -22,7 +22,7 @@ from sentiment_cli.errors import ConfigError, SentimentError
 DEFAULTS = TrainConfig()
 
 
-def _load_tensorflow() -> None:
+def _load_tensorflow(predicting: bool = False) -> None:
     """Import TensorFlow without the native log lines it prints on machines without CUDA.
 
     They come from C++ before any Python logging can filter them, so fd 2 points at
@@ -30,7 +30,10 @@ def _load_tensorflow() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.environ.get("SENTIMENT_CLI_DEBUG") or "tensorflow" in sys.modules:
-        import tensorflow  # noqa: F401
+        if predicting:
+            from sentiment_cli.predict import configure_threads
+
+            configure_threads()
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -38,6 +41,10 @@ def _load_tensorflow() -> None:
     try:
         import tensorflow as tf
 
+        if predicting:
+            from sentiment_cli.predict import configure_threads
+
+            configure_threads()
         tf.config.list_physical_devices()  # CUDA's probe logs here, once
     finally:
         os.dup2(saved, 2)
@@ -277,7 +284,7 @@ def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshol
         sentiment-cli test demo --input tweets.txt.gz --output - --probabilities
         sentiment-cli test lstm gru --output ensemble.csv
     """
-    _load_tensorflow()
+    _load_tensorflow(predicting=True)
     from sentiment_cli.predict import predict_file
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
@@ -309,7 +316,7 @@ def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chun
     Example:
         sentiment-cli evaluate demo --input data/training_label.txt --errors 5
     """
-    _load_tensorflow()
+    _load_tensorflow(predicting=True)
     from sentiment_cli.predict import evaluate_file, format_report, save_report
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])

@@ -111,11 +111,16 @@ def new_run(models_dir, name: str, overwrite: bool = False):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    install_run(tmp, final)
+
+
+def install_run(src: Path, final: Path) -> None:
+    """Rename a complete run directory to ``final``, replacing (then deleting) any run there."""
     old = None
     if final.exists():
-        old = final.with_name(f".{name}.old-{os.getpid()}")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
-    os.replace(tmp, final)
+    os.replace(src, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

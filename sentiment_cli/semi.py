@@ -209,13 +209,7 @@ def _finish(work, final, base, config, semi, state, rows, model, dm, val_seqs, v
     os.replace(work / state["model_file"], work / runs.MODEL_FILE)
     for leftover in (STATE_FILE, PSEUDO_FILE):
         (work / leftover).unlink(missing_ok=True)
-    old = None
-    if final.exists():
-        if not overwrite:
-            raise RunError(f"run {final.name!r} appeared while semi ran: its work stays in {work}")
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(work, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if final.exists() and not overwrite:
+        raise RunError(f"run {final.name!r} appeared while semi ran: its work stays in {work}")
+    runs.install_run(work, final)
     return final, metrics

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from sentiment_cli import runs
+from sentiment_cli.config import TrainConfig
+from sentiment_cli.model import build_model, has_ngrams, set_ngram_ratios
+from sentiment_cli.ngrams import NGramLogits
+
+VOCAB = 10
+
+
+def distinct_rows(layer, ids):
+    rows = layer.ngram_ids(np.asarray(ids, dtype="int32")).numpy()
+    return [sorted(int(r) for r in row if r != layer.rows - 1) for row in rows]
+
+
+def test_ngrams_are_distinct_and_skip_padding():
+    layer = NGramLogits(VOCAB, ngram=2, buckets=1000)
+    # "2 3 2 3": words 2 and 3, bigrams (2,3) twice and (3,2): four distinct n-grams; the second
+    # row's padding adds none, and the same bigram gets the same row in both texts.
+    first, second = distinct_rows(layer, [[2, 3, 2, 3, 0], [3, 2, 0, 0, 0]])
+    assert len(first) == 4 and first[:2] == [2, 3]
+    assert len(second) == 3 and second[:2] == [2, 3]
+    assert set(second[2:]) < set(first[2:])  # (3,2) is in both
+    assert all(VOCAB <= r < VOCAB + 1000 for r in first[2:])
+
+
+def test_trigrams_and_word_only_models():
+    assert len(distinct_rows(NGramLogits(VOCAB, ngram=3, buckets=1000), [[2, 3, 4]])[0]) == 3 + 2 + 1
+    words = NGramLogits(VOCAB, ngram=1)
+    assert words.rows == VOCAB + 1
+    assert distinct_rows(words, [[4, 4, 5, 0]]) == [[4, 5]]
+
+
+def test_naive_bayes_ratios_by_hand():
+    layer = NGramLogits(VOCAB, ngram=1)
+    layer.build((None, None))
+    # class 1 texts: {2, 3}, {2}; class 0 texts: {4}. Add-one smoothing over all VOCAB + 1 rows
+    # (the empty row is zeroed after): P(2 | 1) = (2 + 1) / (3 + 11), P(2 | 0) = (0 + 1) / (1 + 11).
+    ratios = layer.set_ratios([(np.array([[2, 3], [2, 0], [4, 0]], dtype="int32"), np.array([1, 1, 0]))])
+    assert ratios[2, 0] == pytest.approx(np.log((3 / 14) / (1 / 12)), rel=1e-5)
+    assert ratios[4, 0] == pytest.approx(np.log((1 / 14) / (2 / 12)), rel=1e-5)
+    assert ratios[-1, 0] == 0.0
+    assert np.allclose(layer.ratio.numpy(), ratios)
+
+
+def test_logit_is_weight_times_ratio_over_distinct_ngrams():
+    layer = NGramLogits(VOCAB, ngram=1)
+    layer.build((None, None))
+    layer.weight.assign(np.arange(VOCAB + 1, dtype="float32")[:, None])
+    layer.ratio.assign(np.full((VOCAB + 1, 1), 0.5, dtype="float32"))
+    layer.bias.assign([1.0])
+    # distinct words 2 and 5: 0.5 * 2 + 0.5 * 5 + 1; the repeated 5 and the padding add nothing
+    assert float(layer(np.array([[2, 5, 5, 0]], dtype="int32"))[0, 0]) == pytest.approx(4.5)
+
+
+@pytest.mark.parametrize("model_type", ["hybrid", "ngram"])
+@pytest.mark.parametrize("labels", [["0", "1"], ["a", "b", "c"]])
+def test_ngram_models_save_and_load_safely(tmp_path, model_type, labels):
+    config = TrainConfig(model=model_type, embedding_dim=4, hidden_size=4, ngram_buckets=64, labels=labels)
+    model = build_model(config, vocab_size=VOCAB)
+    assert has_ngrams(model)
+    seqs = [np.array([2, 3, 4]), np.array([5, 6]), np.array([7, 8, 9, 2]), np.array([3])]
+    set_ngram_ratios(model, seqs, np.array([0, 1, 2, 1]) % len(labels))
+    assert np.abs(model.get_layer("ngrams").ratio.numpy()).sum() > 0
+    x = np.array([[2, 3, 4, 0], [5, 6, 7, 8]], dtype="int32")
+    before = model.predict_on_batch(x)
+    assert before.shape == (2, 1 if len(labels) == 2 else len(labels))
+    model.save(tmp_path / "m.keras")
+    loaded = runs.load_model(tmp_path / "m.keras")
+    assert np.allclose(loaded.predict_on_batch(x), before, atol=1e-6)
+    assert np.allclose(loaded.get_layer("ngrams").ratio.numpy(), model.get_layer("ngrams").ratio.numpy())

@@ -100,7 +100,9 @@ def hyperparameter_options(f):
     d = DEFAULTS
     for option in reversed([
         click.option("--model", type=click.Choice(MODELS), default=d.model, show_default=True,
-                     help="rnn: Embedding -> recurrent layers -> Dense; bow: dense network on bag of words."),
+                     help="hybrid: rnn and ngram side by side, their logits added; rnn: Embedding -> "
+                     "recurrent layers -> Dense; ngram: linear model over naive-Bayes-scaled word n-grams; "
+                     "bow: dense network on a bag of words."),
         click.option("--cell", type=click.Choice(CELLS), default=d.cell, show_default=True, help="Recurrent cell."),
         click.option("--bidirectional/--unidirectional", default=d.bidirectional, show_default=True,
                      help="Read texts in both directions (BiLSTM / BiGRU)."),
@@ -119,6 +121,10 @@ def hyperparameter_options(f):
         click.option("--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True),
                      default=d.recurrent_dropout, show_default=True,
                      help="Dropout inside the recurrent cell (> 0 disables cuDNN on a GPU)."),
+        click.option("--ngram", type=click.IntRange(1), default=d.ngram, show_default=True,
+                     help="Longest word n-gram of the ngram and hybrid models."),
+        click.option("--ngram-buckets", type=click.IntRange(1), default=d.ngram_buckets, show_default=True,
+                     help="Hash rows for the 2..N-grams (more: fewer collisions, a bigger model)."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
         click.option("--vocab-size", type=click.IntRange(3), default=d.vocab_size, show_default=True,
@@ -361,12 +367,16 @@ def _band(ctx, param, value):
               help="Epochs per round; the best by validation accuracy is kept.")
 @click.option("--max-per-round", type=click.IntRange(1), help="Most pseudo-labels per round, most confident first.")
 @click.option("--balance", is_flag=True, help="The same number of pseudo-labels for every class.")
+@click.option("--pretrain-embeddings", is_flag=True,
+              help="Round 0: retrain RUN's configuration with Word2Vec vectors learned from the labeled and "
+                   "unlabeled text; it becomes the start if validation accuracy says so.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted semi run after its last completed round.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def semi(run, unlabeled_path, unlabeled_format, train_path, fmt, output_run, rounds, threshold, band,
-         epochs_per_round, max_per_round, balance, resume, overwrite, models_dir, quiet, **kwargs):
+         epochs_per_round, max_per_round, balance, pretrain_embeddings, resume, overwrite, models_dir, quiet,
+         **kwargs):
     """Improve RUN with its own confident predictions on unlabeled text.
 
     Each round, the best model so far labels the unlabeled text, the confident predictions
@@ -384,7 +394,7 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, fmt, output_run, rou
     from sentiment_cli.semi import self_train
 
     config = SemiConfig(rounds=rounds, threshold=threshold, band=band, epochs_per_round=epochs_per_round,
-                        max_per_round=max_per_round, balance=balance)
+                        max_per_round=max_per_round, balance=balance, pretrain_embeddings=pretrain_embeddings)
     path, metrics = self_train(models_dir, run, output_run or f"{run}-semi", train_path, unlabeled_path, config,
                                fmt=fmt, columns=_columns(kwargs), unlabeled_fmt=unlabeled_format, resume=resume,
                                overwrite=overwrite, verbose=0 if quiet else 1)

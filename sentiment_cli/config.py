@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sentiment_cli.errors import ConfigError
 
 CELLS = ("lstm", "gru")
-MODELS = ("rnn", "bow")
+MODELS = ("hybrid", "rnn", "ngram", "bow")
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 POOLINGS = ("last", "mean")
 BOW_MODES = ("counts", "tfidf")
@@ -27,7 +27,10 @@ class TrainConfig:
     """Everything that decides what `train` builds; `config.json` holds it."""
 
     # --- model ---
-    model: str = "rnn"  # "rnn" (Embedding -> recurrent -> Dense) or "bow" (dense net on bag of words)
+    # "hybrid": the rnn network and the ngram model side by side, their logits added;
+    # "rnn": Embedding -> recurrent -> Dense; "ngram": naive-Bayes-scaled linear model over
+    # hashed word n-grams (NBSVM-style); "bow": dense network on a bag of words.
+    model: str = "hybrid"
     cell: str = "lstm"  # recurrent cell: "lstm" or "gru"
     bidirectional: bool = True  # read the text both ways
     merge_mode: str = "concat"  # how the two directions combine
@@ -37,6 +40,8 @@ class TrainConfig:
     hidden_size: int = 64  # units per direction; the Dense head has hidden_size // 2
     dropout: float = 0.3  # on embeddings (spatial) and before the output layer
     recurrent_dropout: float = 0.0  # > 0 rules out the cuDNN kernel on a GPU
+    ngram: int = 3  # longest word n-gram of the ngram model (1 = words only)
+    ngram_buckets: int = 2**21  # hash rows shared by the 2..ngram-grams
     bow_mode: str = "tfidf"  # features of the bow model: "counts" or "tfidf"
     embeddings: str | None = None  # GloVe / word2vec text file that initialises the embedding layer
     pretrain_embeddings: bool = True  # initialise it with Word2Vec trained on the run's own texts
@@ -72,7 +77,8 @@ class TrainConfig:
         choice("pooling", POOLINGS)
         choice("bow_mode", BOW_MODES)
         choice("truncating", TRUNCATING)
-        for name in ("layers", "embedding_dim", "hidden_size", "max_length", "batch_size", "epochs"):
+        for name in ("layers", "embedding_dim", "hidden_size", "max_length", "batch_size", "epochs", "ngram",
+                     "ngram_buckets"):
             positive(name)
         positive("patience", 0)
         positive("vocab_size", 3)
@@ -114,6 +120,9 @@ class SemiConfig:
     epochs_per_round: int = 2  # the best epoch of each round, by validation accuracy, is kept
     max_per_round: int | None = None  # cap on pseudo-labels per round, most confident first
     balance: bool = False  # the same number of pseudo-labels for every class
+    # round 0: train the base run's configuration afresh with Word2Vec vectors learned from the
+    # labeled + unlabeled text, and start from it if validation says it is better
+    pretrain_embeddings: bool = False
 
     def __post_init__(self):
         if self.rounds < 1:

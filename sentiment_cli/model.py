@@ -11,59 +11,93 @@ import tensorflow as tf
 from keras import layers
 
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
-from sentiment_cli.data import length_batches
+from sentiment_cli.data import length_batches, pad
+from sentiment_cli.ngrams import NGramLogits
 
 
 def build_model(config: TrainConfig, vocab_size: int, embeddings=None) -> keras.Model:
     """A compiled classifier for ``config.num_classes`` classes over ``vocab_size`` token ids.
 
-    The rnn model takes right-padded id matrices of any length (id 0 pads and is masked), so
-    batches can be padded to their own longest text and the cuDNN kernel applies on a GPU.
-    The bow model takes bag-of-words rows of width ``vocab_size``.
+    The rnn, ngram and hybrid models take right-padded id matrices of any length (id 0 pads
+    and is masked), so batches can be padded to their own longest text and the cuDNN kernel
+    applies on a GPU. The bow model takes bag-of-words rows of width ``vocab_size``.
+    A new ngram or hybrid model needs ``set_ngram_ratios`` before training.
     """
     binary = config.num_classes == 2
+    outputs = 1 if binary else config.num_classes
+    activation = "sigmoid" if binary else "softmax"
+    if config.model in ("ngram", "hybrid"):
+        inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        logits = NGramLogits(vocab_size, outputs, config.ngram, config.ngram_buckets, name="ngrams")(inputs)
+        if config.model == "hybrid":
+            rnn_logits = layers.Dense(outputs, name="rnn_logits")(_rnn_features(config, vocab_size, embeddings, inputs))
+            logits = layers.Add(name="logits")([logits, rnn_logits])
+        model = keras.Model(inputs, layers.Activation(activation, name="output")(logits),
+                            name=f"sentiment_{config.model}")
+        return compile_model(_set_embeddings(model, embeddings), config)
     if config.model == "bow":
         inputs = keras.Input(shape=(vocab_size,), dtype="float32", name="bow")
         x = layers.Dropout(config.dropout, name="bow_dropout")(inputs)
-        x = layers.Dense(config.hidden_size, activation="relu", name="hidden")(x)
+        x = _head(config, layers.Dense(config.hidden_size, activation="relu", name="hidden")(x))
     else:
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        x = layers.Embedding(
-            vocab_size, config.embedding_dim, mask_zero=True, name="embedding",
-            trainable=not (embeddings is not None and config.freeze_embeddings),
-            # Given vectors are set after building: a Constant initialiser would be saved, whole, in
-            # the .keras file's JSON config (55 MB for IMDB, and 500 MB of memory to load it).
-            # "zeros" draws no random numbers, so the other layers start as they would with Constant.
-            embeddings_initializer="uniform" if embeddings is None else "zeros",
-        )(inputs)
-        if config.dropout:
-            x = layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
-        cell = layers.LSTM if config.cell == "lstm" else layers.GRU
-        for i in range(config.layers):
-            last = i == config.layers - 1
-            rnn = cell(
-                config.hidden_size,
-                return_sequences=not last or config.pooling != "last",
-                recurrent_dropout=config.recurrent_dropout,
-                name=f"{config.cell}_{i + 1}",
-            )
-            if config.bidirectional:
-                rnn = layers.Bidirectional(rnn, merge_mode=config.merge_mode, name=f"bi{config.cell}_{i + 1}")
-            x = rnn(x)
-        if config.pooling == "mean":  # masked: padding does not dilute the mean
-            x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+        x = _rnn_features(config, vocab_size, embeddings, inputs)
+    outputs = layers.Dense(outputs, activation=activation, name="output")(x)
+    name = "bow" if config.model == "bow" else ("bi" if config.bidirectional else "") + config.cell
+    model = keras.Model(inputs, outputs, name=f"sentiment_{name}")
+    return compile_model(_set_embeddings(model, embeddings), config)
+
+
+def _set_embeddings(model: keras.Model, embeddings) -> keras.Model:
+    if embeddings is not None:
+        model.get_layer("embedding").set_weights([np.asarray(embeddings, dtype="float32")])
+    return model
+
+
+def _rnn_features(config: TrainConfig, vocab_size: int, embeddings, inputs):
+    """Embedding -> (stacked) recurrent layers -> pooling -> Dense head: all but the output layer."""
+    x = layers.Embedding(
+        vocab_size, config.embedding_dim, mask_zero=True, name="embedding",
+        trainable=not (embeddings is not None and config.freeze_embeddings),
+        # Given vectors are set after building: a Constant initialiser would be saved, whole, in
+        # the .keras file's JSON config (55 MB for IMDB, and 500 MB of memory to load it).
+        # "zeros" draws no random numbers, so the other layers start as they would with Constant.
+        embeddings_initializer="uniform" if embeddings is None else "zeros",
+    )(inputs)
+    if config.dropout:
+        x = layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
+    cell = layers.LSTM if config.cell == "lstm" else layers.GRU
+    for i in range(config.layers):
+        last = i == config.layers - 1
+        rnn = cell(
+            config.hidden_size,
+            return_sequences=not last or config.pooling != "last",
+            recurrent_dropout=config.recurrent_dropout,
+            name=f"{config.cell}_{i + 1}",
+        )
+        if config.bidirectional:
+            rnn = layers.Bidirectional(rnn, merge_mode=config.merge_mode, name=f"bi{config.cell}_{i + 1}")
+        x = rnn(x)
+    if config.pooling == "mean":  # masked: padding does not dilute the mean
+        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    return _head(config, x)
+
+
+def _head(config: TrainConfig, x):
     x = layers.Dense(max(config.hidden_size // 2, 1), activation="relu", name="head")(x)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="head_dropout")(x)
-    if binary:
-        outputs = layers.Dense(1, activation="sigmoid", name="output")(x)
-    else:
-        outputs = layers.Dense(config.num_classes, activation="softmax", name="output")(x)
-    name = "bow" if config.model == "bow" else ("bi" if config.bidirectional else "") + config.cell
-    model = keras.Model(inputs, outputs, name=f"sentiment_{name}")
-    if embeddings is not None and config.model == "rnn":
-        model.get_layer("embedding").set_weights([np.asarray(embeddings, dtype="float32")])
-    return compile_model(model, config)
+    return x
+
+
+def set_ngram_ratios(model: keras.Model, seqs: list[np.ndarray], y: np.ndarray) -> None:
+    """Naive Bayes ratios of a new ngram or hybrid model from its training texts and classes."""
+    layer = model.get_layer("ngrams")
+    layer.set_ratios((pad([seqs[i] for i in idx]), y[idx]) for idx in length_batches(seqs, PREDICT_BATCH))
+
+
+def has_ngrams(model: keras.Model) -> bool:
+    return any(layer.name == "ngrams" for layer in model.layers)
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:

@@ -179,6 +179,8 @@ def load_run(models_dir, name: str, with_model: bool = True) -> Run:
 def load_model(path):
     import keras
 
+    import sentiment_cli.ngrams  # noqa: F401  (registers NGramLogits for loading)
+
     if not Path(path).is_file():
         raise RunError(f"{path}: no model here. Train the run again")
     try:
@@ -193,7 +195,11 @@ def check_model(run: Run) -> None:
     if run.config.model == "bow":
         width = model.inputs[0].shape[-1]
     else:
-        width = model.get_layer("embedding").input_dim if "embedding" in [l.name for l in model.layers] else None
+        names = [layer.name for layer in model.layers]
+        if "embedding" in names:
+            width = model.get_layer("embedding").input_dim
+        else:
+            width = model.get_layer("ngrams").vocab_size if "ngrams" in names else None
     classes = model.outputs[0].shape[-1]
     expected_classes = 1 if run.config.num_classes == 2 else run.config.num_classes
     if width != len(run.tokenizer) or classes != expected_classes:

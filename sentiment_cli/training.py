@@ -18,7 +18,7 @@ from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, length_batches
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
 from sentiment_cli.errors import RunError
-from sentiment_cli.model import build_model, compile_model, predict_proba
+from sentiment_cli.model import build_model, compile_model, has_ngrams, predict_proba, set_ngram_ratios
 
 
 @dataclass
@@ -104,12 +104,14 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     embedding_info = {}
     if initial_model is None:
         embeddings = None
-        if config.model == "rnn" and (config.embeddings or config.pretrain_embeddings):
+        if config.model in ("rnn", "hybrid") and (config.embeddings or config.pretrain_embeddings):
             embeddings, coverage = initial_embeddings(config, dm.tokenizer, data.texts + list(unlabeled_texts or []))
             embedding_info = {"embeddings_coverage": round(coverage, 4)}
             if verbose:
                 print(f"word vectors found for {coverage:.1%} of the vocabulary", file=sys.stderr)
         model = build_model(config, len(dm.tokenizer), embeddings=embeddings)
+        if has_ngrams(model):
+            set_ngram_ratios(model, train_seqs, train_y)
     else:
         model = compile_model(initial_model, config)
     if summary and verbose:

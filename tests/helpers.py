@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from sentiment_cli.cli import cli
 
 # Tiny models: the suite tests behaviour, not accuracy.
-TINY = ["--vocab-size", "60", "--max-length", "8", "--embedding-dim", "4", "--hidden-size", "4",
+TINY = ["--vocab-size", "60", "--max-length", "8", "--ngram-buckets", "256", "--embedding-dim", "4", "--hidden-size", "4",
         "--epochs", "2", "--batch-size", "8", "--seed", "7", "-q"]
 
 POSITIVE = ["great fun movie", "i love it", "wonderful and happy", "best day ever", "so good , love it",

@@ -65,7 +65,12 @@ def test_output_matches_in_memory_prediction_whatever_the_chunking(models, tmp_p
         assert invoke("test", "a", "--input", src, "--output", out, "--probabilities", "--chunk-size", chunk,
                       "--batch-size", batch, "--models-dir", models, "-q").exit_code == 0
         outs.append(rows(out))
-    assert outs[0] == outs[1] == outs[2]
+    # ids and labels match exactly; probabilities to float32 rounding (TensorFlow's CPU kernels
+    # round a row's last bit differently at different places in a batch)
+    assert [r[:2] for r in outs[0]] == [r[:2] for r in outs[1]] == [r[:2] for r in outs[2]]
+    for other in outs[1:]:
+        assert np.allclose(np.array([r[2:] for r in other[1:]], dtype=float),
+                           np.array([r[2:] for r in outs[0][1:]], dtype=float), atol=2e-6)
     run = runs.load_run(models, "a")
     expected = predict.Predictor([run]).probabilities(texts)
     got = np.array([[float(v) for v in r[2:]] for r in outs[0][1:]])

@@ -126,3 +126,24 @@ def test_bow_model_trains(tmp_path, labeled_file, tiny_args):
     assert result.exit_code == 0, result.output
     run = runs.load_run(tmp_path / "m", "bow")
     assert run.tokenizer.idf is not None and len(run.tokenizer.idf) == len(run.tokenizer)
+
+
+@pytest.mark.parametrize("model_type", ["rnn", "ngram"])
+def test_either_half_of_the_hybrid_trains_alone(tmp_path, labeled_file, tiny_args, model_type):
+    result = invoke("train", "one", "--model", model_type, "--train", labeled_file, "--models-dir", tmp_path / "m",
+                    *tiny_args)
+    assert result.exit_code == 0, result.output
+    run = runs.load_run(tmp_path / "m", "one")
+    names = {layer.name for layer in run.model.layers}
+    assert ("ngrams" in names) == (model_type == "ngram")
+    assert ("embedding" in names) == (model_type == "rnn")
+
+
+def test_hybrid_default_has_both_halves_and_naive_bayes_ratios(trained):
+    run = runs.load_run(trained, "demo")
+    assert run.config.model == "hybrid"
+    ratios = run.model.get_layer("ngrams").ratio.numpy()
+    assert ratios.shape == (len(run.tokenizer) + 256 + 1, 1)
+    # the labeled sample has words of only one class: their ratios point that way
+    vocabulary = run.tokenizer.vocabulary
+    assert ratios[vocabulary.index("love"), 0] > 0 > ratios[vocabulary.index("hate"), 0]

@@ -61,9 +61,11 @@ def test_a_bad_round_is_rolled_back(setup, monkeypatch):
 
     def sabotaged(config, labeled, run_dir, dm, model, extra, verbose):
         result = real(config, labeled, run_dir, dm, model, extra, verbose)
-        # Make the model predict one class for everything: validation accuracy drops to 0.5.
-        weights = result.model.get_layer("output").get_weights()
-        result.model.get_layer("output").set_weights([np.zeros_like(weights[0]), np.full_like(weights[1], 50.0)])
+        # Make the (hybrid) model predict one class for everything: validation accuracy drops to 0.5.
+        ngrams, rnn = result.model.get_layer("ngrams"), result.model.get_layer("rnn_logits")
+        ngrams.weight.assign(np.zeros(ngrams.weight.shape, dtype="float32"))
+        kernel, bias = rnn.get_weights()
+        rnn.set_weights([np.zeros_like(kernel), np.full_like(bias, 50.0)])
         return result
 
     monkeypatch.setattr(semi, "_train_round", sabotaged)
@@ -114,3 +116,36 @@ def test_semi_refuses_to_overwrite(setup):
     assert invoke("semi", "base", "--rounds", "1", *common).exit_code == 0
     result = invoke("semi", "base", "--rounds", "1", *common)
     assert result.exit_code == 1 and "already exists" in result.output
+
+
+def test_pretrain_embeddings_retrains_the_start_on_all_text(setup, monkeypatch):
+    models, common = setup
+    seen = {}
+    real = semi.train
+
+    def spy(config, labeled, run_dir, **kwargs):
+        if kwargs.get("initial_model") is None:  # round 0: a fresh model with Word2Vec on all the text
+            seen["pretrain"] = config.pretrain_embeddings
+            seen["unlabeled"] = len(kwargs["unlabeled_texts"])
+        return real(config, labeled, run_dir, **kwargs)
+
+    monkeypatch.setattr(semi, "train", spy)
+    result = invoke("semi", "base", "--rounds", "1", "--pretrain-embeddings", *common)
+    assert result.exit_code == 0, result.output
+    assert seen == {"pretrain": True, "unlabeled": len(POSITIVE + NEGATIVE)}
+    metrics = json.loads((models / "base-semi" / runs.METRICS_FILE).read_text())
+    assert 0.0 <= metrics["pretrained_val_accuracy"] <= 1.0
+    rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
+    assert float(rows[0]["seconds"]) > 0
+    # round 0 starts from whichever model validates better
+    assert float(rows[0]["val_accuracy"]) == pytest.approx(
+        max(metrics["start_val_accuracy"], metrics["pretrained_val_accuracy"]), abs=1e-6)
+
+
+def test_resume_of_work_without_a_saved_round_is_refused(setup):
+    models, common = setup
+    (models / ".base-semi.inprogress").mkdir()
+    result = invoke("semi", "base", "--resume", *common)
+    assert result.exit_code != 0
+    assert "nothing to resume" in result.output and "--overwrite" in result.output
+    assert "Traceback" not in result.output

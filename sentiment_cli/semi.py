@@ -104,6 +104,9 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
     binary = config.num_classes == 2
 
     if resume:
+        if not (work / STATE_FILE).exists():
+            raise RunError(f"{work} was interrupted before its round 0 was saved: nothing to resume. "
+                           "Start again with --overwrite")
         state = runs.read_json(work / STATE_FILE)
         if state.get("base") != base_name or state.get("base_sha256") != base.tokenizer.fingerprint:
             raise RunError(f"{work} was started from another run than {base_name!r}: resume it with that run")
@@ -117,13 +120,27 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         base.tokenizer.save(work / runs.TOKENIZER_FILE)
         model = base.model
         start_accuracy, _ = _validation_accuracy(model, dm, val_seqs, val_y)
+        best_accuracy, seconds, pretrained_accuracy = start_accuracy, 0.0, None
+        if semi.pretrain_embeddings:
+            started = time.perf_counter()
+            pretrained = _pretrained_start(config, labeled, unlabeled, work / "round-0.tmp", dm, verbose)
+            pretrained_accuracy, _ = _validation_accuracy(pretrained, dm, val_seqs, val_y)
+            if pretrained_accuracy >= start_accuracy:
+                model, best_accuracy = pretrained, pretrained_accuracy
+            shutil.rmtree(work / "round-0.tmp", ignore_errors=True)
+            seconds = round(time.perf_counter() - started, 2)
+            if verbose:
+                print(f"round 0: word vectors from labeled + unlabeled text, validation accuracy "
+                      f"{pretrained_accuracy:.4f} ({'kept' if model is pretrained else 'the base run is better'})",
+                      file=sys.stderr)
         model.save(work / "round-0.keras")
         state = {"base": base_name, "base_sha256": base.tokenizer.fingerprint, "semi": semi.to_dict(),
-                 "completed_rounds": 0, "best_round": 0, "best_val_accuracy": start_accuracy,
-                 "start_val_accuracy": start_accuracy, "model_file": "round-0.keras"}
+                 "completed_rounds": 0, "best_round": 0, "best_val_accuracy": best_accuracy,
+                 "start_val_accuracy": start_accuracy, "pretrained_val_accuracy": pretrained_accuracy,
+                 "model_file": "round-0.keras"}
         rows = [{"round": 0, "pseudo_labels": 0, **{f"pseudo_{l}": 0 for l in config.labels},
-                 "agreement": "", "val_accuracy": round(start_accuracy, 6), "accepted": True,
-                 "best_val_accuracy": round(start_accuracy, 6), "seconds": 0.0}]
+                 "agreement": "", "val_accuracy": round(best_accuracy, 6), "accepted": True,
+                 "best_val_accuracy": round(best_accuracy, 6), "seconds": seconds}]
         _write_rounds(work / ROUNDS_FILE, rows)
         runs.write_json_atomic(work / STATE_FILE, state)
         previous = None
@@ -183,6 +200,15 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
                    unlabeled_path, overwrite)
 
 
+def _pretrained_start(config, labeled, unlabeled, run_dir, dm, verbose):
+    """The base run's configuration trained afresh, its word vectors learned from all the text."""
+    fresh = type(config).from_dict({**config.to_dict(), "embeddings": None, "pretrain_embeddings": True})
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir()
+    return train(fresh, labeled, run_dir, verbose=2 if verbose else 0, data_manager=dm,
+                 unlabeled_texts=unlabeled).model
+
+
 def _train_round(config, labeled, run_dir, dm, model, extra, verbose):
     """One round's training; a function of its own so tests can force a bad round."""
     return train(config, labeled, run_dir, verbose=2 if verbose else 0, data_manager=dm,
@@ -194,6 +220,7 @@ def _finish(work, final, base, config, semi, state, rows, model, dm, val_seqs, v
     accuracy, probs = _validation_accuracy(model, dm, val_seqs, val_y)
     metrics = {
         "start_val_accuracy": state["start_val_accuracy"],
+        "pretrained_val_accuracy": state.get("pretrained_val_accuracy"),
         "best_val_accuracy": state["best_val_accuracy"],
         "best_round": state["best_round"],
         "rounds": rows,

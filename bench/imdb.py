@@ -1,11 +1,21 @@
-"""IMDB benchmark of `train`: the defaults against TF-IDF + logistic regression, one run.
+"""IMDB benchmark: sentiment-cli's defaults against the usual peers, one process, one table.
 
-    python bench/imdb_train.py [--set name=value ...] [--limit N]
+    python bench/imdb.py [--set name=value ...] [--limit N] [--run NAME | --save-run NAME]
 
 Trains the default configuration on ../shared/data/imdb/training_label.txt.gz (a seeded,
-stratified validation split of it for early stopping), evaluates on the 25,000 test reviews,
-and prints test accuracy, training seconds and examples per second; beside them, TF-IDF
-(unigrams + bigrams) + logistic regression on the same training split.
+stratified 10% validation split of it for early stopping and for every choice), evaluates on
+the 25,000 test reviews and prints:
+
+1. accuracy: sentiment-cli's defaults, TF-IDF 1-2 grams + logistic regression, and naive-Bayes
+   log-count-ratio features of binarized 1-3 grams + logistic regression (NBSVM-style), all on
+   the same training split, with validation and test accuracy, seconds and examples/s;
+2. speed: the same model trained one epoch by plain Keras ``fit`` on arrays padded to
+   --max-length against sentiment-cli's length-bucketed pipeline, and plain ``model.predict``
+   on padded arrays against ``Predictor`` (which also reads and tokenizes the text), each on
+   the same random subset of reviews.
+
+--run NAME reports a run that an earlier ``--save-run NAME`` left in bench/out/models instead
+of training again (its training figures come from its metrics.json).
 """
 
 from __future__ import annotations
@@ -30,8 +40,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", default=[], help="hyperparameter override name=value")
     parser.add_argument("--limit", type=int, help="use only the first N training reviews (quick checks)")
-    parser.add_argument("--no-baseline", action="store_true", help="skip TF-IDF + logistic regression")
+    parser.add_argument("--run", help="report this saved run of bench/out/models instead of training")
     parser.add_argument("--save-run", help="keep the trained run as bench/out/models/NAME (imdb_semi.py reuses it)")
+    parser.add_argument("--no-peers", action="store_true", help="skip the scikit-learn peers")
+    parser.add_argument("--compare", action="append", default=None, metavar="MODEL",
+                        help="also train the defaults with --model MODEL (default: ngram; 'none' for none)")
+    parser.add_argument("--speed-examples", type=int, default=3200,
+                        help="reviews in each speed comparison (0 skips them)")
     args = parser.parse_args()
     train_file = imdb_file("training_label.txt.gz")
     test_file = imdb_file("testing_data.txt.gz")
@@ -45,7 +60,6 @@ def main():
     from sentiment_cli.predict import Predictor, decide
     from sentiment_cli.training import train_and_save
 
-    config = TrainConfig(**parse_overrides(args.set))
     data = DataManager.read_labeled(train_file)
     if args.limit:
         data.texts, data.labels, data.lines = data.texts[:args.limit], data.labels[:args.limit], data.lines[:args.limit]
@@ -53,57 +67,174 @@ def main():
     test = list(read_records(test_file, "test"))
     test_texts = [r.text for r in test]
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        models_dir, name = (OUT_MODELS, args.save_run) if args.save_run else (tmp, "imdb")
-        train_and_save(models_dir, name, config, data, {"train": str(train_file)}, overwrite=True, verbose=2)
-        run = runs.load_run(models_dir, name)
-    metrics = run.metrics
+    if args.run:
+        run = runs.load_run(OUT_MODELS, args.run)
+    else:
+        config = TrainConfig(**parse_overrides(args.set))
+        with tempfile.TemporaryDirectory() as tmp:
+            models_dir, name = (OUT_MODELS, args.save_run) if args.save_run else (tmp, "imdb")
+            train_and_save(models_dir, name, config, data, {"train": str(train_file)}, overwrite=True, verbose=2)
+            run = runs.load_run(models_dir, name)
+    config, metrics = run.config, run.metrics
     t0 = time.perf_counter()
     probs = Predictor([run]).probabilities(test_texts)
     predict_seconds = time.perf_counter() - t0
-    dm = DataManager.from_config(run.config, run.tokenizer)
+    dm = DataManager.from_config(config, run.tokenizer)
     y_test = dm.encode_labels([truth[r.id] for r in test])
     pred = decide(probs, run.threshold if probs.shape[1] == 2 else None)
-    rows.append((f"sentiment-cli {describe(config)}", metrics["best_val_accuracy"], float(np.mean(pred == y_test)),
-                 metrics["train_seconds"], metrics["examples_per_second"]))
+    rows = [(f"sentiment-cli defaults: {describe(config)}", metrics["best_val_accuracy"],
+             float(np.mean(pred == y_test)), metrics["train_seconds"], metrics["examples_per_second"])]
     print(f"sentiment-cli: epochs {metrics['epochs_run']} (best {metrics['best_epoch']}), threshold "
           f"{metrics.get('threshold')}, test prediction {len(test_texts) / predict_seconds:.0f} reviews/s",
           file=sys.stderr)
 
-    if not args.no_baseline:
-        rows.append(tfidf_baseline(data, dm, config, test_texts, y_test))
+    for model in args.compare or ["ngram"]:
+        if model != "none":
+            rows.append(train_and_score(TrainConfig(**{**parse_overrides(args.set), "model": model}), data,
+                                        test_texts, y_test))
 
-    print(f"\nIMDB, {len(data.texts)} labeled reviews (val ratio {config.val_ratio}), 25,000 test reviews; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+    y = dm.encode_labels(data.labels)
+    train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
+    split = ([data.texts[i] for i in train_idx], y[train_idx], [data.texts[i] for i in val_idx], y[val_idx])
+    if not args.no_peers:
+        rows.append(tfidf_lr(*split, test_texts, y_test))
+        rows.append(nb_lr(*split, test_texts, y_test))
+
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    print(f"\nIMDB, {len(data.texts)} labeled reviews (validation {config.val_ratio:.0%} of them), "
+          f"25,000 test reviews; {machine}\n")
     print("| configuration | val acc | test acc | train s | train ex/s |")
     print("|---|---|---|---|---|")
     for name, val, test_acc, seconds, speed in rows:
         print(f"| {name} | {val:.4f} | {test_acc:.4f} | {seconds:.0f} | {speed:.0f} |")
 
+    if args.speed_examples:
+        rng = np.random.default_rng(0)
+        pick = rng.permutation(len(train_idx))[:args.speed_examples]
+        texts = [split[0][i] for i in pick]
+        speed_rows = [*training_speed(config, dm, texts, split[1][pick]),
+                      *prediction_speed(run, dm, [test_texts[i] for i in rng.permutation(len(test_texts))[
+                          :args.speed_examples]])]
+        print(f"\nSpeed, {args.speed_examples} random reviews each, same model, one process\n")
+        print("| what | way | examples/s | speed-up |")
+        print("|---|---|---|---|")
+        for what, way, speed, ratio in speed_rows:
+            print(f"| {what} | {way} | {speed:.0f} | {ratio} |")
+
+
+def train_and_score(config, data, test_texts, y_test):
+    """Train config in a temporary directory; its table row."""
+    import numpy as np
+
+    from sentiment_cli import runs
+    from sentiment_cli.predict import Predictor, decide
+    from sentiment_cli.training import train_and_save
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, metrics = train_and_save(tmp, "compare", config, data, {}, verbose=0)
+        run = runs.load_run(tmp, "compare")
+        probs = Predictor([run]).probabilities(test_texts)
+    accuracy = float(np.mean(decide(probs, run.threshold if probs.shape[1] == 2 else None) == y_test))
+    return (f"sentiment-cli --model {config.model}: {describe(run.config)}", metrics["best_val_accuracy"], accuracy,
+            metrics["train_seconds"], metrics["examples_per_second"])
+
 
 def describe(config) -> str:
     if config.model == "bow":
         return f"bow {config.bow_mode} hidden {config.hidden_size}"
+    ngram = f"{config.ngram}-gram NB-scaled linear, {config.ngram_buckets} hash rows"
+    text = f"vocab {config.vocab_size} maxlen {config.max_length} batch {config.batch_size}"
+    if config.model == "ngram":
+        return f"{ngram}, {text}"
     kind = ("Bi" if config.bidirectional else "") + config.cell.upper()
-    return (f"{kind}({config.hidden_size}) x{config.layers} {config.pooling}-pool emb {config.embedding_dim} "
-            f"vocab {config.vocab_size} maxlen {config.max_length} batch {config.batch_size}")
+    rnn = (f"{kind}({config.hidden_size}) x{config.layers} {config.pooling}-pool emb {config.embedding_dim}"
+           f"{' Word2Vec' if config.pretrain_embeddings else ''}")
+    return f"{rnn} + {ngram}, {text}" if config.model == "hybrid" else f"{rnn}, {text}"
 
 
-def tfidf_baseline(data, dm, config, test_texts, y_test):
+def training_speed(config, dm, texts, y):
+    """Examples/s of one epoch: plain Keras fit on padded arrays, then sentiment-cli's pipeline."""
+    import keras
+    import numpy as np
+
+    from sentiment_cli.model import build_model, has_ngrams, set_ngram_ratios
+    from sentiment_cli.training import make_dataset, seed_everything
+
+    seqs = dm.sequences(texts)
+    y = y.astype(np.float32 if config.num_classes == 2 else np.int32)
+    out = []
+    for way in ("plain", "sentiment-cli"):
+        seed_everything(config.seed)
+        model = build_model(config, len(dm.tokenizer))
+        if has_ngrams(model):
+            set_ngram_ratios(model, seqs, y)
+        if way == "plain":
+            x = dm.pad(seqs, config.max_length)
+            model.fit(x[:config.batch_size], y[:config.batch_size], batch_size=config.batch_size, verbose=0)
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=config.batch_size, verbose=0)
+        else:
+            model.fit(make_dataset(seqs[:config.batch_size], y[:config.batch_size], config.batch_size,
+                                   dm.features, None), verbose=0)
+            dataset = make_dataset(seqs, y, config.batch_size, dm.features, np.random.default_rng(config.seed))
+            start = time.perf_counter()
+            model.fit(dataset, verbose=0)
+        out.append(len(seqs) / (time.perf_counter() - start))
+        keras.backend.clear_session()
+    return [("train, one epoch", "Keras fit, arrays padded to max length", out[0], "1.0x"),
+            ("train, one epoch", "sentiment-cli (length-bucketed tf.data)", out[1], f"{out[1] / out[0]:.1f}x")]
+
+
+def prediction_speed(run, dm, texts):
+    """Rows/s: plain model.predict on pre-tokenized padded arrays, then Predictor on the raw text."""
+    from sentiment_cli.predict import Predictor
+
+    x = dm.pad(dm.sequences(texts), run.config.max_length)
+    start = time.perf_counter()
+    run.model.predict(x, verbose=0)
+    plain = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    Predictor([run]).probabilities(texts)
+    ours = len(texts) / (time.perf_counter() - start)
+    return [("test", "Keras model.predict, padded arrays (tokenizing not timed)", plain, "1.0x"),
+            ("test", "sentiment-cli Predictor (reads and tokenizes too)", ours, f"{ours / plain:.1f}x")]
+
+
+def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    y = dm.encode_labels(data.labels)
-    train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
     start = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.95, sublinear_tf=True)
-    x_train = vectorizer.fit_transform([data.texts[i] for i in train_idx])
-    clf = LogisticRegression(C=4.0, max_iter=1000).fit(x_train, y[train_idx])
+    x_train = vectorizer.fit_transform(train_texts)
+    clf = LogisticRegression(C=4.0, max_iter=1000).fit(x_train, y_train)
     seconds = time.perf_counter() - start
-    val_acc = clf.score(vectorizer.transform([data.texts[i] for i in val_idx]), y[val_idx])
+    val_acc = clf.score(vectorizer.transform(val_texts), y_val)
     test_acc = clf.score(vectorizer.transform(test_texts), y_test)
-    return "TF-IDF 1-2 grams + logistic regression (scikit-learn)", val_acc, test_acc, seconds, len(train_idx) / seconds
+    return ("TF-IDF 1-2 grams + logistic regression (scikit-learn)", val_acc, test_acc, seconds,
+            len(train_texts) / seconds)
+
+
+def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):
+    """NBSVM-style peer: binarized 1-3 gram counts scaled by naive Bayes log-count ratios + LR."""
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    start = time.perf_counter()
+    vectorizer = CountVectorizer(ngram_range=(1, 3), binary=True, min_df=2, token_pattern=r"(?u)\b\w+\b|[^\w\s]")
+    x_train = vectorizer.fit_transform(train_texts)
+    p = np.asarray(x_train[y_train == 1].sum(axis=0)).ravel() + 1.0
+    q = np.asarray(x_train[y_train == 0].sum(axis=0)).ravel() + 1.0
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    clf = LogisticRegression(C=0.1, max_iter=1000).fit(x_train.multiply(r).tocsr(), y_train)
+    seconds = time.perf_counter() - start
+
+    def score(texts, y):
+        return clf.score(vectorizer.transform(texts).multiply(r).tocsr(), y)
+
+    return ("NB-scaled binarized 1-3 grams + logistic regression (NBSVM-style, scikit-learn)",
+            score(val_texts, y_val), score(test_texts, y_test), seconds, len(train_texts) / seconds)
 
 
 if __name__ == "__main__":

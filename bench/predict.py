@@ -39,7 +39,7 @@ def peak_rss_mb() -> float:
 
 def worker(args):
     """One measurement in this process; prints a JSON line."""
-    from sentiment_cli.predict import configure_threads
+    from sentiment_cli.threads import configure_threads
     from sentiment_cli.runs import load_run
 
     if args.worker == "streaming":

@@ -22,18 +22,18 @@ from sentiment_cli.errors import ConfigError, SentimentError
 DEFAULTS = TrainConfig()
 
 
-def _load_tensorflow(predicting: bool = False) -> None:
-    """Import TensorFlow without the native log lines it prints on machines without CUDA.
+def _load_tensorflow() -> None:
+    """Import TensorFlow, with sentiment-cli's thread settings, without the native log lines it
+    prints on machines without CUDA.
 
     They come from C++ before any Python logging can filter them, so fd 2 points at
     /dev/null for the import. SENTIMENT_CLI_DEBUG=1 keeps them.
     """
+    from sentiment_cli.threads import configure_threads
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.environ.get("SENTIMENT_CLI_DEBUG") or "tensorflow" in sys.modules:
-        if predicting:
-            from sentiment_cli.predict import configure_threads
-
-            configure_threads()
+        configure_threads()
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -41,10 +41,7 @@ def _load_tensorflow(predicting: bool = False) -> None:
     try:
         import tensorflow as tf
 
-        if predicting:
-            from sentiment_cli.predict import configure_threads
-
-            configure_threads()
+        configure_threads()
         tf.config.list_physical_devices()  # CUDA's probe logs here, once
     finally:
         os.dup2(saved, 2)
@@ -290,7 +287,7 @@ def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshol
         sentiment-cli test demo --input tweets.txt.gz --output - --probabilities
         sentiment-cli test lstm gru --output ensemble.csv
     """
-    _load_tensorflow(predicting=True)
+    _load_tensorflow()
     from sentiment_cli.predict import predict_file
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
@@ -322,7 +319,7 @@ def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chun
     Example:
         sentiment-cli evaluate demo --input data/training_label.txt --errors 5
     """
-    _load_tensorflow(predicting=True)
+    _load_tensorflow()
     from sentiment_cli.predict import evaluate_file, format_report, save_report
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])

@@ -34,24 +34,6 @@ from sentiment_cli.runs import Run
 DEFAULT_CHUNK = 8192
 
 
-def configure_threads() -> bool:
-    """TensorFlow threads for prediction: two inter-op threads, so that the two directions of a
-    bidirectional layer run side by side, and half the cores inside each op.
-
-    Measured on 2 cores with bench/predict.py's model: 12,000 short lines/s against 9,600 with
-    TensorFlow's defaults, 698 against 647 reviews/s. Must run before TensorFlow starts its
-    runtime; returns False (and changes nothing) when it is too late.
-    """
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_inter_op_parallelism_threads(2)
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 2) // 2))
-    except RuntimeError:  # the runtime is already up (a library caller, or tests in one process)
-        return False
-    return True
-
-
 def check_ensemble(runs: list[Run]) -> list[str]:
     """The label set all runs share; runs that disagree cannot be averaged."""
     labels = runs[0].config.labels

@@ -12,17 +12,23 @@ the 25,000 test reviews and prints:
 2. speed: the same model trained one epoch by plain Keras ``fit`` on arrays padded to
    --max-length against sentiment-cli's length-bucketed pipeline, and plain ``model.predict``
    on padded arrays against ``Predictor`` (which also reads and tokenizes the text), each on
-   the same random subset of reviews.
+   the same random subset of reviews and each in a process of its own, because TensorFlow's
+   thread settings (sentiment-cli sets its own, see sentiment_cli/threads.py) hold for a
+   whole process; plain Keras runs with TensorFlow's defaults, and once more with
+   sentiment-cli's threads, to show what the threads alone give.
 
---run NAME reports a run that an earlier ``--save-run NAME`` left in bench/out/models instead
-of training again (its training figures come from its metrics.json).
+The trained run is kept in bench/out/models/NAME (--save-run, default imdb-bench); --run NAME
+reports such a run instead of training again (its training figures come from its
+metrics.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +47,20 @@ def main():
     parser.add_argument("--set", action="append", default=[], help="hyperparameter override name=value")
     parser.add_argument("--limit", type=int, help="use only the first N training reviews (quick checks)")
     parser.add_argument("--run", help="report this saved run of bench/out/models instead of training")
-    parser.add_argument("--save-run", help="keep the trained run as bench/out/models/NAME (imdb_semi.py reuses it)")
+    parser.add_argument("--save-run", default="imdb-bench",
+                        help="keep the trained run as bench/out/models/NAME (imdb_semi.py --start can reuse it)")
+    parser.add_argument("--speed-worker", help=argparse.SUPPRESS)
     parser.add_argument("--no-peers", action="store_true", help="skip the scikit-learn peers")
     parser.add_argument("--compare", action="append", default=None, metavar="MODEL",
                         help="also train the defaults with --model MODEL (default: ngram; 'none' for none)")
-    parser.add_argument("--speed-examples", type=int, default=3200,
+    parser.add_argument("--speed-examples", type=int, default=6400,
                         help="reviews in each speed comparison (0 skips them)")
     args = parser.parse_args()
+    if args.speed_worker:
+        return speed_worker(args.speed_worker, args.run, args.speed_examples)
+    from sentiment_cli.threads import configure_threads
+
+    configure_threads()  # as the CLI does
     train_file = imdb_file("training_label.txt.gz")
     test_file = imdb_file("testing_data.txt.gz")
     label_file = imdb_file("testing_label.csv.gz")
@@ -67,14 +80,11 @@ def main():
     test = list(read_records(test_file, "test"))
     test_texts = [r.text for r in test]
 
-    if args.run:
-        run = runs.load_run(OUT_MODELS, args.run)
-    else:
+    name = args.run or args.save_run
+    if not args.run:
         config = TrainConfig(**parse_overrides(args.set))
-        with tempfile.TemporaryDirectory() as tmp:
-            models_dir, name = (OUT_MODELS, args.save_run) if args.save_run else (tmp, "imdb")
-            train_and_save(models_dir, name, config, data, {"train": str(train_file)}, overwrite=True, verbose=2)
-            run = runs.load_run(models_dir, name)
+        train_and_save(OUT_MODELS, name, config, data, {"train": str(train_file)}, overwrite=True, verbose=2)
+    run = runs.load_run(OUT_MODELS, name)
     config, metrics = run.config, run.metrics
     t0 = time.perf_counter()
     probs = Predictor([run]).probabilities(test_texts)
@@ -105,21 +115,61 @@ def main():
           f"25,000 test reviews; {machine}\n")
     print("| configuration | val acc | test acc | train s | train ex/s |")
     print("|---|---|---|---|---|")
-    for name, val, test_acc, seconds, speed in rows:
-        print(f"| {name} | {val:.4f} | {test_acc:.4f} | {seconds:.0f} | {speed:.0f} |")
+    for label, val, test_acc, seconds, speed in rows:
+        print(f"| {label} | {val:.4f} | {test_acc:.4f} | {seconds:.0f} | {speed:.0f} |")
 
     if args.speed_examples:
-        rng = np.random.default_rng(0)
-        pick = rng.permutation(len(train_idx))[:args.speed_examples]
-        texts = [split[0][i] for i in pick]
-        speed_rows = [*training_speed(config, dm, texts, split[1][pick]),
-                      *prediction_speed(run, dm, [test_texts[i] for i in rng.permutation(len(test_texts))[
-                          :args.speed_examples]])]
-        print(f"\nSpeed, {args.speed_examples} random reviews each, same model, one process\n")
-        print("| what | way | examples/s | speed-up |")
+        speed_rows = []
+        for way in SPEED_WAYS:
+            worker = [sys.executable, __file__, "--speed-worker", way, "--run", name,
+                      "--speed-examples", str(args.speed_examples)]
+            result = subprocess.run(worker, capture_output=True, text=True)
+            if result.returncode:
+                sys.exit(f"speed worker {way} failed:\n{result.stderr[-3000:]}")
+            speed_rows.append((way, json.loads(result.stdout.strip().splitlines()[-1])["rate"]))
+        print(f"\nSpeed, {args.speed_examples} random reviews each, same model, each way in a process of its own\n")
+        print("| what | way | examples/s | against plain Keras |")
         print("|---|---|---|---|")
-        for what, way, speed, ratio in speed_rows:
-            print(f"| {what} | {way} | {speed:.0f} | {ratio} |")
+        base = dict(speed_rows)
+        for way, rate in speed_rows:
+            what, plain = ("train, one epoch", "train-plain") if way.startswith("train") else ("test", "predict-plain")
+            print(f"| {what} | {SPEED_WAYS[way]} | {rate:.0f} | {rate / base[plain]:.1f}x |")
+
+
+SPEED_WAYS = {
+    "train-plain": "plain Keras fit, arrays padded to max length, TensorFlow's default threads",
+    "train-plain-threads": "plain Keras fit, arrays padded to max length, sentiment-cli's threads",
+    "train-ours": "sentiment-cli: length-bucketed tf.data, sentiment-cli's threads",
+    "predict-plain": "plain Keras model.predict, padded arrays (tokenizing not timed), default threads",
+    "predict-ours": "sentiment-cli Predictor: reads and tokenizes too, sentiment-cli's threads",
+}
+
+
+def speed_worker(way: str, name: str, examples: int) -> None:
+    """One speed measurement in this process; prints {"rate": examples per second} last."""
+    import numpy as np
+
+    from sentiment_cli import runs
+    from sentiment_cli.data import DataManager, read_records
+    from sentiment_cli.threads import configure_threads
+
+    if not way.endswith("plain"):
+        configure_threads()
+    run = runs.load_run(OUT_MODELS, name)
+    config = run.config
+    dm = DataManager.from_config(config, run.tokenizer)
+    rng = np.random.default_rng(0)
+    if way.startswith("predict"):
+        texts = [r.text for r in read_records(imdb_file("testing_data.txt.gz"), "test")]
+        texts = [texts[i] for i in rng.permutation(len(texts))[:examples]]
+        rate = prediction_rate(run, dm, texts, plain=way == "predict-plain")
+    else:
+        data = DataManager.read_labeled(imdb_file("training_label.txt.gz"))
+        y = dm.encode_labels(data.labels)
+        train_idx, _ = dm.split(y, config.val_ratio, config.seed)
+        pick = train_idx[rng.permutation(len(train_idx))[:examples]]
+        rate = training_rate(config, dm, [data.texts[i] for i in pick], y[pick], plain=way != "train-ours")
+    print(json.dumps({"way": way, "rate": rate}))
 
 
 def train_and_score(config, data, test_texts, y_test):
@@ -152,9 +202,12 @@ def describe(config) -> str:
     return f"{rnn} + {ngram}, {text}" if config.model == "hybrid" else f"{rnn}, {text}"
 
 
-def training_speed(config, dm, texts, y):
-    """Examples/s of one epoch: plain Keras fit on padded arrays, then sentiment-cli's pipeline."""
-    import keras
+def training_rate(config, dm, texts, y, plain: bool) -> float:
+    """Examples/s of one epoch of a new model: plain Keras fit on padded arrays, or our pipeline.
+
+    Both warm up first on other batches, so that tracing the graph is not timed; ours warms up
+    on batches of several lengths, after which Keras traces one graph for any shape.
+    """
     import numpy as np
 
     from sentiment_cli.model import build_model, has_ngrams, set_ngram_ratios
@@ -162,42 +215,39 @@ def training_speed(config, dm, texts, y):
 
     seqs = dm.sequences(texts)
     y = y.astype(np.float32 if config.num_classes == 2 else np.int32)
-    out = []
-    for way in ("plain", "sentiment-cli"):
-        seed_everything(config.seed)
-        model = build_model(config, len(dm.tokenizer))
-        if has_ngrams(model):
-            set_ngram_ratios(model, seqs, y)
-        if way == "plain":
-            x = dm.pad(seqs, config.max_length)
-            model.fit(x[:config.batch_size], y[:config.batch_size], batch_size=config.batch_size, verbose=0)
-            start = time.perf_counter()
-            model.fit(x, y, batch_size=config.batch_size, verbose=0)
-        else:
-            model.fit(make_dataset(seqs[:config.batch_size], y[:config.batch_size], config.batch_size,
-                                   dm.features, None), verbose=0)
-            dataset = make_dataset(seqs, y, config.batch_size, dm.features, np.random.default_rng(config.seed))
-            start = time.perf_counter()
-            model.fit(dataset, verbose=0)
-        out.append(len(seqs) / (time.perf_counter() - start))
-        keras.backend.clear_session()
-    return [("train, one epoch", "Keras fit, arrays padded to max length", out[0], "1.0x"),
-            ("train, one epoch", "sentiment-cli (length-bucketed tf.data)", out[1], f"{out[1] / out[0]:.1f}x")]
+    seed_everything(config.seed)
+    model = build_model(config, len(dm.tokenizer))
+    if has_ngrams(model):
+        set_ngram_ratios(model, seqs, y)
+    warm = 10 * config.batch_size
+    if plain:
+        x = dm.pad(seqs, config.max_length)
+        model.fit(x[:warm], y[:warm], batch_size=config.batch_size, verbose=0)
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=config.batch_size, verbose=0)
+    else:
+        model.fit(make_dataset(seqs[:warm], y[:warm], config.batch_size, dm.features, np.random.default_rng(1)),
+                  verbose=0)
+        dataset = make_dataset(seqs, y, config.batch_size, dm.features, np.random.default_rng(config.seed))
+        start = time.perf_counter()
+        model.fit(dataset, verbose=0)
+    return len(seqs) / (time.perf_counter() - start)
 
 
-def prediction_speed(run, dm, texts):
-    """Rows/s: plain model.predict on pre-tokenized padded arrays, then Predictor on the raw text."""
+def prediction_rate(run, dm, texts, plain: bool) -> float:
+    """Rows/s: plain model.predict on pre-tokenized padded arrays, or Predictor on the raw text."""
     from sentiment_cli.predict import Predictor
 
-    x = dm.pad(dm.sequences(texts), run.config.max_length)
-    start = time.perf_counter()
-    run.model.predict(x, verbose=0)
-    plain = len(texts) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    Predictor([run]).probabilities(texts)
-    ours = len(texts) / (time.perf_counter() - start)
-    return [("test", "Keras model.predict, padded arrays (tokenizing not timed)", plain, "1.0x"),
-            ("test", "sentiment-cli Predictor (reads and tokenizes too)", ours, f"{ours / plain:.1f}x")]
+    if plain:
+        x = dm.pad(dm.sequences(texts), run.config.max_length)
+        run.model.predict(x[:64], verbose=0)
+        start = time.perf_counter()
+        run.model.predict(x, verbose=0)
+    else:
+        Predictor([run]).probabilities(texts[:64])
+        start = time.perf_counter()
+        Predictor([run]).probabilities(texts)
+    return len(texts) / (time.perf_counter() - start)
 
 
 def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):

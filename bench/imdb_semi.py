@@ -43,8 +43,10 @@ def test_accuracy(models_dir, name, texts, truth_labels) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=["a", "b"], required=True)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--epochs-per-round", type=int, default=2)
+    from sentiment_cli.config import SemiConfig
+
+    parser.add_argument("--rounds", type=int, default=SemiConfig.rounds)
+    parser.add_argument("--epochs-per-round", type=int, default=SemiConfig.epochs_per_round)
     parser.add_argument("--max-per-round", type=int)
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--balance", action="store_true")

@@ -14,7 +14,8 @@ import click
 
 from sentiment_cli import __version__
 from sentiment_cli.config import (
-    BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, TRUNCATING, TrainConfig,
+    BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, TRUNCATING, SemiConfig,
+    TrainConfig,
 )
 from sentiment_cli.data import FORMATS, Columns
 from sentiment_cli.errors import ConfigError, SentimentError
@@ -355,13 +356,14 @@ def _band(ctx, param, value):
               type=click.Path(dir_okay=False), help="The labeled data (its validation split stays held out).")
 @data_options
 @click.option("--output-run", help="Name of the new run (default: RUN-semi); RUN stays intact.")
-@click.option("--rounds", type=click.IntRange(1), default=10, show_default=True, help="Relabeling rounds.")
+@click.option("--rounds", type=click.IntRange(1), default=SemiConfig.rounds, show_default=True,
+              help="Relabeling rounds (the original system ran 10).")
 @click.option("--threshold", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.1,
               show_default=True, help="Keep p > 1-t and p < t (multi-class: top probability >= 1-t).")
 @click.option("--band", callback=_band, metavar="LOW,HIGH",
               help="Binary runs: keep p <= LOW and p >= HIGH instead of --threshold.")
-@click.option("--epochs-per-round", type=click.IntRange(1), default=2, show_default=True,
-              help="Epochs per round; the best by validation accuracy is kept.")
+@click.option("--epochs-per-round", type=click.IntRange(1), default=SemiConfig.epochs_per_round,
+              show_default=True, help="Epochs per round; the best by validation accuracy is kept (original: 2).")
 @click.option("--max-per-round", type=click.IntRange(1), help="Most pseudo-labels per round, most confident first.")
 @click.option("--balance", is_flag=True, help="The same number of pseudo-labels for every class.")
 @click.option("--pretrain-embeddings", is_flag=True,
@@ -387,7 +389,6 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, fmt, output_run, rou
         sentiment-cli semi demo --resume
     """
     _load_tensorflow()
-    from sentiment_cli.config import SemiConfig
     from sentiment_cli.semi import self_train
 
     config = SemiConfig(rounds=rounds, threshold=threshold, band=band, epochs_per_round=epochs_per_round,

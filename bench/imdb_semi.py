@@ -49,6 +49,7 @@ def main():
     parser.add_argument("--epochs-per-round", type=int, default=SemiConfig.epochs_per_round)
     parser.add_argument("--max-per-round", type=int)
     parser.add_argument("--threshold", type=float, default=0.1)
+    parser.add_argument("--band", help="LOW,HIGH instead of --threshold (see semi --help)")
     parser.add_argument("--balance", action="store_true")
     parser.add_argument("--pretrain-embeddings", action="store_true", help="semi's round 0 (see semi --help)")
     parser.add_argument("--start", default="imdb-default", help="(a) the saved supervised run to start from")
@@ -91,7 +92,8 @@ def main():
                        overwrite=True, unlabeled_texts=unlabeled, verbose=2)
 
     start_accuracy = test_accuracy(MODELS, base, texts, labels)
-    semi = SemiConfig(rounds=args.rounds, threshold=args.threshold, epochs_per_round=args.epochs_per_round,
+    band = tuple(float(v) for v in args.band.split(",")) if args.band else None
+    semi = SemiConfig(rounds=args.rounds, threshold=args.threshold, band=band, epochs_per_round=args.epochs_per_round,
                       max_per_round=args.max_per_round, balance=args.balance,
                       pretrain_embeddings=args.pretrain_embeddings)
     started = time.perf_counter()
@@ -105,7 +107,7 @@ def main():
     start_seconds = runs.load_run(MODELS, base, with_model=False).metrics["train_seconds"]
 
     print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, threshold {args.threshold}, "
-          f"epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}, "
+          f"band {args.band}, epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}, "
           f"start's Word2Vec on unlabeled text too: {args.start_unlabeled}; "
           f"round 0 with Word2Vec on all text: {args.pretrain_embeddings}; "
           f"{os.cpu_count()} cores\n")

@@ -38,3 +38,14 @@ def parse_overrides(pairs: list[str]) -> dict:
         current = getattr(defaults, name)
         out[name] = (value.lower() in ("1", "true", "yes")) if isinstance(current, bool) else type(current)(value)
     return out
+
+
+def test_accuracy(run, texts: list[str], labels: list[str]) -> float:
+    """Accuracy of a loaded run's decisions on texts (binary runs: their validation threshold)."""
+    import numpy as np
+
+    from sentiment_cli.predict import Predictor, decide
+
+    probs = Predictor([run]).probabilities(texts)
+    pred = decide(probs, run.threshold if probs.shape[1] == 2 else None)
+    return float(np.mean(np.array(run.config.labels)[pred] == np.array(labels)))

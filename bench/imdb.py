@@ -37,7 +37,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import imdb_file, parse_overrides, read_test_labels  # noqa: E402
+from common import imdb_file, parse_overrides, read_test_labels, test_accuracy  # noqa: E402
 
 OUT_MODELS = Path(__file__).resolve().parent / "out" / "models"
 
@@ -65,12 +65,9 @@ def main():
     test_file = imdb_file("testing_data.txt.gz")
     label_file = imdb_file("testing_label.csv.gz")
 
-    import numpy as np
-
     from sentiment_cli import runs
     from sentiment_cli.config import TrainConfig
     from sentiment_cli.data import DataManager, read_records
-    from sentiment_cli.predict import Predictor, decide
     from sentiment_cli.training import train_and_save
 
     data = DataManager.read_labeled(train_file)
@@ -78,7 +75,7 @@ def main():
         data.texts, data.labels, data.lines = data.texts[:args.limit], data.labels[:args.limit], data.lines[:args.limit]
     truth = read_test_labels(label_file)
     test = list(read_records(test_file, "test"))
-    test_texts = [r.text for r in test]
+    test_texts, test_labels = [r.text for r in test], [truth[r.id] for r in test]
 
     name = args.run or args.save_run
     if not args.run:
@@ -87,13 +84,10 @@ def main():
     run = runs.load_run(OUT_MODELS, name)
     config, metrics = run.config, run.metrics
     t0 = time.perf_counter()
-    probs = Predictor([run]).probabilities(test_texts)
+    accuracy = test_accuracy(run, test_texts, test_labels)
     predict_seconds = time.perf_counter() - t0
-    dm = DataManager.from_config(config, run.tokenizer)
-    y_test = dm.encode_labels([truth[r.id] for r in test])
-    pred = decide(probs, run.threshold if probs.shape[1] == 2 else None)
-    rows = [(f"sentiment-cli defaults: {describe(config)}", metrics["best_val_accuracy"],
-             float(np.mean(pred == y_test)), metrics["train_seconds"], metrics["examples_per_second"])]
+    rows = [(f"sentiment-cli defaults: {describe(config)}", metrics["best_val_accuracy"], accuracy,
+             metrics["train_seconds"], metrics["examples_per_second"])]
     print(f"sentiment-cli: epochs {metrics['epochs_run']} (best {metrics['best_epoch']}), threshold "
           f"{metrics.get('threshold')}, test prediction {len(test_texts) / predict_seconds:.0f} reviews/s",
           file=sys.stderr)
@@ -101,9 +95,10 @@ def main():
     for model in args.compare or ["ngram"]:
         if model != "none":
             rows.append(train_and_score(TrainConfig(**{**parse_overrides(args.set), "model": model}), data,
-                                        test_texts, y_test))
+                                        test_texts, test_labels))
 
-    y = dm.encode_labels(data.labels)
+    dm = DataManager.from_config(config, run.tokenizer)
+    y, y_test = dm.encode_labels(data.labels), dm.encode_labels(test_labels)
     train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
     split = ([data.texts[i] for i in train_idx], y[train_idx], [data.texts[i] for i in val_idx], y[val_idx])
     if not args.no_peers:
@@ -172,19 +167,15 @@ def speed_worker(way: str, name: str, examples: int) -> None:
     print(json.dumps({"way": way, "rate": rate}))
 
 
-def train_and_score(config, data, test_texts, y_test):
+def train_and_score(config, data, test_texts, test_labels):
     """Train config in a temporary directory; its table row."""
-    import numpy as np
-
     from sentiment_cli import runs
-    from sentiment_cli.predict import Predictor, decide
     from sentiment_cli.training import train_and_save
 
     with tempfile.TemporaryDirectory() as tmp:
         _, metrics = train_and_save(tmp, "compare", config, data, {}, verbose=0)
         run = runs.load_run(tmp, "compare")
-        probs = Predictor([run]).probabilities(test_texts)
-    accuracy = float(np.mean(decide(probs, run.threshold if probs.shape[1] == 2 else None) == y_test))
+        accuracy = test_accuracy(run, test_texts, test_labels)
     return (f"sentiment-cli --model {config.model}: {describe(run.config)}", metrics["best_val_accuracy"], accuracy,
             metrics["train_seconds"], metrics["examples_per_second"])
 

@@ -22,22 +22,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import imdb_file, parse_overrides, read_test_labels  # noqa: E402
+from common import imdb_file, parse_overrides, read_test_labels, test_accuracy  # noqa: E402
 
 OUT = HERE / "out"
 MODELS = OUT / "models"
-
-
-def test_accuracy(models_dir, name, texts, truth_labels) -> float:
-    import numpy as np
-
-    from sentiment_cli import runs
-    from sentiment_cli.predict import Predictor, decide
-
-    run = runs.load_run(models_dir, name)
-    probs = Predictor([run]).probabilities(texts)
-    pred = decide(probs, run.threshold if probs.shape[1] == 2 else None)
-    return float(np.mean(np.array(run.config.labels)[pred] == np.array(truth_labels)))
 
 
 def main():
@@ -91,7 +79,9 @@ def main():
         train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data, {"train": str(labeled_path)},
                        overwrite=True, unlabeled_texts=unlabeled, verbose=2)
 
-    start_accuracy = test_accuracy(MODELS, base, texts, labels)
+    from sentiment_cli import runs
+
+    start_accuracy = test_accuracy(runs.load_run(MODELS, base), texts, labels)
     band = tuple(float(v) for v in args.band.split(",")) if args.band else None
     semi = SemiConfig(rounds=args.rounds, threshold=args.threshold, band=band, epochs_per_round=args.epochs_per_round,
                       max_per_round=args.max_per_round, balance=args.balance,
@@ -100,10 +90,8 @@ def main():
     output = f"{base}-semi"
     _, metrics = self_train(MODELS, base, output, labeled_path, unlabeled_path, semi, overwrite=True)
     seconds = time.perf_counter() - started
-    semi_accuracy = test_accuracy(MODELS, output, texts, labels)
+    semi_accuracy = test_accuracy(runs.load_run(MODELS, output), texts, labels)
     rounds = metrics["rounds"][1:]
-    from sentiment_cli import runs
-
     start_seconds = runs.load_run(MODELS, base, with_model=False).metrics["train_seconds"]
 
     print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, threshold {args.threshold}, "

@@ -62,8 +62,8 @@ class NGramLogits(layers.Layer):
         rows = self.ngram_ids(ids)
         present = tf.cast(rows < self.rows - 1, self.weight.dtype)[:, :, None]
         contributions = tf.gather(self.weight, rows) * tf.gather(self.ratio, rows) * present
-        # Summed in float64: a text's logit must not depend on how long its batch pads it
-        # (a float32 sum's rounding does), so that predictions are the same in any batch.
+        # Summed in float64 so that a text's logit does not depend on how long its batch pads
+        # it. (The layers around it can still round a row's last bit by its place in a batch.)
         logits = tf.reduce_sum(tf.cast(contributions, tf.float64), axis=1)
         return tf.cast(logits, self.weight.dtype) + self.bias
 
@@ -79,14 +79,15 @@ class NGramLogits(layers.Layer):
         classes = max(self.outputs, 2)
         counts = np.zeros((classes, self.rows), dtype=np.float64)
         for ids, y in batches:
-            rows = self.ngram_ids(ids).numpy()
+            rows, y = self.ngram_ids(ids).numpy(), np.asarray(y)
             for k in range(classes):
-                counts[k] += np.bincount(rows[np.asarray(y) == k].ravel(), minlength=self.rows)
+                counts[k] += np.bincount(rows[y == k].ravel(), minlength=self.rows)
         counts[:, -1] = 0.0
+        total = counts.sum(axis=0)
         ratios = np.zeros((self.rows, self.outputs), dtype=np.float32)
         for k in range(self.outputs):
             positive = counts[1 if self.outputs == 1 else k] + alpha
-            negative = counts.sum(axis=0) - counts[1 if self.outputs == 1 else k] + alpha
+            negative = total - counts[1 if self.outputs == 1 else k] + alpha
             ratios[:, k] = np.log((positive / positive.sum()) / (negative / negative.sum()))
         ratios[-1] = 0.0
         self.ratio.assign(ratios)

@@ -114,8 +114,9 @@ class TrainConfig:
 class SemiConfig:
     """How `semi` relabels: the original system's loop, made safe to interrupt and roll back."""
 
-    # The original system ran 10 rounds of 2 epochs; on IMDB (75,000 texts, 2 cores) that is
-    # about 2.5 hours, and in bench/imdb_semi.py's runs no round after the first was kept.
+    # The original system ran 10 rounds of 2 epochs; on IMDB (75,000 texts, 2 cores) that would
+    # be about 2 hours (a 1-epoch round took 350-390 s), and in bench/imdb_semi.py's runs no
+    # round after the first was kept.
     rounds: int = 3
     threshold: float = 0.1  # keep p > 1 - t and p < t (multi-class: top probability >= 1 - t)
     band: tuple | None = None  # binary only: (low, high) keeps p <= low and p >= high instead

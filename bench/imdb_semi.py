@@ -36,6 +36,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=SemiConfig.rounds)
     parser.add_argument("--epochs-per-round", type=int, default=SemiConfig.epochs_per_round)
     parser.add_argument("--max-per-round", type=int)
+    parser.add_argument("--select", choices=["rank", "threshold"], default=SemiConfig.select)
+    parser.add_argument("--share", type=float, default=SemiConfig.share)
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--band", help="LOW,HIGH instead of --threshold (see semi --help)")
     parser.add_argument("--balance", action="store_true")
@@ -83,18 +85,20 @@ def main():
 
     start_accuracy = test_accuracy(runs.load_run(MODELS, base), texts, labels)
     band = tuple(float(v) for v in args.band.split(",")) if args.band else None
-    semi = SemiConfig(rounds=args.rounds, threshold=args.threshold, band=band, epochs_per_round=args.epochs_per_round,
+    semi = SemiConfig(rounds=args.rounds, select=args.select, share=args.share, threshold=args.threshold, band=band,
+                      epochs_per_round=args.epochs_per_round,
                       max_per_round=args.max_per_round, balance=args.balance,
                       pretrain_embeddings=args.pretrain_embeddings)
     started = time.perf_counter()
     output = f"{base}-semi"
-    _, metrics = self_train(MODELS, base, output, labeled_path, unlabeled_path, semi, overwrite=True)
+    _, metrics = self_train(MODELS, base, output, None, unlabeled_path, semi, overwrite=True)
     seconds = time.perf_counter() - started
     semi_accuracy = test_accuracy(runs.load_run(MODELS, output), texts, labels)
     rounds = metrics["rounds"][1:]
     start_seconds = runs.load_run(MODELS, base, with_model=False).metrics["train_seconds"]
 
-    print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, threshold {args.threshold}, "
+    print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, select {args.select}, share {args.share}, "
+          f"threshold {args.threshold}, "
           f"band {args.band}, epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}, "
           f"start's Word2Vec on unlabeled text too: {args.start_unlabeled}; "
           f"round 0 with Word2Vec on all text: {args.pretrain_embeddings}; "
@@ -104,11 +108,13 @@ def main():
     for r in rounds:
         print(f"| {r['round']} | {r['pseudo_labels']} | {r['agreement']} | {float(r['val_accuracy']):.4f} | "
               f"{r['accepted']} | {float(r['seconds']):.0f} |")
+    if metrics.get("stopped"):
+        print(f"\nstopped: {metrics['stopped']}")
     print("\n| scenario | supervised val acc | semi val acc | supervised test acc | semi test acc | s/round "
           "| train s + semi s |")
     print("|---|---|---|---|---|---|---|")
     print(f"| ({args.scenario}) | {metrics['start_val_accuracy']:.4f} | {metrics['best_val_accuracy']:.4f} | "
-          f"{start_accuracy:.4f} | {semi_accuracy:.4f} | {seconds / len(rounds):.0f} | "
+          f"{start_accuracy:.4f} | {semi_accuracy:.4f} | {seconds / max(len(rounds), 1):.0f} | "
           f"{start_seconds:.0f} + {seconds:.0f} = {start_seconds + seconds:.0f} |")
 
 

@@ -14,7 +14,7 @@ import click
 
 from sentiment_cli import __version__
 from sentiment_cli.config import (
-    BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, TRUNCATING, SemiConfig,
+    BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, SELECTIONS, TRUNCATING, SemiConfig,
     TrainConfig,
 )
 from sentiment_cli.data import FORMATS, Columns
@@ -197,8 +197,9 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
                               allowed_labels=allowed, overwrite=overwrite, unlabeled_path=unlabeled_path,
                               verbose=0 if quiet else 1)
     click.echo(f"run saved to {path}")
-    click.echo(f"best validation accuracy {metrics['best_val_accuracy']:.4f} at epoch {metrics['best_epoch']} "
-               f"of {metrics['epochs_run']}, {metrics['train_seconds']:.1f} s")
+    epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
+    click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, calibration error "
+               f"{metrics['ece_before']:.3f} -> {metrics['ece_after']:.3f}, {metrics['train_seconds']:.1f} s")
 
 
 @cli.command()
@@ -352,36 +353,47 @@ def _band(ctx, param, value):
               type=click.Path(dir_okay=False), help="Unlabeled text, one per line (or a table with --text-column).")
 @click.option("--unlabeled-format", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="Format of the unlabeled file.")
-@click.option("--train", "train_path", default="data/training_label.txt", show_default=True,
-              type=click.Path(dir_okay=False), help="The labeled data (its validation split stays held out).")
+@click.option("--train", "train_path", type=click.Path(dir_okay=False),
+              help="The labeled data [default: the file RUN was trained on, whose validation split stays held out].")
+@click.option("--allow-other-train", is_flag=True,
+              help="Accept a --train file other than RUN's own (it is split anew: its validation rows may be "
+                   "ones RUN trained on).")
 @data_options
 @click.option("--output-run", help="Name of the new run (default: RUN-semi); RUN stays intact.")
 @click.option("--rounds", type=click.IntRange(1), default=SemiConfig.rounds, show_default=True,
-              help="Relabeling rounds (the original system ran 10).")
-@click.option("--threshold", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.1,
-              show_default=True, help="Keep p > 1-t and p < t (multi-class: top probability >= 1-t).")
+              help="Most relabeling rounds (the original system ran 10); they stop at the first rolled back.")
+@click.option("--select", type=click.Choice(SELECTIONS), default=SemiConfig.select, show_default=True,
+              help="rank: each class's surest --share of the texts, the same number per class; threshold: "
+                   "the original rule, --threshold or --band.")
+@click.option("--share", type=click.FloatRange(0, 1, min_open=True), default=SemiConfig.share, show_default=True,
+              help="rank: pseudo-labels per round as a share of the unlabeled texts.")
+@click.option("--threshold", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
+              default=SemiConfig.threshold, show_default=True,
+              help="threshold: keep p > 1-t and p < t (multi-class: top probability >= 1-t).")
 @click.option("--band", callback=_band, metavar="LOW,HIGH",
-              help="Binary runs: keep p <= LOW and p >= HIGH instead of --threshold.")
+              help="threshold, binary runs: keep p <= LOW and p >= HIGH instead of --threshold.")
 @click.option("--epochs-per-round", type=click.IntRange(1), default=SemiConfig.epochs_per_round,
               show_default=True, help="Epochs per round; the best by validation accuracy is kept (original: 2).")
 @click.option("--max-per-round", type=click.IntRange(1), help="Most pseudo-labels per round, most confident first.")
-@click.option("--balance", is_flag=True, help="The same number of pseudo-labels for every class.")
+@click.option("--balance", is_flag=True, help="threshold: the same number of pseudo-labels for every class.")
 @click.option("--pretrain-embeddings", is_flag=True,
               help="Round 0: retrain RUN's configuration with Word2Vec vectors learned from the labeled and "
                    "unlabeled text; it becomes the start if validation accuracy says so.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted semi run after its last completed round.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted semi run after its last completed round, with its own inputs and options.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def semi(run, unlabeled_path, unlabeled_format, train_path, fmt, output_run, rounds, threshold, band,
-         epochs_per_round, max_per_round, balance, pretrain_embeddings, resume, overwrite, models_dir, quiet,
-         **kwargs):
-    """Improve RUN with its own confident predictions on unlabeled text.
+def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, fmt, output_run, rounds, select,
+         share, threshold, band, epochs_per_round, max_per_round, balance, pretrain_embeddings, resume, overwrite,
+         models_dir, quiet, **kwargs):
+    """Improve RUN with its own surest predictions on unlabeled text.
 
-    Each round, the best model so far labels the unlabeled text, the confident predictions
-    join the training data (never the validation data), and the model trains again; a round
-    that lowers validation accuracy is rolled back. Every round is reported in rounds.csv;
-    an interrupted run continues with --resume.
+    Each round, the best model so far labels the unlabeled text, each class's surest
+    predictions join the training data (never the validation data), and the model trains
+    again. A round is kept only if it beats the model before it on validation by more than
+    noise; otherwise it is rolled back and the rounds stop. Every round is reported in
+    rounds.csv; an interrupted run continues with --resume.
 
     \b
     Example:
@@ -391,11 +403,26 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, fmt, output_run, rou
     _load_tensorflow()
     from sentiment_cli.semi import self_train
 
-    config = SemiConfig(rounds=rounds, threshold=threshold, band=band, epochs_per_round=epochs_per_round,
-                        max_per_round=max_per_round, balance=balance, pretrain_embeddings=pretrain_embeddings)
-    path, metrics = self_train(models_dir, run, output_run or f"{run}-semi", train_path, unlabeled_path, config,
-                               fmt=fmt, columns=_columns(kwargs), unlabeled_fmt=unlabeled_format, resume=resume,
-                               overwrite=overwrite, verbose=0 if quiet else 1)
+    ctx = click.get_current_context()
+
+    def given(name):
+        return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+
+    columns = _columns(kwargs)
+    column_options = ("text_column", "label_column", "id_column")
+    config = SemiConfig(rounds=rounds, select=select, share=share, threshold=threshold, band=band,
+                        epochs_per_round=epochs_per_round, max_per_round=max_per_round, balance=balance,
+                        pretrain_embeddings=pretrain_embeddings)
+    explicit = frozenset(name for name in config.to_dict() if given(name))
+    path, metrics = self_train(
+        models_dir, run, output_run or f"{run}-semi", train_path,
+        unlabeled_path if given("unlabeled_path") or not resume else None, config,
+        fmt=fmt if given("fmt") else None,
+        columns=columns if any(given(name) for name in column_options) else None,
+        unlabeled_fmt=unlabeled_format if given("unlabeled_format") else None, resume=resume,
+        overwrite=overwrite, allow_other_train=allow_other_train, explicit=explicit, verbose=0 if quiet else 1)
     click.echo(f"run saved to {path}")
     click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
                f"(best round {metrics['best_round']} of {len(metrics['rounds']) - 1})")
+    if metrics.get("stopped"):
+        click.echo(f"stopped: {metrics['stopped']}")

@@ -42,6 +42,9 @@ class TrainConfig:
     recurrent_dropout: float = 0.0  # > 0 rules out the cuDNN kernel on a GPU
     ngram: int = 3  # longest word n-gram of the ngram model (1 = words only)
     ngram_buckets: int = 2**21  # hash rows shared by the 2..ngram-grams
+    # L2 strength of the ngram model's logistic regression (scikit-learn's C: smaller is
+    # stronger); None chooses it on validation accuracy among 0.03, 0.1, 0.3 and 1
+    ngram_c: float | None = None
     bow_mode: str = "tfidf"  # features of the bow model: "counts" or "tfidf"
     embeddings: str | None = None  # GloVe / word2vec text file that initialises the embedding layer
     pretrain_embeddings: bool = True  # initialise it with Word2Vec trained on the run's own texts
@@ -91,6 +94,8 @@ class TrainConfig:
             raise ConfigError("give either an embeddings file or pretrain_embeddings, not both")
         if self.freeze_embeddings and not (self.embeddings or self.pretrain_embeddings):
             raise ConfigError("freeze_embeddings needs an embeddings file or pretrain_embeddings")
+        if self.ngram_c is not None and not self.ngram_c > 0:
+            raise ConfigError(f"ngram_c must be positive, not {self.ngram_c}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, not {self.lr}")
 
@@ -110,30 +115,40 @@ class TrainConfig:
         return cls(**data)
 
 
+SELECTIONS = ("rank", "threshold")
+
+
 @dataclass
 class SemiConfig:
     """How `semi` relabels: the original system's loop, made safe to interrupt and roll back."""
 
     # The original system ran 10 rounds of 2 epochs; on IMDB (75,000 texts, 2 cores) that would
-    # be about 2 hours (a 1-epoch round took 350-390 s), and in bench/imdb_semi.py's runs no
-    # round after the first was kept.
+    # be about 2 hours. Rounds also stop at the first one that is rolled back.
     rounds: int = 3
-    threshold: float = 0.1  # keep p > 1 - t and p < t (multi-class: top probability >= 1 - t)
-    band: tuple | None = None  # binary only: (low, high) keeps p <= low and p >= high instead
+    # "rank": each class's surest `share` of the unlabeled texts, the same number per class;
+    # "threshold": the original rule, p > 1 - t and p < t (multi-class: top probability >= 1 - t)
+    select: str = "rank"
+    share: float = 0.5  # rank: pseudo-labels per round as a share of the unlabeled texts
+    threshold: float = 0.1  # threshold: t
+    band: tuple | None = None  # threshold, binary only: (low, high) keeps p <= low and p >= high instead
     epochs_per_round: int = 1  # the best epoch of each round, by validation accuracy, is kept
     max_per_round: int | None = None  # cap on pseudo-labels per round, most confident first
-    balance: bool = False  # the same number of pseudo-labels for every class
+    balance: bool = False  # threshold: the same number of pseudo-labels for every class
     # round 0: train the base run's configuration afresh with Word2Vec vectors learned from the
     # labeled + unlabeled text, and start from it if validation says it is better
     pretrain_embeddings: bool = False
 
     def __post_init__(self):
+        if self.select not in SELECTIONS:
+            raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
         if self.rounds < 1:
             raise ConfigError(f"rounds must be at least 1, not {self.rounds}")
         if self.epochs_per_round < 1:
             raise ConfigError(f"epochs_per_round must be at least 1, not {self.epochs_per_round}")
         if not 0.0 < self.threshold < 0.5:
             raise ConfigError(f"threshold must be between 0 and 0.5, not {self.threshold}")
+        if not 0.0 < self.share <= 1.0:
+            raise ConfigError(f"share must be in (0, 1], not {self.share}")
         if self.band is not None:
             low, high = self.band = tuple(float(v) for v in self.band)
             if not 0.0 <= low < high <= 1.0:
@@ -143,3 +158,8 @@ class SemiConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SemiConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -12,40 +12,76 @@ from keras import layers
 
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.data import length_batches, pad
+from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import NGramLogits
 
 
+# Each half of a model ends in a logits layer: "ngrams" (the n-gram model, trained by convex
+# optimisation), "rnn_logits" or "bow_logits" (networks trained by Keras' fit). The halves are
+# trained apart and the "mix" layer, fitted on held-out data, adds them (see calibration.py).
+
+
 def build_model(config: TrainConfig, vocab_size: int, embeddings=None) -> keras.Model:
-    """A compiled classifier for ``config.num_classes`` classes over ``vocab_size`` token ids.
+    """A classifier for ``config.num_classes`` classes over ``vocab_size`` token ids.
 
     The rnn, ngram and hybrid models take right-padded id matrices of any length (id 0 pads
     and is masked), so batches can be padded to their own longest text and the cuDNN kernel
     applies on a GPU. The bow model takes bag-of-words rows of width ``vocab_size``.
-    A new ngram or hybrid model needs ``set_ngram_ratios`` before training.
+    Each half ends in a logits layer (``HALVES``); ``mix`` adds them, then the sigmoid or softmax.
     """
     binary = config.num_classes == 2
     outputs = 1 if binary else config.num_classes
-    activation = "sigmoid" if binary else "softmax"
-    if config.model in ("ngram", "hybrid"):
-        inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        logits = NGramLogits(vocab_size, outputs, config.ngram, config.ngram_buckets, name="ngrams")(inputs)
-        if config.model == "hybrid":
-            rnn_logits = layers.Dense(outputs, name="rnn_logits")(_rnn_features(config, vocab_size, embeddings, inputs))
-            logits = layers.Add(name="logits")([logits, rnn_logits])
-        model = keras.Model(inputs, layers.Activation(activation, name="output")(logits),
-                            name=f"sentiment_{config.model}")
-        return compile_model(_set_embeddings(model, embeddings), config)
     if config.model == "bow":
         inputs = keras.Input(shape=(vocab_size,), dtype="float32", name="bow")
         x = layers.Dropout(config.dropout, name="bow_dropout")(inputs)
         x = _head(config, layers.Dense(config.hidden_size, activation="relu", name="hidden")(x))
+        halves = [layers.Dense(outputs, name="bow_logits")(x)]
+        name = "bow"
     else:
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        x = _rnn_features(config, vocab_size, embeddings, inputs)
-    outputs = layers.Dense(outputs, activation=activation, name="output")(x)
-    name = "bow" if config.model == "bow" else ("bi" if config.bidirectional else "") + config.cell
-    model = keras.Model(inputs, outputs, name=f"sentiment_{name}")
-    return compile_model(_set_embeddings(model, embeddings), config)
+        halves = []
+        if config.model in ("ngram", "hybrid"):
+            halves.append(NGramLogits(vocab_size, outputs, config.ngram, config.ngram_buckets, name="ngrams")(inputs))
+        if config.model in ("rnn", "hybrid"):
+            features = _rnn_features(config, vocab_size, embeddings, inputs)
+            halves.append(layers.Dense(outputs, name="rnn_logits")(features))
+        name = config.model if config.model != "rnn" else ("bi" if config.bidirectional else "") + config.cell
+    logits = Mix(len(halves), outputs, name="mix")(halves if len(halves) > 1 else halves[0])
+    output = layers.Activation("sigmoid" if binary else "softmax", name="output")(logits)
+    model = keras.Model(inputs, output, name=f"sentiment_{name}")
+    return _set_embeddings(model, embeddings)
+
+
+def halves(model: keras.Model) -> list[str]:
+    """Names of the logits layers the model's mix adds (empty for a model made before the mix)."""
+    names = {layer.name for layer in model.layers}
+    if "mix" not in names:
+        return []
+    return [name for name in ("ngrams", "rnn_logits", "bow_logits") if name in names]
+
+
+def half_model(model: keras.Model, name: str, activation: bool = True) -> keras.Model:
+    """A model that shares ``model``'s layers and outputs one half's probabilities (or logits)."""
+    logits = model.get_layer(name).output
+    if not activation:
+        return keras.Model(model.input, logits)
+    act = "sigmoid" if logits.shape[-1] == 1 else "softmax"
+    return keras.Model(model.input, layers.Activation(act, name=f"{name}_output")(logits))
+
+
+def halves_logits(model: keras.Model, seqs: list[np.ndarray], featurize: Callable) -> np.ndarray:
+    """(n, H, outputs) logits of each half of the model, in input order."""
+    names = halves(model)
+    both = keras.Model(model.input, [model.get_layer(name).output for name in names])
+    out = None
+    for idx in length_batches(seqs, PREDICT_BATCH, max_tokens=PREDICT_TOKENS):
+        x = featurize([seqs[i] for i in idx])
+        values = both(x, training=False)
+        values = np.stack([np.asarray(v, dtype=np.float64) for v in (values if len(names) > 1 else [values])], axis=1)
+        if out is None:
+            out = np.empty((len(seqs),) + values.shape[1:], dtype=np.float64)
+        out[idx] = values
+    return out
 
 
 def _set_embeddings(model: keras.Model, embeddings) -> keras.Model:
@@ -90,10 +126,10 @@ def _head(config: TrainConfig, x):
     return x
 
 
-def set_ngram_ratios(model: keras.Model, seqs: list[np.ndarray], y: np.ndarray) -> None:
-    """Naive Bayes ratios of a new ngram or hybrid model from its training texts and classes."""
+def ngram_matrix(model: keras.Model, seqs: list[np.ndarray]):
+    """Binary (texts x n-gram rows) matrix of the model's n-gram half, rows in input order."""
     layer = model.get_layer("ngrams")
-    layer.set_ratios((pad([seqs[i] for i in idx]), y[idx]) for idx in length_batches(seqs, PREDICT_BATCH))
+    return layer.matrix(pad(seqs[i:i + PREDICT_BATCH]) for i in range(0, len(seqs), PREDICT_BATCH))
 
 
 def has_ngrams(model: keras.Model) -> bool:

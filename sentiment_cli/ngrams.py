@@ -70,18 +70,31 @@ class NGramLogits(layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.outputs)
 
-    def set_ratios(self, batches, alpha: float = 1.0) -> np.ndarray:
-        """Naive Bayes log-count ratios from (ids, class ids) batches of the training data.
+    def matrix(self, batches) -> "sparse.csr_matrix":
+        """Binary (texts x rows) matrix of each text's distinct n-grams, from batches of padded ids."""
+        from scipy import sparse
+
+        indices, counts = [], []
+        for ids in batches:
+            rows = self.ngram_ids(ids).numpy()
+            present = rows < self.rows - 1
+            indices.append(rows[present])  # row-major: each text's n-grams stay together
+            counts.append(present.sum(axis=1))
+        counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+        data = np.ones(len(indices), dtype=np.float32)
+        return sparse.csr_matrix((data, indices.astype(np.int32), indptr), shape=(len(counts), self.rows))
+
+    def set_ratios(self, x, y, alpha: float = 1.0) -> np.ndarray:
+        """Naive Bayes log-count ratios from the training texts' n-gram matrix x and classes y.
 
         Binary (one output): log of P(n-gram | class 1) / P(n-gram | class 0) over binarized
         counts with add-``alpha`` smoothing; K outputs: each class against the rest.
         """
-        classes = max(self.outputs, 2)
-        counts = np.zeros((classes, self.rows), dtype=np.float64)
-        for ids, y in batches:
-            rows, y = self.ngram_ids(ids).numpy(), np.asarray(y)
-            for k in range(classes):
-                counts[k] += np.bincount(rows[y == k].ravel(), minlength=self.rows)
+        y = np.asarray(y)
+        counts = np.stack([np.asarray(x[y == k].sum(axis=0)).ravel() for k in range(max(self.outputs, 2))])
+        counts = counts.astype(np.float64)
         counts[:, -1] = 0.0
         total = counts.sum(axis=0)
         ratios = np.zeros((self.rows, self.outputs), dtype=np.float32)
@@ -92,6 +105,54 @@ class NGramLogits(layers.Layer):
         ratios[-1] = 0.0
         self.ratio.assign(ratios)
         return ratios
+
+    def fit_weights(self, x, y, c: float, start: np.ndarray | None = None, max_iter: int = 500) -> np.ndarray:
+        """Weights and bias of L2-regularised logistic regression on the NB-scaled n-grams.
+
+        Minimises C * sum of log losses + |w|^2 / 2, scikit-learn's LogisticRegression
+        objective (softmax for K outputs), with L-BFGS over the whole training set: the problem
+        is convex, so no learning rate, epochs or early stopping are involved, and the answer
+        does not depend on the batch order. Returns the flat parameters (a warm start for
+        another C).
+        """
+        from scipy.optimize import minimize
+
+        y = np.asarray(y)
+        ratio = self.ratio.numpy().astype(np.float64)
+        rows, k = ratio.shape
+        n = x.shape[0]
+        if k == 1:
+            target = y.reshape(-1, 1).astype(np.float64)
+        else:
+            target = np.zeros((n, k))
+            target[np.arange(n), y] = 1.0
+        xt = x.T.tocsr()
+
+        def loss_and_grad(params):
+            w, b = params[:rows * k].reshape(rows, k), params[rows * k:]
+            z = x @ (w * ratio) + b
+            if k == 1:
+                loss = np.sum(np.logaddexp(0.0, z) - target * z)
+                residual = 1.0 / (1.0 + np.exp(-z)) - target
+            else:
+                z = z - z.max(axis=1, keepdims=True)
+                log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+                loss = -np.sum(target * log_p)
+                residual = np.exp(log_p) - target
+            grad_w = c * np.asarray(xt @ residual) * ratio + w
+            grad = np.concatenate([grad_w.ravel(), c * residual.sum(axis=0)])
+            return c * loss + 0.5 * np.sum(w * w), grad
+
+        params = np.zeros(rows * k + k) if start is None else start
+        result = minimize(loss_and_grad, params, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+        self.set_params(result.x)
+        return result.x
+
+    def set_params(self, params: np.ndarray) -> None:
+        """Weights and bias from ``fit_weights``' flat parameters."""
+        rows, k = self.rows, self.outputs
+        self.weight.assign(params[:rows * k].reshape(rows, k).astype(np.float32))
+        self.bias.assign(params[rows * k:].astype(np.float32))
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "outputs": self.outputs,

@@ -1,21 +1,29 @@
 """self_train(): rounds of pseudo-labelling on top of training and prediction.
 
-Each round the current best model labels the unlabeled text; the confident predictions join
-the labeled training data (never the validation data) and the model trains
-``epochs_per_round`` epochs, keeping its best epoch. A round that lowers validation accuracy
-is rolled back. Work happens in ``models/.NAME.inprogress/``: every completed round is
-committed there (state.json is written last), so ``--resume`` continues after a kill, and
-the finished run is renamed to ``models/NAME`` only when the last round is done.
+Each round the current best model labels the unlabeled text; the pseudo-labels it is surest
+of join the labeled training data (never the validation data) and the model trains again:
+the n-gram half is refitted on labeled + pseudo-labeled text (so n-grams that only the
+unlabeled text has get naive Bayes ratios and weights), the network half continues for
+``epochs_per_round`` epochs, and the mix is refitted on validation. A round is kept only when
+it wins on validation by more than noise; otherwise it is rolled back and the rounds stop,
+since the next round would relabel with the same model and repeat it.
+
+Work happens in ``models/.NAME.inprogress/``. Everything a resume needs (the inputs, the
+options, the rounds so far) is in one file, state.json, written atomically once per round:
+that write is the round's commit. rounds.csv is derived from it. The finished run is renamed
+to ``models/NAME`` only when the last round is done.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +33,13 @@ from sentiment_cli import runs
 from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
-from sentiment_cli.model import predict_proba
+from sentiment_cli.model import halves, predict_proba
 from sentiment_cli.training import best_threshold, train
 
 STATE_FILE = "state.json"
 ROUNDS_FILE = "rounds.csv"
 PSEUDO_FILE = "pseudo_labels.npy"  # class id per unlabeled text, -1 where none was kept
+STATE_VERSION = 2
 
 
 def inprogress_path(models_dir, name: str) -> Path:
@@ -38,32 +47,45 @@ def inprogress_path(models_dir, name: str) -> Path:
     return final.with_name(f".{name}.inprogress")
 
 
+@dataclass
+class Inputs:
+    """Where a semi run's data comes from; stored in its state so that --resume reads the same."""
+
+    train: str
+    unlabeled: str
+    format: str = "auto"
+    unlabeled_format: str = "auto"
+    columns: dict | None = None
+
+    def conflicts(self, given: dict) -> list[str]:
+        """Options given on a resume that differ from the stored ones."""
+        return [f"--{name.replace('_', '-')} {value} (the run started with {getattr(self, name)})"
+                for name, value in given.items() if value is not None and value != getattr(self, name)]
+
+
 def _validation_accuracy(model, dm: DataManager, seqs, y) -> tuple[float, np.ndarray]:
     probs = predict_proba(model, seqs, dm.features)
     return float(np.mean(probs.argmax(axis=1) == y)), probs
 
 
-def _write_rounds(path: Path, rows: list[dict]) -> None:
+def better_by_more_than_noise(new_correct: np.ndarray, old_correct: np.ndarray) -> bool:
+    """A paired test on the validation rows where the two models disagree.
+
+    b rows only the new model gets right, c only the old one: keep the new model when b - c
+    is at least one standard deviation of that difference under "no change" (sqrt(b + c)),
+    and at least 1. A "gain" of a few rows on a small validation set is then not taken.
+    """
+    b = int(np.sum(new_correct & ~old_correct))
+    c = int(np.sum(old_correct & ~new_correct))
+    return b - c >= max(1.0, math.sqrt(b + c))
+
+
+def _rounds_csv(rows: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_suffix(".partial")
-    tmp.write_text(out.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _typed(row: dict) -> dict:
-    """A rounds.csv row read back with the types it was written with."""
-    out = {}
-    for key, value in row.items():
-        if value in ("True", "False"):
-            out[key] = value == "True"
-        elif value == "":
-            out[key] = value
-        else:
-            out[key] = float(value) if any(c in value for c in ".e") else int(value)
-    return out
+    return out.getvalue()
 
 
 def _save_pseudo(path: Path, labels: np.ndarray) -> None:
@@ -72,11 +94,40 @@ def _save_pseudo(path: Path, labels: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _commit(work: Path, state: dict) -> None:
+    """The round's commit point: one atomic write of the state. rounds.csv follows from it."""
+    runs.write_json_atomic(work / STATE_FILE, state)
+    tmp = work / (ROUNDS_FILE + ".partial")
+    tmp.write_text(_rounds_csv(state["rounds"]), encoding="utf-8")
+    os.replace(tmp, work / ROUNDS_FILE)
+
+
+def why_none(probs: np.ndarray, semi: SemiConfig, binary: bool) -> str:
+    """Why a selection kept no pseudo-label, and which option would change it."""
+    confidence = probs.max(axis=1)
+    if semi.select == "rank":
+        counts = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
+        return (f"the model predicts some class for none of the texts (predicted per class: "
+                f"{', '.join(map(str, counts))}) and --balance-ranks keeps the same number per class; "
+                "a larger --share or more unlabeled text would help")
+    if semi.band is not None:
+        return (f"no P(positive) is outside the band {semi.band[0]:g},{semi.band[1]:g} (range "
+                f"{probs[:, 1].min():.3f}-{probs[:, 1].max():.3f}); widen --band or use --select rank")
+    return (f"no prediction is surer than {1 - semi.threshold:g} (the surest: {confidence.max():.3f}); "
+            f"use --select rank (keeps each class's surest --share) or a larger --threshold")
+
+
 def self_train(models_dir, base_name: str, output_name: str, train_path, unlabeled_path,
-               semi: SemiConfig, *, fmt: str = "auto", columns: Columns | None = None,
-               unlabeled_fmt: str = "auto", resume: bool = False, overwrite: bool = False,
+               semi: SemiConfig, *, fmt: str | None = None, columns: Columns | None = None,
+               unlabeled_fmt: str | None = None, resume: bool = False, overwrite: bool = False,
+               allow_other_train: bool = False, explicit: frozenset = frozenset(),
                verbose: int = 1) -> tuple[Path, dict]:
-    """Run the rounds; returns the finished run's path and its metrics."""
+    """Run the rounds; returns the finished run's path and its metrics.
+
+    train_path None: the base run's own training file (its validation split stays held out).
+    On --resume the stored inputs and options are used; one given again (input arguments that
+    are not None, SemiConfig fields named in ``explicit``) with another value is an error.
+    """
     final = runs.run_path(models_dir, output_name)
     work = inprogress_path(models_dir, output_name)
     if output_name == base_name:
@@ -93,111 +144,191 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         raise RunError(f"nothing to resume: {work} does not exist. Start without --resume")
 
     base = runs.load_run(models_dir, base_name)
+    if not halves(base.model):
+        raise RunError(f"run {base_name!r} was made by an older version of sentiment-cli (its model has no "
+                       f"calibrated mix of halves): retrain it with 'sentiment-cli train {base_name} --overwrite'")
     config = base.config
-    dm = DataManager.from_config(config, base.tokenizer)
-    labeled = DataManager.read_labeled(train_path, fmt, columns or Columns())
-    y = dm.encode_labels(labeled.labels, labeled.path, labeled.lines)
-    _, val_idx = dm.split(y, config.val_ratio, config.seed)  # the base run's split, if the same file
-    val_seqs, val_y = dm.sequences([labeled.texts[i] for i in val_idx]), y[val_idx]
-    unlabeled = DataManager.read_unlabeled(unlabeled_path, unlabeled_fmt, columns)
-    unl_seqs = dm.sequences(unlabeled)
-    binary = config.num_classes == 2
-
+    stored_train = base.record.get("data", {}).get("train")
     if resume:
         if not (work / STATE_FILE).exists():
             raise RunError(f"{work} was interrupted before its round 0 was saved: nothing to resume. "
                            "Start again with --overwrite")
         state = runs.read_json(work / STATE_FILE)
+        if state.get("version") != STATE_VERSION:
+            raise RunError(f"{work} was started by another version of sentiment-cli: start again with --overwrite")
         if state.get("base") != base_name or state.get("base_sha256") != base.tokenizer.fingerprint:
             raise RunError(f"{work} was started from another run than {base_name!r}: resume it with that run")
-        semi = SemiConfig(**{**state["semi"], "rounds": semi.rounds})
-        with open(work / ROUNDS_FILE, encoding="utf-8") as handle:
-            rows = [_typed(row) for row in csv.DictReader(handle)]
+        inputs = Inputs(**state["inputs"])
+        given = {"train": None if train_path is None else str(train_path),
+                 "unlabeled": None if unlabeled_path is None else str(unlabeled_path),
+                 "format": fmt, "unlabeled_format": unlabeled_fmt,
+                 "columns": None if columns is None else vars(columns)}
+        stored_semi = SemiConfig.from_dict(state["semi"])
+        conflicts = inputs.conflicts(given) + [
+            f"--{name.replace('_', '-')} {value} (the run started with {getattr(stored_semi, name)})"
+            for name, value in semi.to_dict().items()
+            if name != "rounds" and name in explicit and value != getattr(stored_semi, name)]
+        if conflicts:
+            raise RunError(f"{work} is resumed with the inputs and options it started with; these differ: "
+                           f"{'; '.join(conflicts)}. Drop them, or start again with --overwrite")
+        semi = SemiConfig.from_dict({**state["semi"], "rounds": semi.rounds})
+    else:
+        train_file = str(train_path) if train_path is not None else stored_train
+        if train_file is None:
+            raise RunError(f"run {base_name!r} does not record its training file: name it with --train")
+        if stored_train is not None and train_file != stored_train and not allow_other_train:
+            raise RunError(
+                f"run {base_name!r} was trained on {stored_train}, not {train_file}: semi holds out the base run's "
+                "own validation split, which another file would not have (its validation rows could be ones the "
+                "model trained on). Leave out --train, or pass --allow-other-train to split the other file anew")
+        data_info = base.record.get("data", {})
+        inputs = Inputs(train_file, str(unlabeled_path) if unlabeled_path is not None else None,
+                        fmt or data_info.get("format", "auto"), unlabeled_fmt or "auto",
+                        columns=vars(columns) if columns is not None else data_info.get("columns"))
+        if inputs.unlabeled is None:
+            raise RunError("name the unlabeled text with --unlabeled")
+
+    columns = Columns(**inputs.columns) if inputs.columns else Columns()
+    dm = DataManager.from_config(config, base.tokenizer)
+    labeled = DataManager.read_labeled(inputs.train, inputs.format, columns)
+    y = dm.encode_labels(labeled.labels, labeled.path, labeled.lines)
+    _, val_idx = dm.split(y, config.val_ratio, config.seed)  # the base run's split: same file, same seed
+    val_seqs, val_y = dm.sequences([labeled.texts[i] for i in val_idx]), y[val_idx]
+    unlabeled = DataManager.read_unlabeled(inputs.unlabeled, inputs.unlabeled_format, columns)
+    unl_seqs = dm.sequences(unlabeled)
+
+    if resume:
         model = runs.load_model(work / state["model_file"])
         previous = np.load(work / PSEUDO_FILE, allow_pickle=False) if (work / PSEUDO_FILE).exists() else None
     else:
         work.mkdir(parents=True)
         base.tokenizer.save(work / runs.TOKENIZER_FILE)
-        model = base.model
-        start_accuracy, _ = _validation_accuracy(model, dm, val_seqs, val_y)
-        best_accuracy, seconds, pretrained_accuracy = start_accuracy, 0.0, None
-        if semi.pretrain_embeddings:
-            started = time.perf_counter()
-            pretrained = _pretrained_start(config, labeled, unlabeled, work / "round-0.tmp", dm, verbose)
-            pretrained_accuracy, _ = _validation_accuracy(pretrained, dm, val_seqs, val_y)
-            if pretrained_accuracy >= start_accuracy:
-                model, best_accuracy = pretrained, pretrained_accuracy
-            shutil.rmtree(work / "round-0.tmp", ignore_errors=True)
-            seconds = round(time.perf_counter() - started, 2)
-            if verbose:
-                print(f"round 0: word vectors from labeled + unlabeled text, validation accuracy "
-                      f"{pretrained_accuracy:.4f} ({'kept' if model is pretrained else 'the base run is better'})",
-                      file=sys.stderr)
-        model.save(work / "round-0.keras")
-        state = {"base": base_name, "base_sha256": base.tokenizer.fingerprint, "semi": semi.to_dict(),
-                 "completed_rounds": 0, "best_round": 0, "best_val_accuracy": best_accuracy,
-                 "start_val_accuracy": start_accuracy, "pretrained_val_accuracy": pretrained_accuracy,
-                 "model_file": "round-0.keras"}
-        rows = [{"round": 0, "pseudo_labels": 0, **{f"pseudo_{l}": 0 for l in config.labels},
-                 "agreement": "", "val_accuracy": round(best_accuracy, 6), "accepted": True,
-                 "best_val_accuracy": round(best_accuracy, 6), "seconds": seconds}]
-        _write_rounds(work / ROUNDS_FILE, rows)
-        runs.write_json_atomic(work / STATE_FILE, state)
+        model, state = _round_zero(work, base, config, semi, dm, labeled, unlabeled, val_seqs, val_y, verbose)
+        state.update(inputs=vars(inputs), semi=semi.to_dict())
+        _commit(work, state)
         previous = None
 
     round_config = type(config).from_dict({**config.to_dict(), "epochs": semi.epochs_per_round,
                                            "patience": semi.epochs_per_round,
                                            "embeddings": None, "pretrain_embeddings": False,
                                            "freeze_embeddings": False})
+    binary = config.num_classes == 2
     bar = tqdm(total=semi.rounds, initial=state["completed_rounds"], desc="semi rounds", unit="round",
                file=sys.stderr, disable=not verbose)
     for r in range(state["completed_rounds"] + 1, semi.rounds + 1):
+        if state.get("stopped"):
+            break
         start = time.perf_counter()
         probs = predict_proba(model, unl_seqs, dm.features)
-        idx, pseudo = select_pseudo_labels(probs[:, 1] if binary else probs, semi.threshold, semi.band,
-                                           semi.balance, semi.max_per_round)
+        idx, pseudo = select(probs, semi)
+        if len(idx) == 0:
+            reason = why_none(probs, semi, binary)
+            if verbose:
+                bar.write(f"round {r}: 0 pseudo-labels: {reason}", file=sys.stderr)
+            state.update(stopped=f"round {r} kept no pseudo-label: {reason}")
+            _commit(work, state)
+            break
         current = np.full(len(unlabeled), -1, dtype=np.int8)
         current[idx] = pseudo
         both = (current >= 0) & (previous >= 0) if previous is not None else None
         agreement = float(np.mean(current[both] == previous[both])) if both is not None and both.any() else ""
-        extra = LabeledData([unlabeled[i] for i in idx], [config.labels[c] for c in pseudo], [], str(unlabeled_path))
+        extra = LabeledData([unlabeled[i] for i in idx], [config.labels[c] for c in pseudo], [], inputs.unlabeled)
+        old_correct = predict_proba(model, val_seqs, dm.features).argmax(axis=1) == val_y
         round_dir = work / f"round-{r}.tmp"
         shutil.rmtree(round_dir, ignore_errors=True)
         round_dir.mkdir()
         result = _train_round(round_config, labeled, round_dir, dm, model, extra, verbose)
-        val_accuracy, _ = _validation_accuracy(result.model, dm, val_seqs, val_y)
-        accepted = val_accuracy >= state["best_val_accuracy"]
-        if accepted:
-            model_file = f"round-{r}.keras"
-            os.replace(round_dir / runs.MODEL_FILE, work / model_file)
-            model = result.model
-        else:  # rolled back: the round's weights are discarded
-            model = runs.load_model(work / state["model_file"])
-        shutil.rmtree(round_dir, ignore_errors=True)
-        counts = np.bincount(pseudo, minlength=config.num_classes)
-        rows.append({"round": r, "pseudo_labels": int(len(idx)),
-                     **{f"pseudo_{l}": int(c) for l, c in zip(config.labels, counts)},
-                     "agreement": "" if agreement == "" else round(agreement, 6),
-                     "val_accuracy": round(val_accuracy, 6), "accepted": accepted,
-                     "best_val_accuracy": round(max(val_accuracy, state["best_val_accuracy"]), 6),
-                     "seconds": round(time.perf_counter() - start, 2)})
-        _write_rounds(work / ROUNDS_FILE, rows)
-        _save_pseudo(work / PSEUDO_FILE, current)
+        val_accuracy, val_probs = _validation_accuracy(result.model, dm, val_seqs, val_y)
+        accepted = better_by_more_than_noise(val_probs.argmax(axis=1) == val_y, old_correct)
         old_model_file = state["model_file"]
         if accepted:
+            model_file = f"round-{r}.keras"
+            result.model.save(work / model_file)
+            model = result.model
             state.update(best_round=r, best_val_accuracy=val_accuracy, model_file=model_file)
+        else:  # rolled back: the round's weights are discarded, and the next round would repeat it
+            model = runs.load_model(work / old_model_file)
+            state["stopped"] = f"round {r} was rolled back; the next round would relabel with the same model"
+        shutil.rmtree(round_dir, ignore_errors=True)
+        counts = np.bincount(pseudo, minlength=config.num_classes)
+        state["rounds"].append({
+            "round": r, "pseudo_labels": int(len(idx)),
+            **{f"pseudo_{label}": int(c) for label, c in zip(config.labels, counts)},
+            "agreement": "" if agreement == "" else round(agreement, 6),
+            "val_accuracy": round(val_accuracy, 6), "accepted": accepted,
+            "best_val_accuracy": round(state["best_val_accuracy"], 6),
+            "seconds": round(time.perf_counter() - start, 2)})
         state["completed_rounds"] = r
-        runs.write_json_atomic(work / STATE_FILE, state)  # the round is committed here
+        _save_pseudo(work / PSEUDO_FILE, current)
+        _commit(work, state)  # the round is committed here
         if accepted and old_model_file != state["model_file"]:
             (work / old_model_file).unlink(missing_ok=True)
         previous = current
         bar.update(1)
         if verbose:
             bar.write(f"round {r}: {len(idx)} pseudo-labels, validation accuracy {val_accuracy:.4f}"
-                      f"{'' if accepted else ' (rolled back)'}", file=sys.stderr)
+                      f"{'' if accepted else ' (rolled back: not better by more than noise; stopping)'}",
+                      file=sys.stderr)
     bar.close()
-    return _finish(work, final, base, config, semi, state, rows, model, dm, val_seqs, val_y, train_path,
-                   unlabeled_path, overwrite)
+    return _finish(work, final, base, config, semi, state, model, dm, val_seqs, val_y, overwrite)
+
+
+def select(probs: np.ndarray, semi: SemiConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The pseudo-labels a round keeps, by the rule semi.select names."""
+    if semi.select == "rank":
+        return rank_pseudo_labels(probs, semi.share, semi.max_per_round)
+    binary = probs.shape[1] == 2
+    return select_pseudo_labels(probs[:, 1] if binary else probs, semi.threshold, semi.band, semi.balance,
+                                semi.max_per_round)
+
+
+def rank_pseudo_labels(probs: np.ndarray, share: float, max_count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each class's surest predictions, the same number per class: share x n / K of them.
+
+    Ranking by (calibrated) probability instead of a fixed threshold gives an unsure start its
+    most certain examples too, and equal numbers per class keep the pseudo-labels from
+    drifting to the class the model favours. Returns sorted indices and their class ids.
+    """
+    n, k = probs.shape
+    predicted = probs.argmax(axis=1)
+    per_class = int(share * n / k)
+    if max_count is not None:
+        per_class = min(per_class, max_count // k)
+    ranked = []
+    for c in range(k):
+        members = np.flatnonzero(predicted == c)
+        ranked.append(members[np.argsort(-probs[members, c], kind="stable")])
+    per_class = min([per_class] + [len(r) for r in ranked])
+    idx = np.sort(np.concatenate([r[:per_class] for r in ranked])) if per_class > 0 else np.zeros(0, np.int64)
+    return idx, predicted[idx]
+
+
+def _round_zero(work, base, config, semi, dm, labeled, unlabeled, val_seqs, val_y, verbose):
+    """The start: the base model, or with --pretrain-embeddings a fresh one if it validates better."""
+    model = base.model
+    start_accuracy, _ = _validation_accuracy(model, dm, val_seqs, val_y)
+    best_accuracy, seconds, pretrained_accuracy = start_accuracy, 0.0, None
+    if semi.pretrain_embeddings:
+        started = time.perf_counter()
+        pretrained = _pretrained_start(config, labeled, unlabeled, work / "round-0.tmp", dm, verbose)
+        pretrained_accuracy, _ = _validation_accuracy(pretrained, dm, val_seqs, val_y)
+        if pretrained_accuracy >= start_accuracy:
+            model, best_accuracy = pretrained, pretrained_accuracy
+        shutil.rmtree(work / "round-0.tmp", ignore_errors=True)
+        seconds = round(time.perf_counter() - started, 2)
+        if verbose:
+            print(f"round 0: word vectors from labeled + unlabeled text, validation accuracy "
+                  f"{pretrained_accuracy:.4f} ({'kept' if model is pretrained else 'the base run is better'})",
+                  file=sys.stderr)
+    model.save(work / "round-0.keras")
+    row = {"round": 0, "pseudo_labels": 0, **{f"pseudo_{label}": 0 for label in config.labels},
+           "agreement": "", "val_accuracy": round(best_accuracy, 6), "accepted": True,
+           "best_val_accuracy": round(best_accuracy, 6), "seconds": seconds}
+    state = {"version": STATE_VERSION, "base": base.path.name, "base_sha256": base.tokenizer.fingerprint,
+             "completed_rounds": 0, "best_round": 0, "best_val_accuracy": best_accuracy,
+             "start_val_accuracy": start_accuracy, "pretrained_val_accuracy": pretrained_accuracy,
+             "model_file": "round-0.keras", "rounds": [row], "stopped": None}
+    return model, state
 
 
 def _pretrained_start(config, labeled, unlabeled, run_dir, dm, verbose):
@@ -215,14 +346,20 @@ def _train_round(config, labeled, run_dir, dm, model, extra, verbose):
                  initial_model=model, extra_data=extra)
 
 
-def _finish(work, final, base, config, semi, state, rows, model, dm, val_seqs, val_y, train_path,
-            unlabeled_path, overwrite):
-    accuracy, probs = _validation_accuracy(model, dm, val_seqs, val_y)
+def _finish(work, final, base, config, semi, state, model, dm, val_seqs, val_y, overwrite):
+    """Write the run's files and rename the work into place; nothing is committed before the
+    output name is known to be free, so a refused finish can still be resumed."""
+    if final.exists() and not overwrite:
+        raise RunError(f"run {final.name!r} appeared while semi ran: its work stays in {work}; "
+                       f"pass --resume --overwrite to finish it in its place")
+    _, probs = _validation_accuracy(model, dm, val_seqs, val_y)
+    rows = state["rounds"]
     metrics = {
         "start_val_accuracy": state["start_val_accuracy"],
         "pretrained_val_accuracy": state.get("pretrained_val_accuracy"),
         "best_val_accuracy": state["best_val_accuracy"],
         "best_round": state["best_round"],
+        "stopped": state.get("stopped"),
         "rounds": rows,
         "seconds": round(sum(float(r["seconds"]) for r in rows), 2),
     }
@@ -230,13 +367,13 @@ def _finish(work, final, base, config, semi, state, rows, model, dm, val_seqs, v
     if config.num_classes == 2:
         extra["threshold"] = best_threshold(probs[:, 1], val_y)
         metrics["threshold"] = extra["threshold"]
-    data_info = {"train": str(train_path), "unlabeled": str(unlabeled_path)}
+    inputs = state["inputs"]
+    data_info = {"train": inputs["train"], "unlabeled": inputs["unlabeled"], "format": inputs["format"],
+                 "columns": inputs["columns"]}
     runs.write_json(work / runs.CONFIG_FILE, runs.make_config_record(config, dm.tokenizer, data_info, extra))
     runs.write_json(work / runs.METRICS_FILE, metrics)
-    os.replace(work / state["model_file"], work / runs.MODEL_FILE)
-    for leftover in (STATE_FILE, PSEUDO_FILE):
-        (work / leftover).unlink(missing_ok=True)
-    if final.exists() and not overwrite:
-        raise RunError(f"run {final.name!r} appeared while semi ran: its work stays in {work}")
+    shutil.copyfile(work / state["model_file"], work / runs.MODEL_FILE)
     runs.install_run(work, final)
+    for leftover in (STATE_FILE, PSEUDO_FILE, state["model_file"]):
+        (final / leftover).unlink(missing_ok=True)
     return final, metrics

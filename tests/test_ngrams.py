@@ -3,7 +3,7 @@ import pytest
 
 from sentiment_cli import runs
 from sentiment_cli.config import TrainConfig
-from sentiment_cli.model import build_model, has_ngrams, set_ngram_ratios
+from sentiment_cli.model import build_model, has_ngrams, ngram_matrix
 from sentiment_cli.ngrams import NGramLogits
 
 VOCAB = 10
@@ -37,7 +37,9 @@ def test_naive_bayes_ratios_by_hand():
     layer.build((None, None))
     # class 1 texts: {2, 3}, {2}; class 0 texts: {4}. Add-one smoothing over all VOCAB + 1 rows
     # (the empty row is zeroed after): P(2 | 1) = (2 + 1) / (3 + 11), P(2 | 0) = (0 + 1) / (1 + 11).
-    ratios = layer.set_ratios([(np.array([[2, 3], [2, 0], [4, 0]], dtype="int32"), np.array([1, 1, 0]))])
+    x = layer.matrix([np.array([[2, 3], [2, 0], [4, 0]], dtype="int32")])
+    assert x.toarray()[:, 2:5].tolist() == [[1, 1, 0], [1, 0, 0], [0, 0, 1]]
+    ratios = layer.set_ratios(x, np.array([1, 1, 0]))
     assert ratios[2, 0] == pytest.approx(np.log((3 / 14) / (1 / 12)), rel=1e-5)
     assert ratios[4, 0] == pytest.approx(np.log((1 / 14) / (2 / 12)), rel=1e-5)
     assert ratios[-1, 0] == 0.0
@@ -61,7 +63,7 @@ def test_ngram_models_save_and_load_safely(tmp_path, model_type, labels):
     model = build_model(config, vocab_size=VOCAB)
     assert has_ngrams(model)
     seqs = [np.array([2, 3, 4]), np.array([5, 6]), np.array([7, 8, 9, 2]), np.array([3])]
-    set_ngram_ratios(model, seqs, np.array([0, 1, 2, 1]) % len(labels))
+    model.get_layer("ngrams").set_ratios(ngram_matrix(model, seqs), np.array([0, 1, 2, 1]) % len(labels))
     assert np.abs(model.get_layer("ngrams").ratio.numpy()).sum() > 0
     x = np.array([[2, 3, 4, 0], [5, 6, 7, 8]], dtype="int32")
     before = model.predict_on_batch(x)
@@ -70,3 +72,22 @@ def test_ngram_models_save_and_load_safely(tmp_path, model_type, labels):
     loaded = runs.load_model(tmp_path / "m.keras")
     assert np.allclose(loaded.predict_on_batch(x), before, atol=1e-6)
     assert np.allclose(loaded.get_layer("ngrams").ratio.numpy(), model.get_layer("ngrams").ratio.numpy())
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_logistic_regression_weights_fit_the_training_texts(classes):
+    # word k + 2 marks class k; word 9 is noise in every text
+    layer = NGramLogits(VOCAB, outputs=1 if classes == 2 else classes, ngram=1)
+    layer.build((None, None))
+    y = np.arange(30) % classes
+    ids = np.stack([y + 2, np.full(30, 9)], axis=1).astype("int32")
+    x = layer.matrix([ids])
+    layer.set_ratios(x, y)
+    weak = layer.fit_weights(x, y, c=0.01).copy()
+    strong = layer.fit_weights(x, y, c=10.0)
+    logits = layer(ids).numpy()
+    predicted = (logits[:, 0] > 0).astype(int) if classes == 2 else logits.argmax(axis=1)
+    assert (predicted == y).all()
+    # less regularisation (larger C): larger weights; the noise word's weight stays near 0
+    assert np.abs(strong[:-layer.outputs]).sum() > np.abs(weak[:-layer.outputs]).sum()
+    assert np.abs(layer.weight.numpy()[9]).max() < 0.5 * np.abs(layer.weight.numpy()[2:2 + classes]).max()

@@ -26,16 +26,21 @@ def base_models(tmp_path_factory):
 def setup(base_models, tmp_path):
     models = tmp_path / "models"
     shutil.copytree(base_models / "models", models)
-    common = ["--train", base_models / "train.txt", "--unlabeled", base_models / "nolabel.txt",
-              "--models-dir", models, "-q", "--epochs-per-round", "1", "--threshold", "0.45"]
+    common = ["--unlabeled", base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1"]
     return models, common
+
+
+@pytest.fixture
+def always_accept(monkeypatch):
+    """Rounds are kept whatever validation says, so that several rounds run on tiny data."""
+    monkeypatch.setattr(semi, "better_by_more_than_noise", lambda new, old: True)
 
 
 def read_rounds(path):
     return list(csv.DictReader(open(path)))
 
 
-def test_rounds_run_and_are_reported(setup):
+def test_rounds_run_and_are_reported(setup, always_accept):
     models, common = setup
     result = invoke("semi", "base", "--rounds", "2", *common)
     assert result.exit_code == 0, result.output
@@ -78,7 +83,7 @@ def test_a_bad_round_is_rolled_back(setup, monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(base_weights, final))
 
 
-def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch):
+def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch, always_accept):
     models, common = setup
     real = semi._train_round
     calls = []
@@ -149,3 +154,134 @@ def test_resume_of_work_without_a_saved_round_is_refused(setup):
     assert result.exit_code != 0
     assert "nothing to resume" in result.output and "--overwrite" in result.output
     assert "Traceback" not in result.output
+
+
+def test_rank_selection_by_hand():
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55], [0.3, 0.7], [0.99, 0.01]])
+    # share 0.5 of 6 texts, 2 classes: the 1 + 1 ... here 1.5 -> 1 per class: the surest of each
+    idx, labels = semi.rank_pseudo_labels(probs, 0.5)
+    assert idx.tolist() == [2, 5] and labels.tolist() == [1, 0]
+    idx, labels = semi.rank_pseudo_labels(probs, 1.0)  # 3 per class
+    assert idx.tolist() == [0, 1, 2, 3, 4, 5]
+    # an unsure model (every p within 0.4-0.6) still gets its surest examples
+    unsure = np.array([[0.55, 0.45], [0.41, 0.59], [0.52, 0.48], [0.49, 0.51]])
+    idx, labels = semi.rank_pseudo_labels(unsure, 0.5)
+    assert idx.tolist() == [0, 1] and labels.tolist() == [0, 1]
+    # balanced: a class the model never predicts leaves nothing to pair with
+    assert len(semi.rank_pseudo_labels(np.array([[0.9, 0.1], [0.8, 0.2]]), 1.0)[0]) == 0
+    # max_per_round caps the total, split over the classes
+    assert len(semi.rank_pseudo_labels(probs, 1.0, max_count=4)[0]) == 4
+
+
+def test_acceptance_is_not_fooled_by_noise():
+    old = np.array([True] * 80 + [False] * 20)
+    one_more = old.copy()
+    one_more[80] = True
+    assert semi.better_by_more_than_noise(one_more, old)  # b=1, c=0: 1 >= max(1, 1)
+    churn = old.copy()
+    churn[80:84] = True
+    churn[:3] = False  # b=4, c=3: +1 row, within noise
+    assert not semi.better_by_more_than_noise(churn, old)
+    clear = old.copy()
+    clear[80:90] = True
+    clear[:2] = False  # b=10, c=2: 8 >= sqrt(12)
+    assert semi.better_by_more_than_noise(clear, old)
+    assert not semi.better_by_more_than_noise(old, old)
+
+
+def test_a_rolled_back_round_stops_the_rounds(setup, monkeypatch):
+    models, common = setup
+    monkeypatch.setattr(semi, "better_by_more_than_noise", lambda new, old: False)
+    result = invoke("semi", "base", "--rounds", "3", *common)
+    assert result.exit_code == 0, result.output
+    rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
+    assert [r["accepted"] for r in rows] == ["True", "False"]
+    assert "stopped: round 1 was rolled back" in result.output
+
+
+def test_no_pseudo_label_says_why(setup):
+    models, common = setup
+    result = invoke("semi", "base", "--select", "threshold", "--threshold", "0.0001", *common)
+    assert result.exit_code == 0, result.output
+    assert "kept no pseudo-label: no prediction is surer than 0.9999" in result.output
+    assert "--select rank" in result.output
+    rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
+    assert len(rows) == 1
+
+
+def test_resume_does_not_repeat_a_round(setup, monkeypatch, always_accept):
+    """rounds.csv is derived from state.json, the one commit point: a stale copy cannot add rows."""
+    models, common = setup
+    real = semi._train_round
+    calls = []
+
+    def interrupt_in_round_2(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(semi, "_train_round", interrupt_in_round_2)
+    assert invoke("semi", "base", "--rounds", "3", *common).exit_code == 1
+    work = models / ".base-semi.inprogress"
+    rounds_csv = work / semi.ROUNDS_FILE
+    lines = rounds_csv.read_text().splitlines()
+    rounds_csv.write_text("\n".join(lines + lines[-1:]) + "\n")  # as if a kill came between two writes
+    monkeypatch.setattr(semi, "_train_round", real)
+    assert invoke("semi", "base", "--rounds", "3", "--resume", *common).exit_code == 0
+    rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
+    assert [r["round"] for r in rows] == ["0", "1", "2", "3"]
+
+
+def test_a_taken_output_name_leaves_the_work_resumable(setup, monkeypatch):
+    models, common = setup
+    real = semi._train_round
+
+    def another_run_takes_the_name(*args):
+        (models / "base-semi").mkdir(exist_ok=True)
+        return real(*args)
+
+    monkeypatch.setattr(semi, "_train_round", another_run_takes_the_name)
+    result = invoke("semi", "base", "--rounds", "1", *common)
+    assert result.exit_code == 1 and "appeared while semi ran" in result.output
+    work = models / ".base-semi.inprogress"
+    assert (work / semi.STATE_FILE).exists()  # nothing committed: it can still be finished
+    monkeypatch.setattr(semi, "_train_round", real)
+    result = invoke("semi", "base", "--rounds", "1", "--resume", "--overwrite", *common)
+    assert result.exit_code == 0, result.output
+    assert runs.load_run(models, "base-semi").model is not None
+    assert not work.exists()
+
+
+def test_semi_refuses_another_training_file(setup, tmp_path):
+    models, common = setup
+    other = write_labeled(tmp_path / "other.txt", copies=3)
+    result = invoke("semi", "base", "--train", other, *common)
+    assert result.exit_code == 1
+    assert "was trained on" in result.output and "--allow-other-train" in result.output
+    assert invoke("semi", "base", "--train", other, "--allow-other-train", "--rounds", "1",
+                  *common).exit_code == 0
+
+
+def test_resume_uses_the_stored_inputs_and_refuses_conflicts(setup, monkeypatch, tmp_path):
+    models, common = setup
+    real = semi._train_round
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(semi, "_train_round", interrupt)
+    assert invoke("semi", "base", "--rounds", "2", "--share", "0.4", *common).exit_code == 1
+    monkeypatch.setattr(semi, "_train_round", real)
+    result = invoke("semi", "base", "--rounds", "2", "--resume", "--share", "0.8", *common)
+    assert result.exit_code == 1 and "--share 0.8 (the run started with 0.4)" in result.output
+    other = tmp_path / "other_nolabel.txt"
+    other.write_text("great\nawful\n")
+    result = invoke("semi", "base", "--resume", "--unlabeled", other, "--models-dir", models, "-q")
+    assert result.exit_code == 1 and "--unlabeled" in result.output
+    # without the options, the stored ones (share 0.4, the original unlabeled file) are used
+    result = invoke("semi", "base", "--rounds", "2", "--resume", "--models-dir", models, "-q")
+    assert result.exit_code == 0, result.output
+    config = json.loads((models / "base-semi" / runs.CONFIG_FILE).read_text())
+    assert config["semi"]["share"] == 0.4
+    assert config["data"]["unlabeled"].endswith("nolabel.txt") and "other" not in config["data"]["unlabeled"]

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from sentiment_cli import runs, training
+from sentiment_cli.calibration import Mix, expected_calibration_error, fit_mix, out_of_fold, probabilities
+from sentiment_cli.config import TrainConfig
+from sentiment_cli.data import DataManager
+
+
+def overconfident(n=4000, classes=2, seed=0):
+    """Labels drawn from true logits z, and logits 4 z: right about as often, far too sure."""
+    rng = np.random.default_rng(seed)
+    outputs = 1 if classes == 2 else classes
+    z = rng.normal(0, 1.5, (n, outputs))
+    p = probabilities(z[:, None, :], np.concatenate([[1.0], np.zeros(outputs)]))
+    y = np.array([rng.choice(p.shape[1], p=row) for row in p])
+    return 4.0 * z[:, None, :], y
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_fitted_mix_removes_overconfidence(classes):
+    logits, y = overconfident(classes=classes)
+    unit = np.concatenate([[1.0], np.zeros(logits.shape[2])])
+    before = expected_calibration_error(probabilities(logits, unit), y)
+    params = fit_mix(logits, y)
+    after = expected_calibration_error(probabilities(logits, params), y)
+    assert before > 0.1
+    assert after < 0.03
+    assert params[0] == pytest.approx(0.25, abs=0.05)  # undoes the factor 4
+    oof = out_of_fold(logits, y)
+    assert expected_calibration_error(oof, y) < 0.04
+
+
+def test_mix_weighs_the_informative_half():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 3000)
+    good = (2 * y - 1) * 2.0 + rng.normal(0, 1, 3000)
+    noise = rng.normal(0, 3, 3000)
+    params = fit_mix(np.stack([good, noise], axis=1)[:, :, None], y)
+    assert params[0] > 1.0 and abs(params[1]) < 0.05 * params[0]
+
+
+def test_expected_calibration_error_by_hand():
+    # confidence 0.9 and 0.6 (two bins): accuracy 1/2 in the first, 1 in the second
+    probs = np.array([[0.1, 0.9], [0.9, 0.1], [0.4, 0.6]])
+    y = np.array([1, 1, 1])
+    assert expected_calibration_error(probs, y) == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.4)
+
+
+def test_mix_layer_saves_and_loads(tmp_path):
+    import keras
+
+    a, b = keras.Input((1,)), keras.Input((1,))
+    mix = Mix(2, 1, name="mix")
+    model = keras.Model([a, b], mix([a, b]))
+    mix.set_weights([np.array([0.5, 2.0], "float32"), np.array([1.0], "float32")])
+    model.save(tmp_path / "m.keras")
+    loaded = runs.load_model(tmp_path / "m.keras")
+    out = loaded.predict_on_batch([np.array([[2.0]]), np.array([[3.0]])])
+    assert float(out[0, 0]) == pytest.approx(0.5 * 2 + 2 * 3 + 1)
+
+
+def test_each_half_of_the_hybrid_is_trained(tmp_path, monkeypatch):
+    """The n-gram weights leave zero, the network's weights move, and the mix weighs both."""
+    from helpers import NEGATIVE, POSITIVE
+
+    texts = (POSITIVE + NEGATIVE) * 3
+    labels = (["1"] * 10 + ["0"] * 10) * 3
+    data = training.LabeledData(texts, labels, list(range(1, 61)), "tiny")
+    config = TrainConfig(vocab_size=60, max_length=8, ngram_buckets=256, embedding_dim=4, hidden_size=4,
+                         epochs=3, batch_size=8, lr=0.03, seed=3, pretrain_embeddings=False, val_ratio=0.25)
+    initial = {}
+    real = training.build_model
+
+    def spy(*args, **kwargs):
+        model = real(*args, **kwargs)
+        initial["rnn"] = [w.copy() for w in model.get_layer("rnn_logits").get_weights()]
+        return model
+
+    monkeypatch.setattr(training, "build_model", spy)
+    result = training.train(config, data, tmp_path, verbose=0)
+    model, metrics = result.model, result.metrics
+    assert np.abs(model.get_layer("ngrams").weight.numpy()).sum() > 0
+    moved = [not np.allclose(a, b) for a, b in zip(initial["rnn"], model.get_layer("rnn_logits").get_weights())]
+    assert all(moved)
+    assert len(metrics["mix_scales"]) == 2
+    assert {"ngram_val_accuracy", "rnn_val_accuracy", "val_accuracy_out_of_fold", "ece_before",
+            "ece_after"} <= set(metrics)
+    # the saved mix is the fitted one
+    assert np.allclose(model.get_layer("mix").get_weights()[0], metrics["mix_scales"], atol=1e-5)
+
+
+def test_data_manager_split_unchanged():
+    """semi relies on the base run's split: the same labels and seed give the same rows."""
+    y = np.array([0, 1] * 50)
+    a = DataManager.split(y, 0.2, 5)
+    b = DataManager.split(y, 0.2, 5)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))

@@ -17,7 +17,7 @@ from sentiment_cli.config import (
     BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, SELECTIONS, TRUNCATING, SemiConfig,
     TrainConfig,
 )
-from sentiment_cli.data import FORMATS, Columns
+from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.errors import ConfigError, SentimentError
 
 DEFAULTS = TrainConfig()
@@ -51,6 +51,13 @@ def _load_tensorflow() -> None:
 
 
 class Group(click.Group):
+    def main(self, args=None, *rest, **kwargs):
+        from sentiment_cli import runs
+
+        # recorded in the runs this command makes (the library alone records none)
+        runs.invocation = ["sentiment-cli", *(sys.argv[1:] if args is None else args)]
+        return super().main(args, *rest, **kwargs)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -92,6 +99,21 @@ def data_options(f):
 
 def _columns(kwargs) -> Columns:
     return Columns(kwargs.pop("text_column"), kwargs.pop("label_column"), kwargs.pop("id_column"))
+
+
+def _run_columns(kwargs, run) -> Columns:
+    """The column options given, else the ones the run was trained with (a run remembers how its
+    data was read, so 'test reviews --input more.csv' finds the same text column)."""
+    ctx = click.get_current_context()
+    stored = run.record.get("data", {}).get("columns") or {}
+    given = Columns()
+    for role in ("text", "label", "id"):
+        name = f"{role}_column"
+        value = kwargs.pop(name)
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT and stored.get(role):
+            value = stored[role]
+        setattr(given, role, value)
+    return given
 
 
 def hyperparameter_options(f):
@@ -165,12 +187,17 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
 @click.option("--unlabeled", "unlabeled_path", type=click.Path(exists=True, dir_okay=False),
               help="More text for --pretrain-embeddings, one per line.")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the initial word vectors fixed.")
+@click.option("--on-bad-lines", type=click.Choice(BAD_LINES), default="error", show_default=True,
+              help="An example with an empty text or a NUL byte: stop with its line (error), or leave it out "
+                   "with a warning (warn) or silently (skip); the count is saved in the run.")
 @hyperparameter_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of this name.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted training of RUN after its last finished epoch (same options).")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or model summary.")
 def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
-          overwrite, models_dir, quiet, **kwargs):
+          on_bad_lines, overwrite, resume, models_dir, quiet, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -194,8 +221,8 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
                          freeze_embeddings=freeze_embeddings)
     allowed = [label.strip() for label in labels.split(",")] if labels else None
     path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
-                              allowed_labels=allowed, overwrite=overwrite, unlabeled_path=unlabeled_path,
-                              verbose=0 if quiet else 1)
+                              allowed_labels=allowed, overwrite=overwrite, resume=resume,
+                              unlabeled_path=unlabeled_path, on_bad_lines=on_bad_lines, verbose=0 if quiet else 1)
     click.echo(f"run saved to {path}")
     epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
     click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, calibration error "
@@ -293,7 +320,8 @@ def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshol
     from sentiment_cli.predict import predict_file
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
-    stats = predict_file(loaded, input_path, output_path, fmt=fmt, columns=_columns(kwargs), chunk_size=chunk_size,
+    stats = predict_file(loaded, input_path, output_path, fmt=fmt, columns=_run_columns(kwargs, loaded[0]),
+                         chunk_size=chunk_size,
                          batch_size=batch_size, max_tokens=max_batch_tokens, probabilities=probabilities,
                          threshold=threshold,
                          progress=not quiet)
@@ -325,16 +353,20 @@ def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chun
     from sentiment_cli.predict import evaluate_file, format_report, save_report
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
-    report = evaluate_file(loaded, input_path, fmt=fmt, columns=_columns(kwargs), chunk_size=chunk_size,
+    report = evaluate_file(loaded, input_path, fmt=fmt, columns=_run_columns(kwargs, loaded[0]), chunk_size=chunk_size,
                            batch_size=batch_size, max_tokens=max_batch_tokens, threshold=threshold,
                            errors=errors, progress=not quiet)
-    saved = save_report(loaded[0], report) if len(loaded) == 1 else None
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
-        return
-    click.echo(format_report(report), nl=False)
-    if saved:
-        click.echo(f"saved to {saved}", err=True)
+    else:
+        click.echo(format_report(report), nl=False)
+    if len(loaded) == 1:  # after the report: a run directory that cannot be written costs only the copy
+        try:
+            saved = save_report(loaded[0], report)
+        except OSError as exc:
+            click.echo(f"warning: the report was not saved in {loaded[0].path} ({exc.strerror or exc})", err=True)
+        else:
+            click.echo(f"saved to {saved}", err=True)
 
 
 def _band(ctx, param, value):

@@ -22,6 +22,11 @@ PREDICT_BATCH = 512
 PREDICT_TOKENS = 8192
 
 
+# Upper bounds: values read from a damaged or hostile config.json must not ask for terabytes.
+LIMITS = {"layers": 16, "embedding_dim": 4096, "hidden_size": 8192, "max_length": 100_000, "batch_size": 1 << 16,
+          "epochs": 10_000, "ngram": 8, "ngram_buckets": 1 << 26, "vocab_size": 10_000_000, "patience": 10_000}
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides what `train` builds; `config.json` holds it."""
@@ -71,8 +76,11 @@ class TrainConfig:
                 )
 
         def positive(name, minimum=1):
-            if getattr(self, name) < minimum:
-                raise ConfigError(f"{name} must be at least {minimum}, not {getattr(self, name)}")
+            value, maximum = getattr(self, name), LIMITS.get(name)
+            if value < minimum:
+                raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+            if maximum is not None and value > maximum:
+                raise ConfigError(f"{name} must be at most {maximum}, not {value}")
 
         choice("model", MODELS)
         choice("cell", CELLS)

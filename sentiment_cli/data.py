@@ -23,6 +23,7 @@ from sentiment_cli.tokenizer import OOV_ID, PAD_ID, Tokenizer
 
 CLASSIC_SEPARATOR = "+++$+++"
 FORMATS = ("auto", "classic", "lines", "idtext", "csv", "tsv", "jsonl")
+BAD_LINES = ("error", "warn", "skip")
 _INTEGER = re.compile(r"-?\d+\Z")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -57,7 +58,9 @@ def _open_binary(path):
     except PermissionError:
         raise DataError(path, "permission denied", fix="Make the file readable") from None
     if str(path).endswith(".gz"):
-        return gzip.GzipFile(fileobj=handle, mode="rb")
+        # gzip.open owns (and closes) its file; GzipFile(fileobj=...) would leave ours open
+        handle.close()
+        return gzip.open(path, "rb")
     return handle
 
 
@@ -124,6 +127,10 @@ def read_records(path, kind: str, fmt: str = "auto", columns: Columns | None = N
     lines = itertools.chain([first], lines)
     if fmt == "auto":
         fmt = detect_format(path, kind, first[1])
+        if kind == "labeled" and first[1].strip().lower() == "id,text":
+            raise DataError(path, "this looks like a test file (header 'id,text', no labels)",
+                            line=1, fix="Give a labeled file (LABEL +++$+++ TEXT, or a table with a label column); "
+                            "label it with 'sentiment-cli test' instead")
     if kind == "labeled" and fmt in ("lines", "idtext"):
         raise DataError(path, f"the {fmt} format has no labels", fix="Give a labeled file (LABEL +++$+++ TEXT, or a table with a label column)")
     readers = {"classic": _read_classic, "lines": _read_plain, "idtext": _read_idtext,
@@ -181,6 +188,10 @@ def _read_table(path, lines, kind, fmt, columns):
         positions = {}
         for role, name in wanted.items():
             if name not in header:
+                if header and _INTEGER.match(header[0].strip()):
+                    raise DataError(path, f"the first line looks like data, not a header ({', '.join(header)[:60]})",
+                                    line=1, fix=f"Add a header line that names the columns (for example "
+                                    f"'id,{columns.text}'), or give plain lines with --format lines")
                 raise DataError(
                     path, f"no column {name!r} (the header has: {', '.join(header)})", line=1,
                     fix=f"Name the {role} column with --{role}-column",
@@ -195,9 +206,11 @@ def _read_table(path, lines, kind, fmt, columns):
             if not row:
                 continue
             if len(row) != width:
+                classic = [h.strip().lower() for h in header] == ["id", "text"] and len(row) > width
                 raise DataError(
                     path, f"{len(row)} fields where the header has {width}", line=number,
-                    fix="Quote fields that contain the delimiter",
+                    fix="This looks like the classic test layout (id,text with unquoted commas in the text): "
+                        "pass --format idtext" if classic else "Quote fields that contain the delimiter",
                 )
             values = {role: row[i] for role, i in positions.items()}
             yield _record(path, number, kind, values)
@@ -266,6 +279,8 @@ class LabeledData:
     labels: list[str]
     lines: list[int]
     path: str
+    declared: list[str] | None = None  # --labels: the label set, classes without examples included
+    skipped: int = 0  # bad lines left out (--on-bad-lines warn or skip)
 
 
 def sort_labels(labels: Iterable[str]) -> list[str]:
@@ -296,12 +311,28 @@ class DataManager:
     # ---- reading ----
     @staticmethod
     def read_labeled(path, fmt="auto", columns: Columns | None = None,
-                     allowed: Iterable[str] | None = None) -> LabeledData:
-        """Read every labeled example; check that the labels make sense together."""
+                     allowed: Iterable[str] | None = None, on_bad_lines: str = "error") -> LabeledData:
+        """Read every labeled example; check that the labels make sense together.
+
+        on_bad_lines (pandas' convention) decides what an example with an empty text or a NUL
+        byte does: "error" stops with the file and line, "warn" skips it with a line on stderr,
+        "skip" skips it; the count of skipped lines is kept in ``skipped``.
+        """
         allowed = set(allowed) if allowed else None
         texts, labels, lines = [], [], []
         numeric = None
+        skipped = 0
         for record in read_records(path, "labeled", fmt, columns):
+            problem = "an empty text" if not record.text.strip() else "a NUL byte in the text" \
+                if "\x00" in record.text else None
+            if problem:
+                if on_bad_lines == "error":
+                    raise DataError(path, problem, line=record.line,
+                                    fix="Fix or remove the line, or pass --on-bad-lines warn (or skip) to leave it out")
+                if on_bad_lines == "warn":
+                    print(f"warning: {path}, line {record.line}: {problem}; line skipped", file=sys.stderr)
+                skipped += 1
+                continue
             label = record.label
             if allowed is not None and label not in allowed:
                 raise DataError(path, f"unknown label {label!r} (expected one of: {', '.join(sorted(allowed))})",
@@ -321,7 +352,7 @@ class DataManager:
         if len(classes) < 2:
             raise DataError(path, f"only one class ({labels[0]!r}) in {len(labels)} examples",
                             fix="A classifier needs examples of at least two classes")
-        return LabeledData(texts, labels, lines, str(path))
+        return LabeledData(texts, labels, lines, str(path), sorted(allowed) if allowed else None, skipped)
 
     @staticmethod
     def read_unlabeled(path, fmt="auto", columns: Columns | None = None) -> list[str]:
@@ -331,11 +362,15 @@ class DataManager:
         return texts
 
     # ---- vocabulary and labels ----
-    def fit(self, data: LabeledData, vocab_size: int) -> None:
-        self.tokenizer = Tokenizer.fit(data.texts, vocab_size)
-        self.labels = sort_labels(data.labels)
+    def fit_labels(self, data: LabeledData) -> None:
+        """The label set: the data's, and any declared with --labels that the data lacks."""
+        self.labels = sort_labels(set(data.labels) | set(data.declared or ()))
+
+    def fit(self, texts: list[str], vocab_size: int) -> None:
+        """Vocabulary (and idf) from the training texts; validation texts stay unseen."""
+        self.tokenizer = Tokenizer.fit(texts, vocab_size)
         if self.model == "bow" and self.bow_mode == "tfidf":
-            idf = fit_idf(self.sequences(data.texts), len(self.tokenizer))
+            idf = fit_idf(self.sequences(texts), len(self.tokenizer))
             self.tokenizer = Tokenizer(self.tokenizer.vocabulary, idf.tolist())
 
     def encode_labels(self, labels: list[str], path="labels", lines: list[int] | None = None) -> np.ndarray:

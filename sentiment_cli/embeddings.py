@@ -30,7 +30,9 @@ def load_vectors(path, tokenizer: Tokenizer, seed: int = 0) -> tuple[np.ndarray,
     for number, line in read_lines(path):
         parts = line.rstrip().split(" ")
         if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-            continue  # word2vec header
+            dim = int(parts[1])  # word2vec header: COUNT DIM
+            matrix = _initial_matrix(len(tokenizer), dim, seed)
+            continue
         if len(parts) < 2:
             if not line.strip():
                 continue
@@ -38,15 +40,16 @@ def load_vectors(path, tokenizer: Tokenizer, seed: int = 0) -> tuple[np.ndarray,
         if dim is None:
             dim = len(parts) - 1
             matrix = _initial_matrix(len(tokenizer), dim, seed)
-        elif len(parts) - 1 != dim:
-            raise DataError(path, f"{len(parts) - 1} numbers where the first vector has {dim}", line=number,
+        elif len(parts) - 1 < dim:
+            raise DataError(path, f"{len(parts) - 1} fields where the vectors have {dim} numbers", line=number,
                             fix="Every vector needs the same number of dimensions")
-        word = parts[0].lower()
+        # The last DIM fields are the vector; the word is the rest (GloVe 840B has words with spaces).
+        word = " ".join(parts[:-dim]).lower()
         row = wanted.get(word)
         if row is None or row in found:
             continue
         try:
-            matrix[row] = np.asarray(parts[1:], dtype=np.float32)
+            matrix[row] = np.asarray(parts[-dim:], dtype=np.float32)
         except ValueError:
             raise DataError(path, "a vector value is not a number", line=number,
                             fix="Give a GloVe or word2vec text file") from None

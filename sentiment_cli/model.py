@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Callable
 
 import keras
@@ -152,13 +151,15 @@ def class_probabilities(outputs) -> np.ndarray:
     return outputs
 
 
-_INFERENCE = weakref.WeakKeyDictionary()
-
-
 def inference_function(model: keras.Model, ndim: int, dtype) -> Callable:
-    """model(x) traced once for any batch size and length (predict_on_batch retraces per shape)."""
+    """model(x) traced once for any batch size and length (predict_on_batch retraces per shape).
+
+    The traced functions live on the model itself: a cache keyed by the model would keep every
+    model alive through the functions that close over it (a weak key does not help when the
+    value refers to the key). Model and functions form a cycle the garbage collector frees.
+    """
     key = (ndim, np.dtype(dtype).name)
-    functions = _INFERENCE.setdefault(model, {})
+    functions = model.__dict__.setdefault("_sentiment_inference", {})
     if key not in functions:
         spec = tf.TensorSpec((None,) * ndim, tf.as_dtype(dtype))
         functions[key] = tf.function(lambda x: model(x, training=False), input_signature=[spec])

@@ -110,13 +110,16 @@ def atomic_output(path, newline: str = ""):
         yield sys.stdout
         sys.stdout.flush()
         return
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(path, "is a directory", fix="Name an output file")
+    given = Path(path)
+    if given.is_dir():
+        raise DataError(given, "is a directory", fix="Name an output file")
+    path = Path(os.path.realpath(given))  # through a symlink: the link stays, its target is replaced
     if not path.parent.is_dir():
-        raise DataError(path, "its directory does not exist", fix="Create it first or choose another --output")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        raise DataError(given, "its directory does not exist", fix="Create it first or choose another --output")
+    runs_module.clean_leftovers(path.parent, f".{path.name}.", ".partial")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".partial", dir=path.parent)
     try:
+        os.fchmod(fd, runs_module.file_mode())  # mkstemp's 0600 would survive the rename
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
             yield handle
         os.replace(tmp, path)
@@ -141,10 +144,16 @@ def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto",
     records = read_records(input_path, "test", fmt, columns or Columns())
     rows = 0
     start = time.perf_counter()
+    # The first chunk is read before the output opens: an unreadable input writes nothing, not
+    # even a header on stdout.
+    chunks = predictor.chunks(records, chunk_size)
+    first = next(chunks, None)
+    if first is None:
+        raise DataError(input_path, "no rows to predict", fix="Give a file with at least one text")
     with atomic_output(output_path) as handle, _progress("predict", progress) as bar:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["id", "label"] + ([f"p_{label}" for label in predictor.labels] if probabilities else []))
-        for chunk, probs in predictor.chunks(records, chunk_size):
+        for chunk, probs in itertools.chain([first], chunks):
             predicted = decide(probs, threshold)
             for record, label, p in zip(chunk, predicted, probs):
                 row = [record.id, predictor.labels[label]]
@@ -153,8 +162,6 @@ def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto",
                 writer.writerow(row)
             rows += len(chunk)
             bar.update(len(chunk))
-        if rows == 0:
-            raise DataError(input_path, "no rows to predict", fix="Give a file with at least one text")
     seconds = time.perf_counter() - start
     return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds if seconds else None,
             "threshold": threshold}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -66,8 +67,24 @@ def library_versions() -> dict:
     }
 
 
+# The command line that made a run, set by the CLI; None when the library is called directly.
+invocation: list[str] | None = None
+
+
+def _finite(value):
+    """NaN and infinities as null: JSON has no such numbers, and strict readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(path, data) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False)
+    Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def write_json_atomic(path, data) -> None:
@@ -82,13 +99,75 @@ def write_json_atomic(path, data) -> None:
             tmp.unlink()
 
 
+def write_csv(path, rows: list[dict]) -> None:
+    """rows (dicts with the same keys) as a CSV file, written beside and renamed into place."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp.write_text(out.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def read_json(path) -> dict:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{path}: missing. Train the run again") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: damaged ({exc}). Train the run again") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunError(f"{path}: damaged or truncated (not valid JSON). Restore it from a copy of the run, "
+                       "or train the run again") from None
+
+
+def file_mode(directory: bool = False) -> int:
+    """The mode a plain open() or mkdir() would give under the current umask (mkstemp and
+    mkdtemp make private files; a result or a run is an ordinary file or directory)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _owner_alive(rest: str) -> bool:
+    """Whether the process whose id starts ``rest`` (a leftover's name after its prefix) runs."""
+    match = re.match(r"(\d+)[.-]", rest)
+    return process_alive(int(match.group(1))) if match else True  # no id: not ours to judge
+
+
+def clean_leftovers(directory, prefix: str, suffix: str = "") -> list[str]:
+    """Remove ``prefix*suffix`` entries of ``directory`` left by killed processes; their names.
+
+    Temporary runs and outputs carry their process id, so work in progress is never touched.
+    """
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        if entry.name.startswith(prefix) and entry.name.endswith(suffix) and not _owner_alive(entry.name[len(prefix):]):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    if removed:
+        print(f"removed {len(removed)} leftover(s) of killed work in {directory}: {', '.join(sorted(removed))}",
+              file=sys.stderr)
+    return removed
 
 
 @contextlib.contextmanager
@@ -102,23 +181,38 @@ def new_run(models_dir, name: str, overwrite: bool = False):
     if final.exists() and not overwrite:
         raise RunError(f"run {name!r} already exists in {final.parent}: pass --overwrite to replace it, or choose another name")
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=final.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run is an ordinary directory
+    clean_leftovers(final.parent, f".{name}.partial-")
+    clean_leftovers(final.parent, f".{name}.old-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=final.parent))
+    tmp.chmod(file_mode(directory=True))
     try:
         yield tmp
+        install_run(tmp, final, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    install_run(tmp, final)
 
 
-def install_run(src: Path, final: Path) -> None:
-    """Rename a complete run directory to ``final``, replacing (then deleting) any run there."""
+def install_run(src: Path, final: Path, overwrite: bool = True) -> None:
+    """Rename a complete run directory to ``final``.
+
+    With overwrite, a run there is replaced (moved aside, then deleted). Without, a run that
+    appeared there meanwhile (another process of the same name finished first) is an error,
+    never silently replaced: renaming onto a directory that exists fails unless it is empty.
+    """
+    if not overwrite:
+        try:
+            os.rename(src, final)
+        except OSError:
+            if not final.exists():
+                raise
+            raise RunError(f"run {final.name!r} was created in {final.parent} by another process while this one "
+                           "worked; it was left as it is and this result discarded. Choose another name, or pass "
+                           "--overwrite to replace it") from None
+        return
     old = None
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-")
         os.replace(final, old)
     os.replace(src, final)
     if old is not None:
@@ -134,7 +228,7 @@ def make_config_record(config: TrainConfig, tokenizer: Tokenizer, data: dict, ex
         **(extra or {}),
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": sys.argv,
+        "command": invocation,
     }
 
 
@@ -186,7 +280,15 @@ def load_model(path):
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError) as exc:
-        raise RunError(f"{path}: cannot be loaded as a Keras model ({str(exc)[:200]}). Train the run again") from None
+        if "safe_mode" in str(exc) or "lambda" in str(exc).lower():
+            raise RunError(f"{path}: the model file contains Python code (a lambda), which safe loading refuses to "
+                           "run: it was not made by sentiment-cli and may have been tampered with. Do not load it; "
+                           "train the run again") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if len(first) > 160:
+            first = first[:157].rsplit(" ", 1)[0] + "..."
+        raise RunError(f"{path}: damaged, truncated or not a Keras model ({first}). Restore it from a copy of "
+                       "the run, or train the run again") from None
 
 
 def check_model(run: Run) -> None:

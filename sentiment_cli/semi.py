@@ -373,7 +373,7 @@ def _finish(work, final, base, config, semi, state, model, dm, val_seqs, val_y, 
     runs.write_json(work / runs.CONFIG_FILE, runs.make_config_record(config, dm.tokenizer, data_info, extra))
     runs.write_json(work / runs.METRICS_FILE, metrics)
     shutil.copyfile(work / state["model_file"], work / runs.MODEL_FILE)
-    runs.install_run(work, final)
+    runs.install_run(work, final, overwrite)
     for leftover in (STATE_FILE, PSEUDO_FILE, state["model_file"]):
         (final / leftover).unlink(missing_ok=True)
     return final, metrics

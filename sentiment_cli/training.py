@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from sentiment_cli import runs
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, length_batches
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
-from sentiment_cli.errors import RunError
+from sentiment_cli.errors import RunError, SentimentError
 from sentiment_cli.calibration import expected_calibration_error, fit_mix, out_of_fold
 from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.model import (
@@ -55,6 +57,85 @@ def make_dataset(seqs, y, batch_size: int, featurize, rng: np.random.Generator |
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
+class EpochCommit(keras.callbacks.Callback):
+    """Early stopping on validation accuracy whose state survives a kill.
+
+    After every epoch it commits, in one atomic step, everything an uninterrupted run would
+    still know: all the model's variables (dropout's seed state included), the optimizer's,
+    the best epoch's weights, the early-stopping counters and the history. ``train --resume``
+    restores it and goes on with the next epoch, to the same result. Without a directory it
+    keeps the same state in memory only (semi's rounds). At the end the best epoch's weights
+    are restored, as EarlyStopping(restore_best_weights=True) does.
+    """
+
+    STATE = "state.json"
+
+    def __init__(self, patience: int, directory: Path | None = None, state: dict | None = None):
+        super().__init__()
+        self.patience, self.directory = patience, directory
+        self.state = state or {"epochs": 0, "best": None, "best_epoch": 0, "wait": 0, "history": [],
+                               "stopped": False}
+        self.best_weights = None
+
+    @classmethod
+    def load(cls, patience: int, directory: Path) -> "EpochCommit":
+        state = runs.read_json(directory / cls.STATE) if (directory / cls.STATE).exists() else None
+        return cls(patience, directory, state)
+
+    def restore(self, model: keras.Model) -> None:
+        """Put the committed variables back (before fit, the optimizer built)."""
+        if not self.state["epochs"]:
+            return
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        with np.load(self.directory / self.state["file"], allow_pickle=False) as saved:
+            for i, v in enumerate(model.variables):
+                v.assign(saved[f"model_{i}"])
+            for i, v in enumerate(model.optimizer.variables):
+                v.assign(saved[f"optimizer_{i}"])
+            self.best_weights = [saved[f"best_{i}"] for i in range(len(model.get_weights()))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        state = self.state
+        state["history"].append({"epoch": epoch + 1, **logs})
+        accuracy = logs.get("val_accuracy", float("nan"))
+        if state["best"] is None or accuracy > state["best"]:
+            state.update(best=accuracy, best_epoch=epoch + 1, wait=0)
+            self.best_weights = self.model.get_weights()
+        else:
+            state["wait"] += 1
+        state["epochs"] = epoch + 1
+        if state["wait"] >= self.patience:
+            state["stopped"] = True
+            self.model.stop_training = True
+        if self.directory is not None:
+            self._commit()
+
+    def _commit(self) -> None:
+        name = f"epoch-{self.state['epochs']}.npz"
+        arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(self.model.variables)}
+        arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)})
+        arrays.update({f"best_{i}": w for i, w in enumerate(self.best_weights)})
+        tmp = self.directory / f".{name}.partial.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, self.directory / name)
+        previous = self.state.get("file")
+        self.state["file"] = name
+        runs.write_json_atomic(self.directory / self.STATE, self.state)  # the epoch is committed here
+        if previous and previous != name:
+            (self.directory / previous).unlink(missing_ok=True)
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def write_history(self, path: Path) -> None:
+        rows = self.state["history"]
+        if rows:
+            runs.write_csv(path, rows)
+
+
 def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str]):
     """The embedding matrix and vocabulary coverage asked for by config (file or Word2Vec)."""
     if config.embeddings:
@@ -76,7 +157,7 @@ def best_threshold(p_positive: np.ndarray, y: np.ndarray) -> float:
 def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int = 1,
           data_manager: DataManager | None = None, initial_model: keras.Model | None = None,
           extra_data: LabeledData | None = None, unlabeled_texts: list[str] | None = None,
-          summary: bool = False) -> TrainResult:
+          summary: bool = False, checkpoint: Path | None = None) -> TrainResult:
     """Train on ``data``; writes history.csv into ``run_dir`` (the caller saves the rest).
 
     Read top to bottom: encode and split; build (or continue ``initial_model``); fit the
@@ -84,16 +165,25 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     on validation accuracy); fit the mix of the halves on validation logits (calibration);
     score. data_manager: reuse a fitted tokenizer and label set (for retraining). extra_data
     joins the training side only (pseudo-labels never reach validation). unlabeled_texts join
-    the labeled ones for --pretrain-embeddings.
+    the labeled ones for --pretrain-embeddings. checkpoint: a directory where the network's
+    epochs are committed, and resumed from (see EpochCommit).
     """
     started = time.perf_counter()
     seed_everything(config.seed)
     dm = data_manager or DataManager.from_config(config)
-    if dm.tokenizer is None:
-        dm.fit(data, config.vocab_size)
+    new_vocabulary = dm.tokenizer is None
+    if new_vocabulary:
+        dm.fit_labels(data)
+        missing = sorted(set(dm.labels) - set(data.labels))
+        if missing and verbose:
+            print(f"warning: no examples of {', '.join(missing)} (declared with --labels); the model will "
+                  "rarely predict it", file=sys.stderr)
     config.labels = list(dm.labels)
     y = dm.encode_labels(data.labels, data.path, data.lines)
     train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
+    train_texts = [data.texts[i] for i in train_idx]
+    if new_vocabulary:  # from the training side only: validation texts stay unseen
+        dm.fit(train_texts, config.vocab_size)
     seqs = dm.sequences(data.texts)
     train_seqs = [seqs[i] for i in train_idx]
     train_y = y[train_idx]
@@ -106,7 +196,7 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     if initial_model is None:
         embeddings = None
         if config.model in ("rnn", "hybrid") and (config.embeddings or config.pretrain_embeddings):
-            embeddings, coverage = initial_embeddings(config, dm.tokenizer, data.texts + list(unlabeled_texts or []))
+            embeddings, coverage = initial_embeddings(config, dm.tokenizer, train_texts + list(unlabeled_texts or []))
             metrics["embeddings_coverage"] = round(coverage, 4)
             if verbose:
                 print(f"word vectors found for {coverage:.1%} of the vocabulary", file=sys.stderr)
@@ -123,7 +213,7 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     network = next((name for name in names if name != "ngrams"), None)
     if network:
         metrics.update(fit_network_half(model, network, config, dm, train_seqs, train_y, val_seqs, val_y,
-                                        run_dir, verbose))
+                                        run_dir, verbose, checkpoint))
     fit_seconds = time.perf_counter() - fit_start
     metrics.update(fit_mix_on_validation(model, dm, val_seqs, val_y, config.seed))
 
@@ -173,39 +263,51 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
             "ngram_features": int(x_train.shape[1])}
 
 
-def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val_y, run_dir, verbose) -> dict:
-    """Keras fit of one network half on its own loss, early stopping on its validation accuracy."""
+def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val_y, run_dir, verbose,
+                     checkpoint: Path | None = None) -> dict:
+    """Keras fit of one network half on its own loss, early stopping on its validation accuracy.
+
+    checkpoint: a directory where every epoch is committed (see EpochCommit); what it already
+    holds is resumed.
+    """
     binary = config.num_classes == 2
     y_dtype = np.float32 if binary else np.int32
     rng = np.random.default_rng(config.seed)
+    commit = EpochCommit.load(config.patience, checkpoint) if checkpoint else EpochCommit(config.patience)
+    done = commit.state["epochs"]
+    for _ in range(done):  # the batch orders the finished epochs drew
+        length_batches(train_seqs, config.batch_size, rng)
     train_ds = make_dataset(train_seqs, train_y.astype(y_dtype), config.batch_size, dm.features, rng)
     val_ds = make_dataset(val_seqs, val_y.astype(y_dtype), max(config.batch_size, 256), dm.features, None)
     half = compile_model(half_model(model, name), config)
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience,
-                                      restore_best_weights=True),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY_FILE)),
-    ]
+    commit.restore(half)
+    if done and verbose:
+        print(f"resuming after epoch {done} (best so far: epoch {commit.state['best_epoch']}, validation "
+              f"accuracy {commit.state['best']:.4f})", file=sys.stderr)
     fit_start = time.perf_counter()
-    # Keras writes its progress bar to stdout; stdout is for results, so send it to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        history = half.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                           callbacks=callbacks, verbose=verbose, shuffle=False)
+    if not commit.state["stopped"] and done < config.epochs:
+        # Keras writes its progress bar to stdout; stdout is for results, so send it to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            half.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=done,
+                     callbacks=[commit, keras.callbacks.TerminateOnNaN()], verbose=verbose, shuffle=False)
+    elif commit.best_weights is not None:
+        half.set_weights(commit.best_weights)
     seconds = time.perf_counter() - fit_start
-    losses = history.history.get("loss", [])
+    commit.write_history(run_dir / runs.HISTORY_FILE)
+    history = commit.state["history"]
+    losses = [row.get("loss", float("nan")) for row in history]
     finite = all(np.all(np.isfinite(w)) for w in half.get_weights())
-    if not finite or not history.history.get("val_accuracy"):
+    if not finite or commit.best_weights is None:
         raise RunError("training diverged (the loss became NaN) before any epoch finished: lower --lr")
-    accuracy = history.history["val_accuracy"]
-    best = int(np.argmax(accuracy))
+    best = commit.state["best_epoch"]
     return {
-        f"{name.split('_')[0]}_val_accuracy": float(accuracy[best]),
-        "best_epoch": best + 1,
-        "best_epoch_val_loss": float(history.history["val_loss"][best]),
-        "epochs_run": len(losses),
+        f"{name.split('_')[0]}_val_accuracy": float(commit.state["best"]),
+        "best_epoch": best,
+        "best_epoch_val_loss": float(history[best - 1]["val_loss"]),
+        "epochs_run": len(history),
         "stopped_on_nan": any(not math.isfinite(v) for v in losses),
-        "examples_per_second": round(len(train_seqs) * len(losses) / seconds, 1) if seconds else None,
+        "examples_per_second": round(len(train_seqs) * (len(history) - done) / seconds, 1)
+        if seconds and len(history) > done else None,
     }
 
 
@@ -238,26 +340,88 @@ def print_summary(model: keras.Model, file=None) -> None:
 
 
 def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: str = "auto",
-              columns: Columns | None = None, allowed_labels=None, overwrite: bool = False,
-              unlabeled_path=None, verbose: int = 1) -> tuple[Path, dict]:
+              columns: Columns | None = None, allowed_labels=None, overwrite: bool = False, resume: bool = False,
+              unlabeled_path=None, on_bad_lines: str = "error", verbose: int = 1) -> tuple[Path, dict]:
     """Read ``train_path``, train, and write models_dir/name; returns its path and metrics.
 
     unlabeled_path: more text (one per line) for --pretrain-embeddings to learn from.
     """
     columns = columns or Columns()
-    data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels)
-    unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
     data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
-                 "unlabeled": str(unlabeled_path) if unlabeled_path else None}
-    return train_and_save(models_dir, name, config, data, data_info, overwrite=overwrite,
-                          unlabeled_texts=unlabeled, verbose=verbose)
+                 "unlabeled": str(unlabeled_path) if unlabeled_path else None,
+                 "on_bad_lines": on_bad_lines, "labels": list(allowed_labels) if allowed_labels else None}
+    with interrupted_training(models_dir, name, config, data_info, overwrite, resume, verbose) as checkpoint:
+        data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels, on_bad_lines)
+        unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
+        return train_and_save(models_dir, name, config, data, {**data_info, "skipped_lines": data.skipped},
+                              overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose,
+                              checkpoint=checkpoint)
+
+
+@contextlib.contextmanager
+def interrupted_training(models_dir, name: str, config: TrainConfig, data_info: dict, overwrite: bool,
+                         resume: bool, verbose: int):
+    """The directory where ``train`` commits its epochs, models_dir/.NAME.resume.
+
+    It is created exclusively (a second training of the same name refuses to start), kept when
+    training is interrupted after an epoch (Ctrl-C says how to resume) and removed when the run
+    is complete. Resuming with other options or data than the interrupted run's is refused.
+    """
+    final = runs.run_path(models_dir, name)
+    if final.exists() and not overwrite:
+        raise RunError(f"run {name!r} already exists in {final.parent}: pass --overwrite to replace it, "
+                       "or choose another name")
+    directory = final.with_name(f".{name}.resume")
+    snapshot = {"hyperparameters": config.to_dict(), "data": data_info}
+    if directory.exists():
+        stored = runs.read_json(directory / "inputs.json") if (directory / "inputs.json").exists() else {}
+        owner = stored.get("pid")
+        if owner and owner != os.getpid() and runs.process_alive(owner):
+            raise RunError(f"run {name!r} is being trained by process {owner} right now: wait for it, or "
+                           "choose another name")
+        if not resume:
+            if not overwrite:
+                raise RunError(f"an interrupted training of {name!r} is in {directory}: pass --resume to continue "
+                               "it, or --overwrite to start again")
+            shutil.rmtree(directory)
+        else:
+            changed = [f"{section}.{key}" for section in snapshot for key in snapshot[section]
+                       if stored.get(section, {}).get(key) != snapshot[section][key]]
+            if changed:
+                raise RunError(f"{directory} is resumed with the options and data it started with; these differ: "
+                               f"{', '.join(changed)}. Give the same ones, or start again with --overwrite")
+    elif resume:
+        raise RunError(f"nothing to resume: no interrupted training of {name!r} in {final.parent}. "
+                       "Start without --resume")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(exist_ok=resume)
+    except FileExistsError:
+        raise RunError(f"another training of {name!r} started at the same moment: wait for it, or choose "
+                       "another name") from None
+    runs.write_json_atomic(directory / "inputs.json", {**snapshot, "pid": os.getpid()})
+    try:
+        yield directory
+    except BaseException as exc:
+        # Kept for --resume after Ctrl-C or a crash once an epoch is committed (a kill runs no
+        # handler at all); an error of ours (bad input, a refusal) would only repeat.
+        if isinstance(exc, SentimentError) or not (directory / EpochCommit.STATE).exists():
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            epochs = runs.read_json(directory / EpochCommit.STATE)["epochs"]
+            print(f"\ntraining of {name!r} stopped after epoch {epochs}; continue it with: "
+                  f"sentiment-cli train {name} --resume (and the same options)", file=sys.stderr)
+        raise
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def train_and_save(models_dir, name: str, config: TrainConfig, data: LabeledData, data_info: dict, *,
-                   overwrite: bool = False, unlabeled_texts=None, verbose: int = 1) -> tuple[Path, dict]:
+                   overwrite: bool = False, unlabeled_texts=None, verbose: int = 1,
+                   checkpoint: Path | None = None) -> tuple[Path, dict]:
     """train() into a new run directory, with its tokenizer, config and metrics."""
     with runs.new_run(models_dir, name, overwrite) as run_dir:
-        result = train(config, data, run_dir, verbose=verbose, summary=True, unlabeled_texts=unlabeled_texts)
+        result = train(config, data, run_dir, verbose=verbose, summary=True, unlabeled_texts=unlabeled_texts,
+                       checkpoint=checkpoint)
         result.model.save(run_dir / runs.MODEL_FILE)
         result.data_manager.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
         extra = {"threshold": result.metrics.get("threshold", 0.5)}

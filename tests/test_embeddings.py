@@ -47,8 +47,17 @@ def test_bad_vectors_file(tmp_path):
     tok = Tokenizer(["", "[UNK]", "a"])
     bad = tmp_path / "b.txt"
     bad.write_text("a 1 2\nb 1\n")
-    with pytest.raises(DataError, match="line 2: 1 numbers where the first vector has 2"):
+    with pytest.raises(DataError, match="line 2: 1 fields where the vectors have 2 numbers"):
         load_vectors(bad, tok)
+
+
+def test_words_with_spaces_take_the_last_fields_as_the_vector(tmp_path):
+    tok = Tokenizer(["", "[UNK]", "a", ". . ."])
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("a 1 2\n. . . 3 4\nb 5 6\n")  # GloVe 840B style: a word with spaces
+    matrix, coverage = load_vectors(vectors, tok)
+    assert matrix[3].tolist() == [3.0, 4.0] and matrix[2].tolist() == [1.0, 2.0]
+    assert coverage == 1.0
 
 
 def test_train_with_frozen_embeddings_file(tmp_path, labeled_file, tiny_args):

@@ -60,3 +60,17 @@ def test_config_validation():
         TrainConfig(dropout=1.5)
     with pytest.raises(ConfigError, match="unknown hyperparameters: colour"):
         TrainConfig.from_dict({"colour": "red"})
+
+
+def test_inference_functions_do_not_keep_models_alive():
+    import gc
+    import weakref
+
+    from sentiment_cli.model import inference_function
+
+    model = build_model(TrainConfig(model="rnn", **TINY), vocab_size=20)
+    inference_function(model, 2, np.int32)(np.ones((2, 3), dtype=np.int32))
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

@@ -106,3 +106,55 @@ def test_truncated_gzip(tmp_path):
     path = write(tmp_path / "a.txt.gz", full[: len(full) // 2])
     with pytest.raises(DataError, match="cannot be read after line"):
         DataManager.read_labeled(path)
+
+
+def test_gzip_input_closes_its_file(tmp_path):
+    import gc
+    import gzip
+    import warnings
+
+    path = tmp_path / "t.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("1 +++$+++ good\n0 +++$+++ bad\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        data = DataManager.read_labeled(path)
+        gc.collect()
+    assert data.labels == ["1", "0"]
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_classic_test_layout_saved_as_csv_names_the_idtext_format(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("id,text\n1,hello, world\n")
+    with pytest.raises(DataError, match="line 2: .*classic test layout.*--format idtext"):
+        list(read_records(path, "test"))
+    assert [r.text for r in read_records(path, "test", "idtext")] == ["hello, world"]
+
+
+def test_a_headerless_table_is_told_so(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("1,great movie\n2,awful\n")
+    with pytest.raises(DataError, match="line 1: the first line looks like data, not a header"):
+        list(read_records(path, "test"))
+
+
+def test_a_test_file_given_as_training_data_is_recognised(tmp_path):
+    path = tmp_path / "testing_data.txt"
+    path.write_text("id,text\n1,great\n")
+    with pytest.raises(DataError, match="looks like a test file"):
+        DataManager.read_labeled(path)
+
+
+@pytest.mark.parametrize("policy", ["error", "warn", "skip"])
+def test_empty_texts_and_nul_bytes(tmp_path, capsys, policy):
+    path = tmp_path / "t.txt"
+    path.write_text("1 +++$+++ good\n0 +++$+++ \n1 +++$+++ bad\x00byte\n0 +++$+++ awful\n")
+    if policy == "error":
+        with pytest.raises(DataError, match="line 2: an empty text.*--on-bad-lines"):
+            DataManager.read_labeled(path)
+        return
+    data = DataManager.read_labeled(path, on_bad_lines=policy)
+    assert data.texts == ["good", "awful"] and data.skipped == 2
+    warned = capsys.readouterr().err
+    assert ("line 3: a NUL byte" in warned) == (policy == "warn")

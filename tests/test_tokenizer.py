@@ -33,17 +33,36 @@ def test_load_rejects_other_json(tmp_path):
     with pytest.raises(RunError, match="not a sentiment-cli tokenizer"):
         Tokenizer.load(tmp_path / "t.json")
     (tmp_path / "u.json").write_text("{broken")
-    with pytest.raises(RunError, match="not a tokenizer file"):
+    with pytest.raises(RunError, match="damaged or truncated"):
         Tokenizer.load(tmp_path / "u.json")
 
 
 def test_sequences_truncate_pre_keeps_the_end():
     data = LabeledData(["a b c d e"], ["1"], [1], "x")
     dm = DataManager(max_length=3, truncating="pre")
-    dm.fit(data, vocab_size=10)
+    dm.fit(data.texts, vocab_size=10)
     ids = {w: dm.tokenizer.encode(w)[0] for w in "abcde"}
     assert dm.sequences(["a b c d e"])[0].tolist() == [ids["c"], ids["d"], ids["e"]]
     dm.truncating = "post"
     assert dm.sequences(["a b c d e"])[0].tolist() == [ids["a"], ids["b"], ids["c"]]
     padded = dm.pad([np.array([5, 6]), np.array([7])])
     assert padded.tolist() == [[5, 6], [7, 0]]
+
+
+def test_closing_tags_and_curly_apostrophes():
+    from sentiment_cli.tokenizer import tokenize
+
+    assert tokenize("<i>great</i> film<br />ok") == ["great", "film", "ok"]
+    assert tokenize("don\u2019t") == ["don't"]
+    # version 1 files keep their rules, so runs made by 0.1.0 predict as they were trained
+    assert tokenize("</i>", version=1) == ["<", "/", "i", ">"]
+
+
+def test_version_1_tokenizer_still_loads(tmp_path):
+    import json
+
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"format": "sentiment-cli-tokenizer", "version": 1, "oov_token": "[UNK]",
+                                "vocabulary": ["", "[UNK]", "don", "t"]}))
+    tok = Tokenizer.load(path)
+    assert tok.version == 1 and tok.encode("don\u2019t") == [2, 1, 3]

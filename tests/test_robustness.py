@@ -1,0 +1,251 @@
+"""Issue 10: nothing lost, nothing repeated, nothing silent."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from helpers import TINY, invoke, write_labeled
+
+from sentiment_cli import runs
+from sentiment_cli.config import TrainConfig
+from sentiment_cli.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("robust")
+    labeled = write_labeled(root / "train.txt")
+    result = invoke("train", "demo", "--train", labeled, "--models-dir", root / "models", *TINY)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_test_output_gets_the_umask_mode_and_writes_through_links(trained, tmp_path):
+    models = trained / "models"
+    target = tmp_path / "real.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    old = os.umask(0o022)
+    try:
+        result = invoke("test", "demo", "--input", "-", "--output", link, "--models-dir", models, "-q",
+                        input="great fun\nawful\n")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text().splitlines()[0] == "id,label" and len(target.read_text().splitlines()) == 3
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_evaluate_reports_even_when_the_run_cannot_be_written(trained, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    models = tmp_path / "models"
+    import shutil
+
+    shutil.copytree(trained / "models", models)
+    run = models / "demo"
+    run.chmod(0o555)
+    try:
+        result = invoke("evaluate", "demo", "--input", trained / "train.txt", "--models-dir", models, "-q")
+    finally:
+        run.chmod(0o755)
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output and "warning: the report was not saved" in result.output
+
+
+def test_evaluate_prints_before_saving(trained, tmp_path, monkeypatch):
+    """A save that fails (here: forced) is a warning after the report, never a traceback."""
+    from sentiment_cli import predict
+
+    def fail(run, report):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(predict, "save_report", fail)
+    result = invoke("evaluate", "demo", "--input", trained / "train.txt", "--models-dir", trained / "models", "-q")
+    assert result.exit_code == 0, result.output
+    assert result.output.index("accuracy") < result.output.index("warning: the report was not saved")
+
+
+def test_a_run_created_meanwhile_is_not_overwritten(tmp_path, monkeypatch):
+    from sentiment_cli import training
+
+    labeled = write_labeled(tmp_path / "train.txt")
+    models = tmp_path / "models"
+    real = training.train
+
+    def another_process_finishes_first(config, data, run_dir, **kwargs):
+        result = real(config, data, run_dir, **kwargs)
+        (models / "demo").mkdir()
+        (models / "demo" / "marker").write_text("the other run")
+        return result
+
+    monkeypatch.setattr(training, "train", another_process_finishes_first)
+    result = invoke("train", "demo", "--train", labeled, "--models-dir", models, *TINY)
+    assert result.exit_code == 1 and "created in" in result.output and "by another process" in result.output
+    assert (models / "demo" / "marker").read_text() == "the other run"
+    assert [p.name for p in models.iterdir()] == ["demo"]  # no partial left either
+
+
+def test_leftovers_of_killed_work_are_cleaned(trained, tmp_path):
+    models = tmp_path / "models"
+    import shutil
+
+    shutil.copytree(trained / "models", models)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (models / f".demo2.partial-{dead}-abc").mkdir()
+    (models / f".demo2.partial-{os.getpid()}-live").mkdir()  # a live process's work stays
+    (tmp_path / f".out.csv.{dead}.xyz.partial").write_text("half")
+    result = invoke("test", "demo", "--input", "-", "--output", tmp_path / "out.csv", "--models-dir", models,
+                    "-q", input="great\n")
+    assert result.exit_code == 0
+    assert not (tmp_path / f".out.csv.{dead}.xyz.partial").exists()
+    assert "removed 1 leftover" in result.output
+    result = invoke("train", "demo2", "--train", trained / "train.txt", "--models-dir", models, *TINY)
+    assert result.exit_code == 0, result.output
+    assert not (models / f".demo2.partial-{dead}-abc").exists()
+    assert (models / f".demo2.partial-{os.getpid()}-live").exists()
+
+
+def test_metrics_never_hold_nan(tmp_path):
+    path = tmp_path / "m.json"
+    runs.write_json(path, {"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": 2.5}})
+    assert json.loads(path.read_text()) == {"a": None, "b": [1.0, None], "c": {"d": 2.5}}
+
+
+def test_config_records_the_command_only_from_the_cli(trained, tmp_path):
+    from sentiment_cli.data import DataManager
+    from sentiment_cli.training import train_and_save
+
+    record = json.loads((trained / "models" / "demo" / runs.CONFIG_FILE).read_text())
+    assert record["command"] and "train" in record["command"]
+    runs.invocation = None
+    data = DataManager.read_labeled(trained / "train.txt")
+    config = TrainConfig(vocab_size=60, max_length=8, ngram_buckets=256, embedding_dim=4, hidden_size=4, epochs=1,
+                         batch_size=8, model="ngram")
+    train_and_save(tmp_path, "lib", config, data, {"train": "x"}, verbose=0)
+    assert json.loads((tmp_path / "lib" / runs.CONFIG_FILE).read_text())["command"] is None
+
+
+def test_history_counts_epochs_from_one_and_best_loss_is_the_best_epochs(trained):
+    run = trained / "models" / "demo"
+    history = (run / runs.HISTORY_FILE).read_text().splitlines()
+    metrics = json.loads((run / runs.METRICS_FILE).read_text())
+    epochs = [int(line.split(",")[0]) for line in history[1:]]
+    assert epochs == list(range(1, metrics["epochs_run"] + 1))
+    header = history[0].split(",")
+    best = [line.split(",") for line in history[1:]][metrics["best_epoch"] - 1]
+    assert float(best[header.index("val_loss")]) == pytest.approx(metrics["best_epoch_val_loss"], rel=1e-5)
+
+
+def test_declared_labels_without_examples_are_kept(tmp_path):
+    labeled = write_labeled(tmp_path / "train.txt")
+    result = invoke("train", "three", "--train", labeled, "--labels", "0,1,2", "--models-dir", tmp_path / "m",
+                    *TINY[:-1])
+    assert result.exit_code == 0, result.output
+    assert "no examples of 2" in result.output
+    assert runs.load_run(tmp_path / "m", "three").config.labels == ["0", "1", "2"]
+
+
+def test_vocabulary_is_fitted_on_the_training_side_only(tmp_path):
+    from sentiment_cli.data import LabeledData
+    from sentiment_cli.training import train
+
+    texts = [f"good pos{i}" for i in range(20)] + [f"bad neg{i}" for i in range(20)]
+    data = LabeledData(texts, ["1"] * 20 + ["0"] * 20, list(range(1, 41)), "x")
+    config = TrainConfig(model="ngram", ngram=1, vocab_size=1000, val_ratio=0.25, seed=3)
+    result = train(config, data, tmp_path, verbose=0)
+    vocabulary = set(result.data_manager.tokenizer.vocabulary)
+    train_idx, val_idx = result.data_manager.split(result.data_manager.encode_labels(data.labels), 0.25, 3)
+    assert all(texts[i].split()[1] not in vocabulary for i in val_idx)
+    assert all(texts[i].split()[1] in vocabulary for i in train_idx)
+
+
+def test_damaged_run_files_say_so(trained, tmp_path):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(trained / "models", models)
+    tokenizer = models / "demo" / runs.TOKENIZER_FILE
+    tokenizer.write_text(tokenizer.read_text()[:50])
+    result = invoke("test", "demo", "--input", "-", "--output", "-", "--models-dir", models, input="x\n")
+    assert result.exit_code == 1 and "damaged or truncated" in result.output and "Traceback" not in result.output
+    shutil.copyfile(trained / "models" / "demo" / runs.TOKENIZER_FILE, tokenizer)
+    config = models / "demo" / runs.CONFIG_FILE
+    record = json.loads(config.read_text())
+    record["hyperparameters"]["max_length"] = 10**12
+    config.write_text(json.dumps(record))
+    result = invoke("test", "demo", "--input", "-", "--output", "-", "--models-dir", models, input="x\n")
+    assert result.exit_code == 1 and "max_length must be at most" in result.output
+
+
+def test_hyperparameters_are_bounded_above():
+    with pytest.raises(ConfigError, match="max_length must be at most 100000"):
+        TrainConfig(max_length=10**12)
+
+
+def test_a_model_with_code_is_refused_plainly(tmp_path):
+    script = textwrap.dedent(f"""
+        import keras
+        inputs = keras.Input((2,))
+        model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+        model.save({str(tmp_path / 'evil.keras')!r})
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    from sentiment_cli.errors import RunError
+
+    with pytest.raises(RunError) as info:
+        runs.load_model(tmp_path / "evil.keras")
+    assert "contains Python code" in str(info.value) and "tampered with" in str(info.value)
+
+
+def test_train_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """Ctrl-C after epoch 2 of 4, then --resume: the same weights and history as without the stop."""
+    import numpy as np
+
+    from sentiment_cli import training
+
+    labeled = write_labeled(tmp_path / "train.txt")
+    args = ["--train", labeled, *TINY, "--epochs", "4", "--patience", "4", "--models-dir"]
+    assert invoke("train", "whole", *args, tmp_path / "a").exit_code == 0
+
+    real = training.EpochCommit.on_epoch_end
+
+    def stop_after_epoch_2(self, epoch, logs=None):
+        real(self, epoch, logs)
+        if epoch + 1 == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.EpochCommit, "on_epoch_end", stop_after_epoch_2)
+    result = invoke("train", "whole", *args, tmp_path / "b")
+    assert result.exit_code == 1 and "train whole --resume" in result.output
+    assert not (tmp_path / "b" / "whole").exists() and (tmp_path / "b" / ".whole.resume").is_dir()
+    # started again without --resume: refused, the work is kept
+    result = invoke("train", "whole", *args, tmp_path / "b")
+    assert result.exit_code == 1 and "--resume" in result.output
+    # resumed with another option: refused
+    result = invoke("train", "whole", *args, tmp_path / "b", "--resume", "--lr", "0.5")
+    assert result.exit_code == 1 and "hyperparameters.lr" in result.output
+    monkeypatch.setattr(training.EpochCommit, "on_epoch_end", real)
+    result = invoke("train", "whole", *args, tmp_path / "b", "--resume")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "b" / ".whole.resume").exists()
+
+    a, b = (runs.load_run(tmp_path / d, "whole") for d in ("a", "b"))
+    for x, y in zip(a.model.get_weights(), b.model.get_weights()):
+        assert np.allclose(x, y, atol=1e-6)
+    history = [(tmp_path / d / "whole" / runs.HISTORY_FILE).read_text() for d in ("a", "b")]
+    assert [line.split(",")[0] for line in history[1].splitlines()] == ["epoch", "1", "2", "3", "4"]
+    assert history[0] == history[1]
+
+
+def test_resume_without_interrupted_work_is_refused(tmp_path):
+    labeled = write_labeled(tmp_path / "train.txt")
+    result = invoke("train", "none", "--train", labeled, *TINY, "--resume", "--models-dir", tmp_path / "m")
+    assert result.exit_code == 1 and "nothing to resume" in result.output

@@ -249,3 +249,61 @@ def test_resume_without_interrupted_work_is_refused(tmp_path):
     labeled = write_labeled(tmp_path / "train.txt")
     result = invoke("train", "none", "--train", labeled, *TINY, "--resume", "--models-dir", tmp_path / "m")
     assert result.exit_code == 1 and "nothing to resume" in result.output
+
+
+def test_test_and_evaluate_read_the_columns_the_run_was_trained_with(tmp_path):
+    train = tmp_path / "reviews.csv"
+    rows = [f"{i % 2},{'great fun' if i % 2 else 'awful dull'} {i}" for i in range(40)]
+    train.write_text("stars,body\n" + "\n".join(rows) + "\n")
+    models = tmp_path / "m"
+    result = invoke("train", "rev", "--train", train, "--text-column", "body", "--label-column", "stars",
+                    "--models-dir", models, *TINY)
+    assert result.exit_code == 0, result.output
+    more = tmp_path / "more.csv"
+    more.write_text("body\ngreat fun\nawful dull\n")
+    result = invoke("test", "rev", "--input", more, "--output", "-", "--models-dir", models, "-q")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "id,label" and len(result.output.splitlines()) == 3
+    result = invoke("evaluate", "rev", "--input", train, "--models-dir", models, "-q")
+    assert result.exit_code == 0 and "accuracy" in result.output
+
+
+def test_nothing_reaches_stdout_before_the_input_is_readable(trained, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body\nx\n")
+    result = invoke("test", "demo", "--input", bad, "--output", "-", "--models-dir", trained / "models", "-q")
+    assert result.exit_code == 1 and "no column 'text'" in result.output
+    assert "id,label" not in result.output
+
+
+def _cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "sentiment_cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_two_concurrent_trainings_of_one_name(tmp_path):
+    labeled = write_labeled(tmp_path / "train.txt")
+    models = tmp_path / "models"
+    procs = [_cli("train", "same", "--train", labeled, "--models-dir", models, *TINY[:-1], "--seed", str(seed))
+             for seed in (1, 2)]
+    outcomes = [(p.wait(timeout=300), p.stdout.read() + p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0, 1], outcomes
+    loser = next(text for code, text in outcomes if code == 1)
+    assert "same" in loser and "Traceback" not in loser
+    # the winner's run is whole: its files belong together, whichever seed won
+    run = runs.load_run(models, "same")
+    assert run.model is not None
+    assert sorted(p.name for p in models.iterdir()) == ["same"]
+
+
+def test_two_concurrent_tests_to_one_output(trained, tmp_path):
+    texts = tmp_path / "in.txt"
+    texts.write_text("id,text\n" + "".join(f"{i},great fun {i}\n" for i in range(500)))
+    out = tmp_path / "out.csv"
+    procs = [_cli("test", "demo", "--input", texts, "--output", out, "--models-dir", trained / "models", "-q")
+             for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id,label" and [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(500)]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.csv")] == []

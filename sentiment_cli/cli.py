@@ -278,8 +278,8 @@ def prediction_options(f):
         click.option("--run", "extra_runs", multiple=True,
                      help="Another run to average with (repeatable); same as more RUN arguments."),
         click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-                     help="Decision threshold on P(second label) of a binary run; default: the one "
-                          "train chose on validation data."),
+                     help="Decision threshold on P(second label) of a binary run; default: the run's own "
+                          "(0.5 of calibrated probabilities)."),
         click.option("--chunk-size", type=click.IntRange(1), default=8192, show_default=True,
                      help="Rows read and predicted at a time (bounds memory)."),
         click.option("--batch-size", type=click.IntRange(1), default=PREDICT_BATCH, show_default=True,

@@ -162,7 +162,11 @@ def inference_function(model: keras.Model, ndim: int, dtype) -> Callable:
     functions = model.__dict__.setdefault("_sentiment_inference", {})
     if key not in functions:
         spec = tf.TensorSpec((None,) * ndim, tf.as_dtype(dtype))
-        functions[key] = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+        def call(x):  # a def, not a lambda: autograph cannot find a lambda's source and warns
+            return model(x, training=False)
+
+        functions[key] = tf.function(call, input_signature=[spec])
     return functions[key]
 
 

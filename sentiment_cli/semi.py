@@ -16,8 +16,6 @@ to ``models/NAME`` only when the last round is done.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import shutil
@@ -34,7 +32,7 @@ from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
 from sentiment_cli.model import halves, predict_proba
-from sentiment_cli.training import best_threshold, train
+from sentiment_cli.training import train
 
 STATE_FILE = "state.json"
 ROUNDS_FILE = "rounds.csv"
@@ -80,14 +78,6 @@ def better_by_more_than_noise(new_correct: np.ndarray, old_correct: np.ndarray) 
     return b - c >= max(1.0, math.sqrt(b + c))
 
 
-def _rounds_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def _save_pseudo(path: Path, labels: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".partial.npy")
     np.save(tmp, labels.astype(np.int8), allow_pickle=False)
@@ -97,9 +87,7 @@ def _save_pseudo(path: Path, labels: np.ndarray) -> None:
 def _commit(work: Path, state: dict) -> None:
     """The round's commit point: one atomic write of the state. rounds.csv follows from it."""
     runs.write_json_atomic(work / STATE_FILE, state)
-    tmp = work / (ROUNDS_FILE + ".partial")
-    tmp.write_text(_rounds_csv(state["rounds"]), encoding="utf-8")
-    os.replace(tmp, work / ROUNDS_FILE)
+    runs.write_csv(work / ROUNDS_FILE, state["rounds"])
 
 
 def why_none(probs: np.ndarray, semi: SemiConfig, binary: bool) -> str:
@@ -270,7 +258,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
                       f"{'' if accepted else ' (rolled back: not better by more than noise; stopping)'}",
                       file=sys.stderr)
     bar.close()
-    return _finish(work, final, base, config, semi, state, model, dm, val_seqs, val_y, overwrite)
+    return _finish(work, final, base, config, semi, state, dm, overwrite)
 
 
 def select(probs: np.ndarray, semi: SemiConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -346,13 +334,12 @@ def _train_round(config, labeled, run_dir, dm, model, extra, verbose):
                  initial_model=model, extra_data=extra)
 
 
-def _finish(work, final, base, config, semi, state, model, dm, val_seqs, val_y, overwrite):
+def _finish(work, final, base, config, semi, state, dm, overwrite):
     """Write the run's files and rename the work into place; nothing is committed before the
     output name is known to be free, so a refused finish can still be resumed."""
     if final.exists() and not overwrite:
         raise RunError(f"run {final.name!r} appeared while semi ran: its work stays in {work}; "
                        f"pass --resume --overwrite to finish it in its place")
-    _, probs = _validation_accuracy(model, dm, val_seqs, val_y)
     rows = state["rounds"]
     metrics = {
         "start_val_accuracy": state["start_val_accuracy"],
@@ -365,8 +352,7 @@ def _finish(work, final, base, config, semi, state, model, dm, val_seqs, val_y, 
     }
     extra = {"semi": {**semi.to_dict(), "base_run": base.path.name}}
     if config.num_classes == 2:
-        extra["threshold"] = best_threshold(probs[:, 1], val_y)
-        metrics["threshold"] = extra["threshold"]
+        extra["threshold"] = metrics["threshold"] = 0.5  # calibrated probabilities, as in train
     inputs = state["inputs"]
     data_info = {"train": inputs["train"], "unlabeled": inputs["unlabeled"], "format": inputs["format"],
                  "columns": inputs["columns"]}

@@ -146,14 +146,6 @@ def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str]):
     return matrix, coverage
 
 
-def best_threshold(p_positive: np.ndarray, y: np.ndarray) -> float:
-    """The decision threshold on P(class 1) that maximises validation accuracy (ties: nearest 0.5)."""
-    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
-    accuracy = np.array([np.mean((p_positive >= t) == (y == 1)) for t in grid])
-    best = np.flatnonzero(accuracy == accuracy.max())
-    return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
-
-
 def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int = 1,
           data_manager: DataManager | None = None, initial_model: keras.Model | None = None,
           extra_data: LabeledData | None = None, unlabeled_texts: list[str] | None = None,
@@ -226,9 +218,10 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
         "val_examples": len(val_seqs),
     })
     if config.num_classes == 2:
-        threshold = best_threshold(probs[:, 1], val_y)
-        metrics["threshold"] = threshold
-        metrics["val_accuracy_at_threshold"] = float(np.mean((probs[:, 1] >= threshold) == (val_y == 1)))
+        # The mix calibrates the probabilities, so 0.5 is the threshold that minimises expected
+        # errors. A threshold tuned on the validation rows chases their noise: on IMDB it moved
+        # to 0.6 for +0.4 points on validation and cost 0.5 points on the test reviews.
+        metrics["threshold"] = 0.5
     return TrainResult(model, dm, metrics)
 
 

@@ -307,3 +307,13 @@ def test_two_concurrent_tests_to_one_output(trained, tmp_path):
     lines = out.read_text().splitlines()
     assert lines[0] == "id,label" and [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(500)]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.csv")] == []
+
+
+def test_output_to_a_closed_pipe_ends_quietly(trained, tmp_path):
+    texts = tmp_path / "in.txt"
+    texts.write_text("id,text\n" + "".join(f"{i},great fun {i}\n" for i in range(20000)))
+    command = (f"{sys.executable} -m sentiment_cli test demo --input {texts} --output - -q "
+               f"--models-dir {trained / 'models'} | head -2")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines()[0] == "id,label" and len(done.stdout.splitlines()) == 2
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr

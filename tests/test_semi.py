@@ -30,6 +30,21 @@ def setup(base_models, tmp_path):
     return models, common
 
 
+def interrupt_in_round(monkeypatch, n):
+    """Ctrl-C during round n's training; rounds before it train for real."""
+    real = semi._train_round
+    calls = []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(semi, "_train_round", interrupted)
+    return real
+
+
 @pytest.fixture
 def always_accept(monkeypatch):
     """Rounds are kept whatever validation says, so that several rounds run on tiny data."""
@@ -85,16 +100,7 @@ def test_a_bad_round_is_rolled_back(setup, monkeypatch):
 
 def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch, always_accept):
     models, common = setup
-    real = semi._train_round
-    calls = []
-
-    def interrupt_in_round_2(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(semi, "_train_round", interrupt_in_round_2)
+    real = interrupt_in_round(monkeypatch, 2)
     result = invoke("semi", "base", "--rounds", "3", *common)
     assert result.exit_code == 1 and "Aborted" in result.output  # click's answer to Ctrl-C
     work = models / ".base-semi.inprogress"
@@ -212,16 +218,7 @@ def test_no_pseudo_label_says_why(setup):
 def test_resume_does_not_repeat_a_round(setup, monkeypatch, always_accept):
     """rounds.csv is derived from state.json, the one commit point: a stale copy cannot add rows."""
     models, common = setup
-    real = semi._train_round
-    calls = []
-
-    def interrupt_in_round_2(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(semi, "_train_round", interrupt_in_round_2)
+    real = interrupt_in_round(monkeypatch, 2)
     assert invoke("semi", "base", "--rounds", "3", *common).exit_code == 1
     work = models / ".base-semi.inprogress"
     rounds_csv = work / semi.ROUNDS_FILE

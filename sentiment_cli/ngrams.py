@@ -70,8 +70,8 @@ class NGramLogits(layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.outputs)
 
-    def matrix(self, batches) -> "sparse.csr_matrix":
-        """Binary (texts x rows) matrix of each text's distinct n-grams, from batches of padded ids."""
+    def matrix(self, batches):
+        """Binary scipy CSR matrix (texts x rows) of each text's distinct n-grams, from batches of padded ids."""
         from scipy import sparse
 
         indices, counts = [], []

@@ -201,6 +201,8 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
                                            "embeddings": None, "pretrain_embeddings": False,
                                            "freeze_embeddings": False})
     binary = config.num_classes == 2
+    # which validation rows the current best model gets right; a round is judged against them
+    model_correct = predict_proba(model, val_seqs, dm.features).argmax(axis=1) == val_y
     bar = tqdm(total=semi.rounds, initial=state["completed_rounds"], desc="semi rounds", unit="round",
                file=sys.stderr, disable=not verbose)
     for r in range(state["completed_rounds"] + 1, semi.rounds + 1):
@@ -221,21 +223,21 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         both = (current >= 0) & (previous >= 0) if previous is not None else None
         agreement = float(np.mean(current[both] == previous[both])) if both is not None and both.any() else ""
         extra = LabeledData([unlabeled[i] for i in idx], [config.labels[c] for c in pseudo], [], inputs.unlabeled)
-        old_correct = predict_proba(model, val_seqs, dm.features).argmax(axis=1) == val_y
         round_dir = work / f"round-{r}.tmp"
         shutil.rmtree(round_dir, ignore_errors=True)
         round_dir.mkdir()
         result = _train_round(round_config, labeled, round_dir, dm, model, extra, verbose)
         val_accuracy, val_probs = _validation_accuracy(result.model, dm, val_seqs, val_y)
-        accepted = better_by_more_than_noise(val_probs.argmax(axis=1) == val_y, old_correct)
+        new_correct = val_probs.argmax(axis=1) == val_y
+        accepted = better_by_more_than_noise(new_correct, model_correct)
         old_model_file = state["model_file"]
         if accepted:
             model_file = f"round-{r}.keras"
             result.model.save(work / model_file)
-            model = result.model
+            model, model_correct = result.model, new_correct
             state.update(best_round=r, best_val_accuracy=val_accuracy, model_file=model_file)
-        else:  # rolled back: the round's weights are discarded, and the next round would repeat it
-            model = runs.load_model(work / old_model_file)
+        else:  # rolled back: the round's weights are discarded (the saved best stays), and the rounds
+            # stop, since the next one would relabel with the same model and repeat this one
             state["stopped"] = f"round {r} was rolled back; the next round would relabel with the same model"
         shutil.rmtree(round_dir, ignore_errors=True)
         counts = np.bincount(pseudo, minlength=config.num_classes)

@@ -9,13 +9,13 @@ the 25,000 test reviews and prints:
 1. accuracy: sentiment-cli's defaults, TF-IDF 1-2 grams + logistic regression, and naive-Bayes
    log-count-ratio features of binarized 1-3 grams + logistic regression (NBSVM-style), all on
    the same training split, with validation and test accuracy, seconds and examples/s;
-2. speed: the same model trained one epoch by plain Keras ``fit`` on arrays padded to
-   --max-length against sentiment-cli's length-bucketed pipeline, and plain ``model.predict``
-   on padded arrays against ``Predictor`` (which also reads and tokenizes the text), each on
-   the same random subset of reviews and each in a process of its own, because TensorFlow's
-   thread settings (sentiment-cli sets its own, see sentiment_cli/threads.py) hold for a
-   whole process; plain Keras runs with TensorFlow's defaults, and once more with
-   sentiment-cli's threads, to show what the threads alone give.
+2. speed (--speed-examples N): the same model trained one epoch on N random training reviews
+   by plain Keras ``fit`` on arrays padded to --max-length against sentiment-cli's
+   length-bucketed tf.data pipeline; and the 25,000 test reviews labeled from the file to a
+   CSV by a plain script (read, tokenize with the run's tokenizer, pad, ``model.predict(
+   batch_size=512)``, write) against ``test``. Each way runs in a process of its own with
+   sentiment-cli's thread settings (see sentiment_cli/threads.py): they hold for a whole
+   process, and both sides get the same.
 
 The trained run is kept in bench/out/models/NAME (--save-run, default imdb-bench); --run NAME
 reports such a run instead of training again (its training figures come from its
@@ -129,50 +129,52 @@ def main():
             result = subprocess.run(worker, capture_output=True, text=True)
             if result.returncode:
                 sys.exit(f"speed worker {way} failed:\n{result.stderr[-3000:]}")
-            speed_rows.append((way, json.loads(result.stdout.strip().splitlines()[-1])["rate"]))
-        print(f"\nSpeed, {args.speed_examples} random reviews each, same model, each way in a process of its own\n")
-        print("| what | way | examples/s | against plain Keras |")
-        print("|---|---|---|---|")
-        base = dict(speed_rows)
-        for way, rate in speed_rows:
-            what, plain = ("train, one epoch", "train-plain") if way.startswith("train") else ("test", "predict-plain")
-            print(f"| {what} | {SPEED_WAYS[way]} | {rate:.0f} | {rate / base[plain]:.1f}x |")
+            done = json.loads(result.stdout.strip().splitlines()[-1])
+            speed_rows.append((way, done["rate"], done["peak_mb"]))
+        print(f"\nSpeed: training on {args.speed_examples} random training reviews (one epoch, after a warm-up), "
+              "prediction on the 25,000 test reviews (loading the run, reading and writing included); the same "
+              "model and thread settings, each way in a process of its own\n")
+        print("| what | way | examples/s | against plain Keras | peak RSS MB |")
+        print("|---|---|---|---|---|")
+        base = {way: rate for way, rate, _ in speed_rows}
+        for way, rate, peak in speed_rows:
+            what, plain = ("train", "train-plain") if way.startswith("train") else ("test", "predict-plain")
+            print(f"| {what} | {SPEED_WAYS[way]} | {rate:.0f} | {rate / base[plain]:.2f}x | {peak:.0f} |")
 
 
 SPEED_WAYS = {
-    "train-plain": "plain Keras fit, arrays padded to max length, TensorFlow's default threads",
-    "train-plain-threads": "plain Keras fit, arrays padded to max length, sentiment-cli's threads",
-    "train-ours": "sentiment-cli: length-bucketed tf.data, sentiment-cli's threads",
-    "predict-plain": "plain Keras model.predict, padded arrays (tokenizing not timed), default threads",
-    "predict-ours": "sentiment-cli Predictor: reads and tokenizes too, sentiment-cli's threads",
+    "train-plain": "plain Keras fit, arrays padded to max length",
+    "train-ours": "sentiment-cli: length-bucketed tf.data",
+    "predict-plain": "plain Keras: read, tokenize (same tokenizer), pad, model.predict(batch_size=512), write CSV",
+    "predict-ours": "sentiment-cli test: file to CSV",
 }
 
 
 def speed_worker(way: str, name: str, examples: int) -> None:
-    """One speed measurement in this process; prints {"rate": examples per second} last."""
+    """One speed measurement in this process, with sentiment-cli's thread settings (the same on
+    both sides); prints {"rate": examples per second, "peak_mb": peak RSS} last."""
+    import resource
+
     import numpy as np
 
     from sentiment_cli import runs
     from sentiment_cli.data import DataManager, read_records
     from sentiment_cli.threads import configure_threads
 
-    if not way.endswith("plain"):
-        configure_threads()
-    run = runs.load_run(OUT_MODELS, name)
-    config = run.config
-    dm = DataManager.from_config(config, run.tokenizer)
+    configure_threads()
     rng = np.random.default_rng(0)
     if way.startswith("predict"):
-        texts = [r.text for r in read_records(imdb_file("testing_data.txt.gz"), "test")]
-        texts = [texts[i] for i in rng.permutation(len(texts))[:examples]]
-        rate = prediction_rate(run, dm, texts, plain=way == "predict-plain")
+        rate = prediction_rate(name, imdb_file("testing_data.txt.gz"), plain=way == "predict-plain")
     else:
+        run = runs.load_run(OUT_MODELS, name)
+        config = run.config
+        dm = DataManager.from_config(config, run.tokenizer)
         data = DataManager.read_labeled(imdb_file("training_label.txt.gz"))
         y = dm.encode_labels(data.labels)
         train_idx, _ = dm.split(y, config.val_ratio, config.seed)
         pick = train_idx[rng.permutation(len(train_idx))[:examples]]
-        rate = training_rate(config, dm, [data.texts[i] for i in pick], y[pick], plain=way != "train-ours")
-    print(json.dumps({"way": way, "rate": rate}))
+        rate = training_rate(config, dm, [data.texts[i] for i in pick], y[pick], plain=way == "train-plain")
+    print(json.dumps({"way": way, "rate": rate, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def mixing_table(run, test_texts, test_labels):
@@ -259,28 +261,48 @@ def training_rate(config, dm, texts, y, plain: bool) -> float:
         start = time.perf_counter()
         model.fit(x, y, batch_size=config.batch_size, verbose=0)
     else:
-        model.fit(make_dataset(seqs[:warm], y[:warm], config.batch_size, dm.features, np.random.default_rng(1)),
-                  verbose=0)
-        dataset = make_dataset(seqs, y, config.batch_size, dm.features, np.random.default_rng(config.seed))
+        model.fit(make_dataset(seqs[:warm], y[:warm], config.batch_size, np.random.default_rng(1)), verbose=0)
+        dataset = make_dataset(seqs, y, config.batch_size, np.random.default_rng(config.seed))
         start = time.perf_counter()
         model.fit(dataset, verbose=0)
     return len(seqs) / (time.perf_counter() - start)
 
 
-def prediction_rate(run, dm, texts, plain: bool) -> float:
-    """Rows/s: plain model.predict on pre-tokenized padded arrays, or Predictor on the raw text."""
-    from sentiment_cli.predict import Predictor
+def prediction_rate(name: str, input_path: Path, plain: bool) -> float:
+    """Rows/s from the test file to a CSV of labels, loading the run included.
 
-    if plain:
-        x = dm.pad(dm.sequences(texts), run.config.max_length)
-        run.model.predict(x[:64], verbose=0)
+    plain: what a careful user of Keras writes: read the file, tokenize with the run's own
+    tokenizer, pad to max_length, model.predict(batch_size=512), write the CSV. Ours: the
+    ``test`` command's predict_file (length-bucketed batches, reading overlapped).
+    """
+    import csv
+
+    import numpy as np
+
+    from sentiment_cli import runs
+    from sentiment_cli.data import pad, read_records
+    from sentiment_cli.model import class_probabilities
+    from sentiment_cli.predict import predict_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "result.csv"
         start = time.perf_counter()
-        run.model.predict(x, verbose=0)
-    else:
-        Predictor([run]).probabilities(texts[:64])
-        start = time.perf_counter()
-        Predictor([run]).probabilities(texts)
-    return len(texts) / (time.perf_counter() - start)
+        run = runs.load_run(OUT_MODELS, name)
+        if plain:
+            records = list(read_records(input_path, "test"))
+            seqs = run.tokenizer.encode_arrays([r.text for r in records], run.config.max_length,
+                                               run.config.truncating)
+            probs = class_probabilities(run.model.predict(pad(seqs, run.config.max_length), batch_size=512,
+                                                          verbose=0))
+            labels = np.where(probs[:, 1] >= run.threshold, 1, 0) if probs.shape[1] == 2 else probs.argmax(axis=1)
+            with open(output, "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(["id", "label"])
+                writer.writerows((r.id, run.config.labels[k]) for r, k in zip(records, labels))
+            rows = len(records)
+        else:
+            rows = predict_file([run], input_path, output, progress=False)["rows"]
+        return rows / (time.perf_counter() - start)
 
 
 def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):

@@ -144,7 +144,8 @@ def hyperparameter_options(f):
         click.option("--ngram", type=click.IntRange(1), default=d.ngram, show_default=True,
                      help="Longest word n-gram of the ngram and hybrid models."),
         click.option("--ngram-buckets", type=click.IntRange(1), default=d.ngram_buckets, show_default=True,
-                     help="Hash rows for the 2..N-grams (more: fewer collisions, a bigger model)."),
+                     help="Most hash rows for the 2..N-grams (more: fewer collisions, a bigger model); small "
+                          "data gets fewer, four times its count of n-grams rounded up to a power of two."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
         click.option("--vocab-size", type=click.IntRange(3), default=d.vocab_size, show_default=True,
@@ -240,14 +241,16 @@ def info(run, models_dir, as_json):
     Example:
         sentiment-cli info demo
     """
-    _load_tensorflow()
     from sentiment_cli.runs import load_run
+
+    if as_json:  # JSON files only: no TensorFlow to import
+        loaded = load_run(models_dir, run, with_model=False)
+        click.echo(json.dumps({"config": loaded.record, "metrics": loaded.metrics}, indent=2))
+        return
+    _load_tensorflow()
     from sentiment_cli.training import print_summary
 
     loaded = load_run(models_dir, run)
-    if as_json:
-        click.echo(json.dumps({"config": loaded.record, "metrics": loaded.metrics}, indent=2))
-        return
     rec = loaded.record
     click.echo(f"run         {loaded.path}")
     click.echo(f"created     {rec.get('created')}")
@@ -290,6 +293,30 @@ def prediction_options(f):
     ]):
         f = option(f)
     return f
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace DIRECTORY if it holds an earlier export.")
+@models_dir_option
+def export(run, directory, overwrite, models_dir):
+    """Write RUN as a TensorFlow SavedModel into DIRECTORY: raw strings in, probabilities out.
+
+    The signature serving_default takes 'text' (strings) and returns 'probabilities' (one
+    column per label) and 'label'. It needs only TensorFlow: serve it with TensorFlow Serving
+    or load it with tf.saved_model.load. sentiment-cli.json in DIRECTORY lists the labels.
+
+    \b
+    Example:
+        sentiment-cli export demo exported/demo/1
+    """
+    _load_tensorflow()
+    from sentiment_cli.export import export_run
+    from sentiment_cli.runs import load_run
+
+    path = export_run(load_run(models_dir, run), directory, overwrite)
+    click.echo(f"SavedModel written to {path}")
 
 
 @cli.command()

@@ -46,7 +46,7 @@ class TrainConfig:
     dropout: float = 0.3  # on embeddings (spatial) and before the output layer
     recurrent_dropout: float = 0.0  # > 0 rules out the cuDNN kernel on a GPU
     ngram: int = 3  # longest word n-gram of the ngram model (1 = words only)
-    ngram_buckets: int = 2**21  # hash rows shared by the 2..ngram-grams
+    ngram_buckets: int = 2**21  # most hash rows for the 2..ngram-grams (fewer for small data)
     # L2 strength of the ngram model's logistic regression (scikit-learn's C: smaller is
     # stronger); None chooses it on validation accuracy among 0.03, 0.1, 0.3 and 1
     ngram_c: float | None = None

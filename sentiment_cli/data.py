@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from sentiment_cli.errors import DataError
-from sentiment_cli.tokenizer import OOV_ID, PAD_ID, Tokenizer
+from sentiment_cli.tokenizer import PAD_ID, Tokenizer
 
 CLASSIC_SEPARATOR = "+++$+++"
 FORMATS = ("auto", "classic", "lines", "idtext", "csv", "tsv", "jsonl")
@@ -389,28 +389,15 @@ class DataManager:
 
         A text without tokens becomes one unknown token: a fully masked row has no mean (0/0).
         """
-        n = self.max_length
-        out = []
-        for ids in self.tokenizer.encode_batch(texts):
-            if not ids:
-                ids = [OOV_ID]
-            elif len(ids) > n:
-                ids = ids[-n:] if self.truncating == "pre" else ids[:n]
-            out.append(np.asarray(ids, dtype=np.int32))
-        return out
+        return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating)
 
     def pad(self, seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
         """Right-padded id matrix; length defaults to the longest sequence (at least 1)."""
         return pad(seqs, length)
 
-    def to_bow(self, seqs: list[np.ndarray], mode: str | None = None) -> np.ndarray:
-        mode = mode or self.bow_mode
-        idf = None if self.tokenizer.idf is None else np.asarray(self.tokenizer.idf, dtype=np.float32)
-        return to_bow(seqs, len(self.tokenizer), mode, idf)
-
     def features(self, seqs: list[np.ndarray]) -> np.ndarray:
-        """Model input for a batch: padded ids (rnn) or bag-of-words rows (bow)."""
-        return self.to_bow(seqs) if self.model == "bow" else pad(seqs)
+        """Model input for a batch: right-padded ids (the bow model makes its bag of words in the graph)."""
+        return pad(seqs)
 
     # ---- splitting and pseudo-labels ----
     @staticmethod
@@ -429,21 +416,6 @@ def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
     for i, s in enumerate(seqs):
         s = s[:length]
         out[i, : len(s)] = s
-    return out
-
-
-def to_bow(seqs: list[np.ndarray], vocab_size: int, mode: str = "counts", idf: np.ndarray | None = None) -> np.ndarray:
-    """Bag-of-words matrix (texts x vocabulary); 'tfidf' scales counts by idf and L2-normalises."""
-    out = np.zeros((len(seqs), vocab_size), dtype=np.float32)
-    for i, s in enumerate(seqs):
-        np.add.at(out[i], s, 1.0)
-    out[:, PAD_ID] = 0.0
-    if mode == "tfidf":
-        if idf is None:
-            raise ValueError("tfidf needs the idf vector of the training data")
-        out = np.log1p(out) * idf
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        out /= np.maximum(norms, 1e-12)
     return out
 
 

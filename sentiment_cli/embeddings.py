@@ -9,7 +9,7 @@ import numpy as np
 
 from sentiment_cli.data import read_lines
 from sentiment_cli.errors import DataError, SentimentError
-from sentiment_cli.tokenizer import PAD_ID, Tokenizer, tokenize
+from sentiment_cli.tokenizer import PAD_ID, Tokenizer, tokenize_batch
 
 
 def _initial_matrix(size: int, dim: int, seed: int) -> np.ndarray:
@@ -75,7 +75,7 @@ def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: in
     except ImportError:
         raise SentimentError(
             "--pretrain-embeddings needs gensim: pip install gensim (or --no-pretrain-embeddings)") from None
-    sentences = [tokenize(text) for text in texts]
+    sentences = tokenize_batch(texts)
     w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=1, negative=5,
                    epochs=epochs, seed=seed, workers=workers, hashfxn=_stable_hash)
     matrix = _initial_matrix(len(tokenizer), dim, seed)

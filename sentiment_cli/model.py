@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import keras
@@ -13,6 +14,7 @@ from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.data import length_batches, pad
 from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import NGramLogits
+from sentiment_cli.textops import TextToIds
 
 
 # Each half of a model ends in a logits layer: "ngrams" (the n-gram model, trained by convex
@@ -20,19 +22,23 @@ from sentiment_cli.ngrams import NGramLogits
 # trained apart and the "mix" layer, fitted on held-out data, adds them (see calibration.py).
 
 
-def build_model(config: TrainConfig, vocab_size: int, embeddings=None) -> keras.Model:
+def build_model(config: TrainConfig, vocab_size: int, embeddings=None, idf=None,
+                ngram_buckets: int | None = None) -> keras.Model:
     """A classifier for ``config.num_classes`` classes over ``vocab_size`` token ids.
 
-    The rnn, ngram and hybrid models take right-padded id matrices of any length (id 0 pads
-    and is masked), so batches can be padded to their own longest text and the cuDNN kernel
-    applies on a GPU. The bow model takes bag-of-words rows of width ``vocab_size``.
+    Every model takes right-padded id matrices of any length (id 0 pads and is masked), so
+    batches can be padded to their own longest text and the cuDNN kernel applies on a GPU;
+    the bow model makes its bag of words (tf-idf with the training texts' ``idf``) in the graph.
+    ``text_model`` puts the tokenizer in front of it for saving and serving. ngram_buckets:
+    the n-gram hash rows (default ``config.ngram_buckets``; see ``ngram_buckets_for``).
     Each half ends in a logits layer (``HALVES``); ``mix`` adds them, then the sigmoid or softmax.
     """
     binary = config.num_classes == 2
     outputs = 1 if binary else config.num_classes
     if config.model == "bow":
-        inputs = keras.Input(shape=(vocab_size,), dtype="float32", name="bow")
-        x = layers.Dropout(config.dropout, name="bow_dropout")(inputs)
+        inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        x = BagOfWords(vocab_size, config.bow_mode, name="bag_of_words")(inputs)
+        x = layers.Dropout(config.dropout, name="bow_dropout")(x)
         x = _head(config, layers.Dense(config.hidden_size, activation="relu", name="hidden")(x))
         halves = [layers.Dense(outputs, name="bow_logits")(x)]
         name = "bow"
@@ -40,7 +46,8 @@ def build_model(config: TrainConfig, vocab_size: int, embeddings=None) -> keras.
         inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         halves = []
         if config.model in ("ngram", "hybrid"):
-            halves.append(NGramLogits(vocab_size, outputs, config.ngram, config.ngram_buckets, name="ngrams")(inputs))
+            halves.append(NGramLogits(vocab_size, outputs, config.ngram, ngram_buckets or config.ngram_buckets,
+                                      name="ngrams")(inputs))
         if config.model in ("rnn", "hybrid"):
             features = _rnn_features(config, vocab_size, embeddings, inputs)
             halves.append(layers.Dense(outputs, name="rnn_logits")(features))
@@ -48,7 +55,56 @@ def build_model(config: TrainConfig, vocab_size: int, embeddings=None) -> keras.
     logits = Mix(len(halves), outputs, name="mix")(halves if len(halves) > 1 else halves[0])
     output = layers.Activation("sigmoid" if binary else "softmax", name="output")(logits)
     model = keras.Model(inputs, output, name=f"sentiment_{name}")
+    if config.model == "bow" and config.bow_mode == "tfidf":
+        if idf is None:
+            raise ValueError("a tf-idf bag of words needs the idf weights of the training texts")
+        model.get_layer("bag_of_words").idf.assign(np.asarray(idf, dtype="float32"))
     return _set_embeddings(model, embeddings)
+
+
+@keras.saving.register_keras_serializable(package="sentiment_cli")
+class BagOfWords(layers.Layer):
+    """Padded ids -> one row of width ``vocab_size`` per text: counts, or tf-idf (log(1 + count)
+    times the idf weight, L2-normalised, as scikit-learn's sublinear TfidfVectorizer)."""
+
+    def __init__(self, vocab_size: int, mode: str = "tfidf", **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.mode = int(vocab_size), str(mode)
+
+    def build(self, input_shape):
+        self.idf = self.add_weight(name="idf", shape=(self.vocab_size,), initializer="ones", trainable=False)
+
+    def call(self, ids):
+        counts = tf.math.bincount(tf.cast(ids, tf.int32), minlength=self.vocab_size, maxlength=self.vocab_size,
+                                  dtype=tf.float32, axis=-1)
+        counts = tf.concat([tf.zeros_like(counts[:, :1]), counts[:, 1:]], axis=1)  # padding is no word
+        if self.mode != "tfidf":
+            return counts
+        return tf.math.l2_normalize(tf.math.log1p(counts) * self.idf, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.vocab_size)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "mode": self.mode}
+
+
+def text_model(model: keras.Model, tokenizer, config: TrainConfig) -> keras.Model:
+    """``model`` behind its tokenizer's TextToIds layer: a batch of raw strings in, probabilities out.
+
+    This is what a run saves (best.keras) and exports: one graph from text to label.
+    """
+    texts = keras.Input(shape=(), dtype="string", name="text")
+    ids = TextToIds(tokenizer.vocabulary, config.max_length, config.truncating, name="text_to_ids")(texts)
+    return keras.Model(texts, model(ids), name="sentiment_text")
+
+
+def classifier(model: keras.Model) -> keras.Model | None:
+    """The id model inside a text model (None if ``model`` does not start from text)."""
+    names = [layer.name for layer in model.layers]
+    if "text_to_ids" not in names:
+        return None
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
 
 
 def halves(model: keras.Model) -> list[str]:
@@ -129,6 +185,14 @@ def ngram_matrix(model: keras.Model, seqs: list[np.ndarray]):
     """Binary (texts x n-gram rows) matrix of the model's n-gram half, rows in input order."""
     layer = model.get_layer("ngrams")
     return layer.matrix(pad(seqs[i:i + PREDICT_BATCH]) for i in range(0, len(seqs), PREDICT_BATCH))
+
+
+def ngram_buckets_for(seqs: list[np.ndarray], config: TrainConfig) -> int:
+    """Hash rows for the 2..ngram-grams of the training texts: a power of two at least four
+    times their count (so few of them share a row), at most ``config.ngram_buckets``. A run
+    of 400 tweets gets 32,768 rows (its model file about 1 MB), IMDB the full 2**21."""
+    occurrences = sum(max(len(s) - n + 1, 0) for s in seqs for n in range(2, config.ngram + 1))
+    return int(min(config.ngram_buckets, max(1024, 1 << int(math.ceil(math.log2(max(4 * occurrences, 1)))))))
 
 
 def has_ngrams(model: keras.Model) -> bool:

@@ -238,8 +238,9 @@ class Run:
     config: TrainConfig
     record: dict  # all of config.json
     tokenizer: Tokenizer
-    model: object = None
+    model: object = None  # the classifier: padded token ids -> probabilities
     metrics: dict = field(default_factory=dict)
+    text_model: object = None  # best.keras itself: raw strings -> the classifier's probabilities
 
     @property
     def threshold(self) -> float:
@@ -265,20 +266,41 @@ def load_run(models_dir, name: str, with_model: bool = True) -> Run:
     metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).exists() else {}
     run = Run(path, config, record, tokenizer, metrics=metrics)
     if with_model:
-        run.model = load_model(path / MODEL_FILE)
+        run.text_model = load_model(path / MODEL_FILE, text=True)
+        run.model = classifier_of(run.text_model, path / MODEL_FILE)
         check_model(run)
     return run
 
 
-def load_model(path):
+def save_model(path, model, tokenizer: Tokenizer, config: TrainConfig) -> None:
+    """Save ``model`` (ids -> probabilities) behind its tokenizer: the file maps raw strings to
+    probabilities. It holds no optimizer state: nothing resumes from it (see EpochCommit)."""
+    from sentiment_cli.model import text_model
+
+    text_model(model, tokenizer, config).save(path)
+
+
+def classifier_of(text_model, path):
+    from sentiment_cli.model import classifier
+
+    model = classifier(text_model)
+    if model is None:
+        raise RunError(f"{path}: made by an older version of sentiment-cli (the model takes token ids, not text). "
+                       "Train the run again (sentiment-cli train NAME --overwrite, with the options it had)")
+    return model
+
+
+def load_model(path, text: bool = False):
+    """A saved model, loaded safely: the classifier inside it, or with ``text`` the whole file's
+    model (raw strings -> probabilities)."""
     import keras
 
-    import sentiment_cli.ngrams  # noqa: F401  (registers NGramLogits for loading)
+    import sentiment_cli.model  # noqa: F401  (registers our layers for loading)
 
     if not Path(path).is_file():
         raise RunError(f"{path}: no model here. Train the run again")
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
+        loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
     except (ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError) as exc:
         if "safe_mode" in str(exc) or "lambda" in str(exc).lower():
             raise RunError(f"{path}: the model file contains Python code (a lambda), which safe loading refuses to "
@@ -289,13 +311,19 @@ def load_model(path):
             first = first[:157].rsplit(" ", 1)[0] + "..."
         raise RunError(f"{path}: damaged, truncated or not a Keras model ({first}). Restore it from a copy of "
                        "the run, or train the run again") from None
+    return loaded if text else classifier_of(loaded, path)
 
 
 def check_model(run: Run) -> None:
     """Refuse a model whose input or output does not fit the run's tokenizer and labels."""
     model = run.model
+    vocabulary = run.text_model.get_layer("text_to_ids").vocabulary if run.text_model is not None else None
+    if vocabulary is not None and vocabulary != run.tokenizer.vocabulary:
+        raise RunError(
+            f"{run.path / MODEL_FILE} does not belong to {run.path / TOKENIZER_FILE}: the model's vocabulary "
+            "differs from the tokenizer's. Restore the run's own files or train again")
     if run.config.model == "bow":
-        width = model.inputs[0].shape[-1]
+        width = model.get_layer("bag_of_words").vocab_size
     else:
         names = [layer.name for layer in model.layers]
         if "embedding" in names:

@@ -233,7 +233,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         old_model_file = state["model_file"]
         if accepted:
             model_file = f"round-{r}.keras"
-            result.model.save(work / model_file)
+            runs.save_model(work / model_file, result.model, dm.tokenizer, config)
             model, model_correct = result.model, new_correct
             state.update(best_round=r, best_val_accuracy=val_accuracy, model_file=model_file)
         else:  # rolled back: the round's weights are discarded (the saved best stays), and the rounds
@@ -310,7 +310,7 @@ def _round_zero(work, base, config, semi, dm, labeled, unlabeled, val_seqs, val_
             print(f"round 0: word vectors from labeled + unlabeled text, validation accuracy "
                   f"{pretrained_accuracy:.4f} ({'kept' if model is pretrained else 'the base run is better'})",
                   file=sys.stderr)
-    model.save(work / "round-0.keras")
+    runs.save_model(work / "round-0.keras", model, dm.tokenizer, config)
     row = {"round": 0, "pseudo_labels": 0, **{f"pseudo_{label}": 0 for label in config.labels},
            "agreement": "", "val_accuracy": round(best_accuracy, 6), "accepted": True,
            "best_val_accuracy": round(best_accuracy, 6), "seconds": seconds}

@@ -1,16 +1,16 @@
 """Vocabulary and text -> ids, saved and loaded as JSON.
 
-Keras 3 dropped ``Tokenizer``; ``TextVectorization`` runs its standardisation as TensorFlow
-string ops inside a layer. This tokenizer is plain Python instead: the same ids on every
-backend and machine, a JSON file a person can read, and standardisation that knows about the
-HTML line breaks and punctuation of real reviews and tweets.
+The rules that split a text into tokens are TensorFlow string ops (``textops.tokens``), so
+that the model itself can start from raw strings: the vocabulary is counted with them, and
+``encode`` runs the same ``TextToIds`` layer that every saved model begins with. The file keeps
+the vocabulary (and idf weights) as JSON a person can read; TensorFlow is imported only when
+a text is tokenized.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -22,64 +22,110 @@ OOV_ID = 1
 PAD_TOKEN = ""
 OOV_TOKEN = "[UNK]"
 FORMAT = "sentiment-cli-tokenizer"
-# Version 2 drops closing tags too ("</i>") and reads curly apostrophes as straight ones
-# ("don’t" is one token). Version 1 files keep their rules, so old runs predict as trained.
-VERSION = 2
-VERSIONS = (1, 2)
-
-_BREAKS = {1: re.compile(r"<br\s*/?>|<[a-z]+\s*/?>", re.IGNORECASE),
-           2: re.compile(r"</?[a-z]+\s*/?>", re.IGNORECASE)}
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
-# Words keep inner apostrophes ("don't"); every other non-space symbol ("!", ":)") is a token.
-_TOKENS = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
-# Three or more repeats of a letter say the same as two: "sooooo" -> "soo" (digits stay: "1000").
-_ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
+# Version 3: the rules are TensorFlow ops inside the model (see textops.py). Versions 1 and 2
+# (sentiment-cli 0.1) were Python code outside it; their runs must be trained again.
+VERSION = 3
+ENCODE_BATCH = 1024
 
 
-def tokenize(text: str, version: int = VERSION) -> list[str]:
-    """Split one text into lower-case tokens, by the rules of tokenizer ``version``."""
-    text = text.lower()
-    if "<" in text:  # most texts have no tags: skip the scan
-        text = _BREAKS[version].sub(" ", text)
-    if version >= 2:
-        text = text.translate(_APOSTROPHES)
-    text = _ELONGATED.sub(r"\1\1", text)
-    return _TOKENS.findall(text)
+def tokenize_batch(texts: list[str]) -> list[list[str]]:
+    """Each text's tokens, by the rules of textops.tokens."""
+    out = []
+    for start in range(0, len(texts), ENCODE_BATCH):
+        ragged = _tokens_function()(_as_tensor(texts[start:start + ENCODE_BATCH]))
+        out.extend([token.decode("utf-8") for token in row] for row in ragged.to_list())
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """One text's tokens (for people and tests; batches are faster)."""
+    return tokenize_batch([text])[0]
+
+
+_FUNCTIONS = {}
+
+
+def _tokens_function():
+    if "tokens" not in _FUNCTIONS:
+        import tensorflow as tf
+
+        from sentiment_cli.textops import tokens
+
+        _FUNCTIONS["tokens"] = tf.function(tokens, input_signature=[tf.TensorSpec([None], tf.string)])
+    return _FUNCTIONS["tokens"]
+
+
+def _as_tensor(texts):
+    import tensorflow as tf
+
+    return tf.constant(list(texts), dtype=tf.string)
 
 
 class Tokenizer:
     """Maps tokens to ids: 0 pads, 1 stands for any token outside the vocabulary."""
 
-    def __init__(self, vocabulary: list[str], idf: list[float] | None = None, version: int = VERSION):
+    def __init__(self, vocabulary: list[str], idf: list[float] | None = None):
         if vocabulary[:2] != [PAD_TOKEN, OOV_TOKEN]:
             raise ValueError("vocabulary must start with the padding and OOV tokens")
         if idf is not None and len(idf) != len(vocabulary):
             raise ValueError("idf must have one weight per vocabulary entry")
         self.vocabulary = list(vocabulary)
-        self.version = version
+        self.version = VERSION
+        self._layers = {}
         # Inverse document frequencies of the training texts, for tf-idf bag-of-words features.
         self.idf = None if idf is None else [float(v) for v in idf]
-        self._ids = {token: i for i, token in enumerate(self.vocabulary)}
 
     @classmethod
     def fit(cls, texts: Iterable[str], vocab_size: int) -> "Tokenizer":
         """Keep the ``vocab_size - 2`` most frequent tokens; ties go to the earlier token."""
         counts = Counter()
-        for text in texts:
-            counts.update(tokenize(text))
-        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        texts = list(texts)
+        for start in range(0, len(texts), ENCODE_BATCH):
+            counts.update(_tokens_function()(_as_tensor(texts[start:start + ENCODE_BATCH])).flat_values.numpy())
+        ranked = sorted(((token.decode("utf-8"), n) for token, n in counts.items()), key=lambda item: (-item[1], item[0]))
         words = [token for token, _ in ranked[: max(vocab_size - 2, 0)]]
         return cls([PAD_TOKEN, OOV_TOKEN, *words])
 
     def __len__(self) -> int:
         return len(self.vocabulary)
 
+    def layer(self, max_length: int = 100_000, truncating: str = "pre"):
+        """The TextToIds layer of this vocabulary (one per length limit, built once)."""
+        key = (max_length, truncating)
+        if key not in self._layers:
+            from sentiment_cli.textops import TextToIds
+
+            self._layers[key] = TextToIds(self.vocabulary, max_length, truncating, name="text_to_ids")
+        return self._layers[key]
+
+    def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre"):
+        """Each text's ids as an int32 array, by the same layer a saved model starts with."""
+        import numpy as np
+
+        texts = list(texts)
+        function = self._encode_function(max_length, truncating)
+        out = []
+        for start in range(0, len(texts), ENCODE_BATCH):
+            ragged = function(_as_tensor(texts[start:start + ENCODE_BATCH]))
+            flat, lengths = ragged.flat_values.numpy(), ragged.row_lengths().numpy()
+            out.extend(np.split(flat, np.cumsum(lengths)[:-1]))
+        return out
+
+    def _encode_function(self, max_length, truncating):
+        key = ("encode", max_length, truncating)
+        if key not in self._layers:
+            import tensorflow as tf
+
+            layer = self.layer(max_length, truncating)
+            self._layers[key] = tf.function(layer.ragged_ids, input_signature=[tf.TensorSpec([None], tf.string)])
+        return self._layers[key]
+
     def encode(self, text: str) -> list[int]:
-        ids = self._ids
-        return [ids.get(token, OOV_ID) for token in tokenize(text, self.version)]
+        """One text's ids (a text without tokens gives one unknown id, as the model sees it)."""
+        return self.encode_arrays([text])[0].tolist()
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
-        return [self.encode(text) for text in texts]
+        return [ids.tolist() for ids in self.encode_arrays(texts)]
 
     def to_json(self) -> str:
         data = {"format": FORMAT, "version": self.version, "oov_token": OOV_TOKEN, "vocabulary": self.vocabulary}
@@ -107,12 +153,18 @@ class Tokenizer:
                            "or train the run again") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise RunError(f"{path}: not a sentiment-cli tokenizer. Train the run again")
-        if data.get("version") not in VERSIONS:
+        version = data.get("version")
+        if version in (1, 2):
             raise RunError(
-                f"{path}: tokenizer version {data.get('version')} is not supported "
+                f"{path}: made by an older version of sentiment-cli (tokenizer version {version}, which "
+                "tokenized outside the model). This version tokenizes inside the model: train the run again "
+                "(sentiment-cli train NAME --overwrite, with the options it had)")
+        if version != VERSION:
+            raise RunError(
+                f"{path}: tokenizer version {version} is not supported "
                 f"(this sentiment-cli reads version {VERSION}). Upgrade sentiment-cli or retrain"
             )
         try:
-            return cls(data["vocabulary"], data.get("idf"), data["version"])
+            return cls(data["vocabulary"], data.get("idf"))
         except (KeyError, ValueError, TypeError) as exc:
             raise RunError(f"{path}: damaged ({exc}). Restore it from a copy of the run, or train the run again") from None

@@ -23,7 +23,7 @@ from sentiment_cli.errors import RunError, SentimentError
 from sentiment_cli.calibration import expected_calibration_error, fit_mix, out_of_fold
 from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.model import (
-    build_model, compile_model, half_model, halves, halves_logits, ngram_matrix, predict_proba,
+    build_model, compile_model, half_model, halves, halves_logits, ngram_buckets_for, ngram_matrix, predict_proba,
 )
 
 
@@ -39,22 +39,28 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def make_dataset(seqs, y, batch_size: int, featurize, rng: np.random.Generator | None):
-    """A tf.data pipeline of (features, labels) batches padded to their own longest text.
+def make_dataset(seqs, y, batch_size: int, rng: np.random.Generator | None):
+    """A tf.data pipeline of (padded ids, labels) batches, each padded to its own longest text.
 
-    With rng, every epoch draws a new order from it (so a seed fixes them all).
+    The ids live in one RaggedTensor; tf.data gathers and pads each batch in parallel with
+    training. Only the batches' row numbers come from Python: ``length_batches`` draws them,
+    with rng a new order each epoch (so a seed fixes them all, and a resumed training draws
+    the orders an uninterrupted one would).
     """
     n_batches = math.ceil(len(seqs) / batch_size)
-    first = featurize(seqs[:1])
-    x_spec = tf.TensorSpec((None,) * first.ndim, tf.as_dtype(first.dtype))
-    y_spec = tf.TensorSpec((None,), tf.as_dtype(y.dtype))
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    ids = tf.RaggedTensor.from_row_lengths(np.concatenate(seqs) if seqs else np.zeros(0, np.int32), lengths)
+    labels = tf.constant(y)
 
     def batches():
-        for idx in length_batches(seqs, batch_size, rng):
-            yield featurize([seqs[i] for i in idx]), y[idx]
+        yield from length_batches(seqs, batch_size, rng)
 
-    ds = tf.data.Dataset.from_generator(batches, output_signature=(x_spec, y_spec))
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+    def gather(idx):
+        return tf.gather(ids, idx).to_tensor(0), tf.gather(labels, idx)
+
+    ds = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec((None,), tf.int64))
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -192,7 +198,9 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
             metrics["embeddings_coverage"] = round(coverage, 4)
             if verbose:
                 print(f"word vectors found for {coverage:.1%} of the vocabulary", file=sys.stderr)
-        model = build_model(config, len(dm.tokenizer), embeddings=embeddings)
+        buckets = ngram_buckets_for(train_seqs, config) if config.model in ("ngram", "hybrid") else None
+        model = build_model(config, len(dm.tokenizer), embeddings=embeddings, idf=dm.tokenizer.idf,
+                            ngram_buckets=buckets)
     else:
         model = initial_model
     if summary and verbose:
@@ -253,7 +261,7 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
     c, params = best
     layer.set_params(params)
     return {"ngram_c": c, "ngram_val_accuracy": scores[c], "ngram_val_accuracy_by_c": {str(k): v for k, v in scores.items()},
-            "ngram_features": int(x_train.shape[1])}
+            "ngram_features": int(x_train.shape[1]), "ngram_buckets": layer.buckets}
 
 
 def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val_y, run_dir, verbose,
@@ -270,8 +278,8 @@ def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val
     done = commit.state["epochs"]
     for _ in range(done):  # the batch orders the finished epochs drew
         length_batches(train_seqs, config.batch_size, rng)
-    train_ds = make_dataset(train_seqs, train_y.astype(y_dtype), config.batch_size, dm.features, rng)
-    val_ds = make_dataset(val_seqs, val_y.astype(y_dtype), max(config.batch_size, 256), dm.features, None)
+    train_ds = make_dataset(train_seqs, train_y.astype(y_dtype), config.batch_size, rng)
+    val_ds = make_dataset(val_seqs, val_y.astype(y_dtype), max(config.batch_size, 256), None)
     half = compile_model(half_model(model, name), config)
     commit.restore(half)
     if done and verbose:
@@ -415,7 +423,7 @@ def train_and_save(models_dir, name: str, config: TrainConfig, data: LabeledData
     with runs.new_run(models_dir, name, overwrite) as run_dir:
         result = train(config, data, run_dir, verbose=verbose, summary=True, unlabeled_texts=unlabeled_texts,
                        checkpoint=checkpoint)
-        result.model.save(run_dir / runs.MODEL_FILE)
+        runs.save_model(run_dir / runs.MODEL_FILE, result.model, result.data_manager.tokenizer, config)
         result.data_manager.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
         extra = {"threshold": result.metrics.get("threshold", 0.5)}
         record = runs.make_config_record(config, result.data_manager.tokenizer,

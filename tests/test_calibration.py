@@ -55,7 +55,7 @@ def test_mix_layer_saves_and_loads(tmp_path):
     model = keras.Model([a, b], mix([a, b]))
     mix.set_weights([np.array([0.5, 2.0], "float32"), np.array([1.0], "float32")])
     model.save(tmp_path / "m.keras")
-    loaded = runs.load_model(tmp_path / "m.keras")
+    loaded = runs.load_model(tmp_path / "m.keras", text=True)
     out = loaded.predict_on_batch([np.array([[2.0]]), np.array([[3.0]])])
     assert float(out[0, 0]) == pytest.approx(0.5 * 2 + 2 * 3 + 1)
 

@@ -5,7 +5,6 @@ from sentiment_cli.data import (
     length_batches,
     select_pseudo_labels,
     stratified_split,
-    to_bow,
 )
 
 
@@ -19,15 +18,23 @@ def test_stratified_split_is_seeded_and_keeps_shares():
     assert not np.array_equal(val, stratified_split(y, 0.25, seed=4)[1])
 
 
-def test_to_bow_counts_and_tfidf():
+def test_bag_of_words_counts_and_tfidf():
+    from sentiment_cli.model import BagOfWords
+
     seqs = [np.array([2, 2, 3, 0]), np.array([3])]
-    counts = to_bow(seqs, 5, "counts")
+    padded = np.array([[2, 2, 3, 0], [3, 0, 0, 0]], dtype=np.int32)
+    counts = BagOfWords(5, "counts")(padded).numpy()
     assert counts.tolist() == [[0, 0, 2, 1, 0], [0, 0, 0, 1, 0]]
     idf = fit_idf(seqs, 5)
     # token 3 is in both texts, token 2 in one: rarer tokens weigh more
     assert idf[2] > idf[3]
-    tfidf = to_bow(seqs, 5, "tfidf", idf)
+    layer = BagOfWords(5, "tfidf")
+    layer.build(padded.shape)
+    layer.idf.assign(idf)
+    tfidf = layer(padded).numpy()
     assert np.allclose(np.linalg.norm(tfidf, axis=1), 1.0)
+    expected = np.log1p(counts[0]) * idf
+    assert np.allclose(tfidf[0], expected / np.linalg.norm(expected))
 
 
 def test_length_batches_cover_every_index_once():

@@ -47,10 +47,12 @@ def test_multiclass_softmax_and_probabilities():
     assert class_probabilities(np.array([[0.8]]))[0].tolist() == pytest.approx([0.2, 0.8])
 
 
-def test_bow_model_takes_vocabulary_wide_rows():
-    model = build_model(TrainConfig(model="bow", **TINY), vocab_size=20)
-    assert model.inputs[0].shape[-1] == 20
-    assert model.predict_on_batch(np.zeros((3, 20), dtype="float32")).shape == (3, 1)
+def test_bow_model_makes_its_bag_of_words_from_ids():
+    model = build_model(TrainConfig(model="bow", bow_mode="counts", **TINY), vocab_size=20)
+    assert model.get_layer("bag_of_words").compute_output_shape((None, None)) == (None, 20)
+    assert model.predict_on_batch(np.array([[2, 3, 0], [4, 0, 0]], dtype="int32")).shape == (2, 1)
+    with pytest.raises(ValueError, match="idf"):
+        build_model(TrainConfig(model="bow", **TINY), vocab_size=20)
 
 
 def test_config_validation():

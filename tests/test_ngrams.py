@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from sentiment_cli import runs
+from sentiment_cli.tokenizer import Tokenizer
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.model import build_model, has_ngrams, ngram_matrix
 from sentiment_cli.ngrams import NGramLogits
@@ -68,9 +69,14 @@ def test_ngram_models_save_and_load_safely(tmp_path, model_type, labels):
     x = np.array([[2, 3, 4, 0], [5, 6, 7, 8]], dtype="int32")
     before = model.predict_on_batch(x)
     assert before.shape == (2, 1 if len(labels) == 2 else len(labels))
-    model.save(tmp_path / "m.keras")
+    tokenizer = Tokenizer(["", "[UNK]"] + [f"w{i}" for i in range(2, VOCAB)])
+    runs.save_model(tmp_path / "m.keras", model, tokenizer, config)
     loaded = runs.load_model(tmp_path / "m.keras")
     assert np.allclose(loaded.predict_on_batch(x), before, atol=1e-6)
+    # the file starts from text: "w2 w3 w4" are ids 2, 3, 4
+    text = runs.load_model(tmp_path / "m.keras", text=True)
+    assert np.allclose(text.predict_on_batch(np.array(["w2 w3 w4", "w5 w6 w7 w8"], dtype=object)), before,
+                       atol=1e-6)
     assert np.allclose(loaded.get_layer("ngrams").ratio.numpy(), model.get_layer("ngrams").ratio.numpy())
 
 

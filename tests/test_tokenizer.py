@@ -3,13 +3,22 @@ import pytest
 
 from sentiment_cli.data import DataManager, LabeledData
 from sentiment_cli.errors import RunError
-from sentiment_cli.tokenizer import OOV_ID, Tokenizer, tokenize
+from sentiment_cli.tokenizer import OOV_ID, Tokenizer, tokenize, tokenize_batch
 
 
 def test_tokenize_standardises_reviews_and_tweets():
     assert tokenize("Great movie!<br /><br />I DON'T care :)") == [
         "great", "movie", "!", "i", "don't", "care", ":", ")"]
     assert tokenize("sooooo goood 1000") == ["soo", "good", "1000"]
+    # non-ASCII letters, other spaces, edge apostrophes, a text without tokens
+    assert tokenize("Naïve CAFÉ\u00a0déjà-vu\u0085'quoted' rock'n'roll") == [
+        "naïve", "café", "déjà", "-", "vu", "'", "quoted", "'", "rock'n'roll"]
+    assert tokenize(" \t ") == []
+
+
+def test_tokens_are_the_same_one_by_one_and_in_a_batch():
+    texts = ["Loved it!!!", "", "<br/>meh", "Ünïcödé wörds", "x" * 50 + " yyyy"]
+    assert tokenize_batch(texts) == [tokenize(text) for text in texts]
 
 
 def test_fit_keeps_most_frequent_then_alphabetical():
@@ -50,19 +59,30 @@ def test_sequences_truncate_pre_keeps_the_end():
 
 
 def test_closing_tags_and_curly_apostrophes():
-    from sentiment_cli.tokenizer import tokenize
-
     assert tokenize("<i>great</i> film<br />ok") == ["great", "film", "ok"]
     assert tokenize("don\u2019t") == ["don't"]
-    # version 1 files keep their rules, so runs made by 0.1.0 predict as they were trained
-    assert tokenize("</i>", version=1) == ["<", "/", "i", ">"]
 
 
-def test_version_1_tokenizer_still_loads(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_tokenizers_of_older_versions_ask_for_retraining(tmp_path, version):
     import json
 
     path = tmp_path / "t.json"
-    path.write_text(json.dumps({"format": "sentiment-cli-tokenizer", "version": 1, "oov_token": "[UNK]",
+    path.write_text(json.dumps({"format": "sentiment-cli-tokenizer", "version": version, "oov_token": "[UNK]",
                                 "vocabulary": ["", "[UNK]", "don", "t"]}))
-    tok = Tokenizer.load(path)
-    assert tok.version == 1 and tok.encode("don\u2019t") == [2, 1, 3]
+    with pytest.raises(RunError, match="older version of sentiment-cli.*train the run again"):
+        Tokenizer.load(path)
+
+
+def test_encode_gives_what_the_model_layer_gives():
+    import numpy as np
+
+    tok = Tokenizer.fit(["good film", "bad film !", "so good"], vocab_size=10)
+    texts = ["good good bad", "", "unknown words here", "film " * 7]
+    layer = tok.layer(max_length=5)
+    padded = layer(np.array(texts, dtype=object)).numpy()
+    expected = tok.encode_arrays(texts, max_length=5)
+    for row, ids in zip(padded, expected):
+        assert row[:len(ids)].tolist() == ids.tolist() and not row[len(ids):].any()
+    assert expected[1].tolist() == [OOV_ID]  # no tokens: one unknown id
+    assert len(expected[3]) == 5

@@ -1,0 +1,103 @@
+"""The tokenizer's rules as TensorFlow string ops, and the layer that maps raw text to token ids.
+
+One implementation serves training and prediction: ``train`` counts its vocabulary from
+``tokens`` and encodes with ``TextToIds``, and every saved model starts with that layer, so a
+SavedModel exported from a run maps raw strings to probabilities with nothing but TensorFlow.
+
+The rules (tokenizer version 3), in order:
+
+1. lower case (Unicode);
+2. HTML tags such as ``<br />``, ``<i>`` and ``</i>`` become spaces;
+3. curly apostrophes (’ ‘ ʼ) become straight ones;
+4. a run of three or more of one letter a-z is cut to two ("sooooo" -> "soo"; "1000" stays);
+5. words are runs of letters, digits, marks and "_", with apostrophes inside them kept
+   ("don't"); every other character that is not a space is a token of its own ("!", ":", ")");
+   a run of apostrophes at a word's edge is one token "'".
+
+RE2, TensorFlow's regular expressions, has no back-references, so rule 4 compares code points
+instead, and only in the texts that have such a run.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+_WORD = r"\pL\pN\pM_"
+_TRIPLES = "|".join(c * 3 for c in "abcdefghijklmnopqrstuvwxyz")
+# Python's str.split spaces that RE2's \s and \pZ miss: NEL and the C0 separators.
+_SPACES = r"[\pZ\x{85}\x{1c}-\x{1f}]"
+
+
+def _squeeze_elongations(texts: tf.Tensor) -> tf.Tensor:
+    """Rule 4, on the texts that have a run of three of one letter a-z."""
+    hit = tf.where(tf.strings.regex_full_match(texts, "(?s).*(?:" + _TRIPLES + ").*"))[:, 0]
+    some = tf.gather(texts, hit)
+    points = tf.strings.unicode_decode(some, "UTF-8", errors="replace")
+    flat, rows = points.flat_values, points.value_rowids()
+    position = tf.range(tf.size(flat, out_type=tf.int64)) - tf.gather(points.row_starts(), rows)
+    previous = tf.concat([[-1], flat[:-1]], 0)
+    before_previous = tf.concat([[-1, -1], flat[:-2]], 0)
+    letter = (flat >= ord("a")) & (flat <= ord("z"))
+    keep = ~((position >= 2) & (flat == previous) & (flat == before_previous) & letter)
+    lengths = tf.math.unsorted_segment_sum(tf.cast(keep, tf.int64), rows, tf.size(some, out_type=tf.int64))
+    squeezed = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(flat, keep), lengths)
+    return tf.tensor_scatter_nd_update(texts, hit[:, None], tf.strings.unicode_encode(squeezed, "UTF-8"))
+
+
+def tokens(texts: tf.Tensor) -> tf.RaggedTensor:
+    """(batch, None) tokens of a batch of UTF-8 strings, by the rules above."""
+    t = tf.strings.lower(texts, encoding="utf-8")
+    t = tf.strings.regex_replace(t, r"</?[a-z]+\s*/?>", " ")
+    t = tf.strings.regex_replace(t, "[\u2019\u2018\u02bc]", "'")
+    t = _squeeze_elongations(t)
+    t = tf.strings.regex_replace(t, _SPACES, " ")
+    t = tf.strings.regex_replace(t, "[^" + _WORD + r"\s']", r" \0 ")
+    t = tf.strings.regex_replace(t, r"''+", " ' ")
+    t = tf.strings.regex_replace(t, r"(?:^|\s)'+", " ' ")
+    t = tf.strings.regex_replace(t, r"'+(?:\s|$)", " ' ")
+    return tf.strings.split(t)
+
+
+@keras.saving.register_keras_serializable(package="sentiment_cli")
+class TextToIds(layers.Layer):
+    """Raw strings -> right-padded int32 token ids (0 pads, 1 is any token outside the vocabulary).
+
+    Texts keep at most ``max_length`` tokens (their end with truncating="pre"); a text without
+    tokens becomes one unknown token, since a fully masked row has no mean. ``vocabulary``
+    starts with the padding and unknown tokens ("" and "[UNK]"), as tokenizer.json does.
+    """
+
+    def __init__(self, vocabulary, max_length: int = 400, truncating: str = "pre", **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary = [str(v) for v in vocabulary]
+        if self.vocabulary[:2] != ["", "[UNK]"]:
+            raise ValueError("vocabulary must start with the padding and unknown tokens")
+        self.max_length, self.truncating = int(max_length), str(truncating)
+        self.lookup = layers.StringLookup(vocabulary=self.vocabulary[2:], mask_token="", oov_token="[UNK]",
+                                          num_oov_indices=1, name="lookup")
+
+    def build(self, input_shape=None):
+        self.built = True  # the lookup table is made in __init__, from the vocabulary
+
+    def ragged_ids(self, texts) -> tf.RaggedTensor:
+        """(batch, None) int32 ids, cut to max_length, at least one per text."""
+        words = tokens(tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1]))
+        n = self.max_length
+        words = words[:, -n:] if self.truncating == "pre" else words[:, :n]
+        empty = words.row_lengths() == 0
+        filler = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], "[UNK]"), tf.cast(empty, tf.int64))
+        words = tf.concat([words, filler], axis=1)
+        return tf.cast(tf.ragged.map_flat_values(self.lookup, words), tf.int32)
+
+    def call(self, texts):
+        return self.ragged_ids(texts).to_tensor(0)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary": self.vocabulary, "max_length": self.max_length,
+                "truncating": self.truncating}

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+import pytest
+from helpers import TINY, invoke, write_labeled
+
+# Runs the CLI in a fresh interpreter and reports whether TensorFlow (or Keras) got imported.
+PROBE = """
+import sys
+from sentiment_cli.cli import cli
+try:
+    cli(sys.argv[1:], standalone_mode=False)
+finally:
+    print("IMPORTED" if {"tensorflow", "keras"} & set(sys.modules) else "NOT IMPORTED", file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("startup")
+    result = invoke("train", "run", "--train", write_labeled(root / "train.txt"), "--models-dir", root / "models",
+                    *TINY)
+    assert result.exit_code == 0, result.output
+    return root / "models"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["test", "--help"], ["info", "run", "--json"]])
+def test_help_and_info_json_do_not_import_tensorflow(models, args):
+    done = subprocess.run([sys.executable, "-c", PROBE, *args, *(["--models-dir", str(models)] if "info" in args
+                                                                  else [])],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "NOT IMPORTED" in done.stderr
+    if "--json" in args:
+        assert '"metrics"' in done.stdout
+
+
+def test_the_probe_sees_tensorflow_when_it_is_needed(models):
+    done = subprocess.run([sys.executable, "-c", PROBE, "info", "run", "--models-dir", str(models)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "NOT IMPORTED" not in done.stderr and "IMPORTED" in done.stderr

@@ -30,20 +30,21 @@ def _load_tensorflow() -> None:
     They come from C++ before any Python logging can filter them, so fd 2 points at
     /dev/null for the import. SENTIMENT_CLI_DEBUG=1 keeps them.
     """
-    from sentiment_cli.threads import configure_threads
+    from sentiment_cli.threads import configure_gpus, configure_threads
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.environ.get("SENTIMENT_CLI_DEBUG") or "tensorflow" in sys.modules:
         configure_threads()
+        configure_gpus()
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow as tf
+        import tensorflow  # noqa: F401
 
         configure_threads()
-        tf.config.list_physical_devices()  # CUDA's probe logs here, once
+        configure_gpus()  # CUDA's probe logs here, once
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -69,7 +70,9 @@ class Group(click.Group):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="sentiment-cli")
-def cli():
+@click.option("--gpu-memory-limit", type=click.IntRange(1), metavar="MB",
+              help="Most memory TensorFlow takes on each GPU (default: as it needs it). No GPU is needed.")
+def cli(gpu_memory_limit):
     """Train, apply and improve neural sentiment classifiers.
 
     \b
@@ -77,6 +80,9 @@ def cli():
         sentiment-cli train demo
         sentiment-cli info demo
     """
+    from sentiment_cli import threads
+
+    threads.gpu_memory_limit = gpu_memory_limit
 
 
 def models_dir_option(f):
@@ -84,13 +90,17 @@ def models_dir_option(f):
                         type=click.Path(file_okay=False), help="Directory that holds the runs.")(f)
 
 
-def data_options(f):
-    """--format and the column options, shared by every command that reads a file."""
+def data_options(f=None, *, labels: bool = True):
+    """--format and the column options, shared by every command that reads a file (``test``
+    reads no labels, so it does not offer --label-column)."""
+    if f is None:
+        return lambda g: data_options(g, labels=labels)
     for option in reversed([
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
                      help="Input format; auto decides by extension (.csv .tsv .jsonl, .gz too) and header."),
         click.option("--text-column", default="text", show_default=True, help="Text column (CSV/TSV/JSONL)."),
-        click.option("--label-column", default="label", show_default=True, help="Label column (CSV/TSV/JSONL)."),
+        *([click.option("--label-column", default="label", show_default=True,
+                        help="Label column (CSV/TSV/JSONL).")] if labels else []),
         click.option("--id-column", default="id", show_default=True, help="Id column (CSV/TSV/JSONL), if any."),
     ]):
         f = option(f)
@@ -109,6 +119,8 @@ def _run_columns(kwargs, run) -> Columns:
     given = Columns()
     for role in ("text", "label", "id"):
         name = f"{role}_column"
+        if name not in kwargs:
+            continue
         value = kwargs.pop(name)
         if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT and stored.get(role):
             value = stored[role]
@@ -197,8 +209,9 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
               help="Continue an interrupted training of RUN after its last finished epoch (same options).")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or model summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's path and metrics as one JSON object.")
 def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
-          on_bad_lines, overwrite, resume, models_dir, quiet, **kwargs):
+          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -224,6 +237,9 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
                               allowed_labels=allowed, overwrite=overwrite, resume=resume,
                               unlabeled_path=unlabeled_path, on_bad_lines=on_bad_lines, verbose=0 if quiet else 1)
+    if as_json:
+        click.echo(json.dumps({"run": str(path), "metrics": metrics}))
+        return
     click.echo(f"run saved to {path}")
     epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
     click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, calibration error "
@@ -281,8 +297,9 @@ def prediction_options(f):
         click.option("--run", "extra_runs", multiple=True,
                      help="Another run to average with (repeatable); same as more RUN arguments."),
         click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-                     help="Decision threshold on P(second label) of a binary run; default: the run's own "
-                          "(0.5 of calibrated probabilities)."),
+                     help="Binary runs: predict the positive label when its probability is at least this; default: "
+                          "the run's own (0.5 of calibrated probabilities). The positive label is the second of the "
+                          "run's two labels in sorted order ('1' of 0/1, 'pos' of neg/pos): `info RUN` names it."),
         click.option("--chunk-size", type=click.IntRange(1), default=8192, show_default=True,
                      help="Rows read and predicted at a time (bounds memory)."),
         click.option("--batch-size", type=click.IntRange(1), default=PREDICT_BATCH, show_default=True,
@@ -326,11 +343,15 @@ def export(run, directory, overwrite, models_dir):
 @click.option("--output", "output_path", default="result.csv", show_default=True,
               type=click.Path(dir_okay=False, allow_dash=True), help="CSV to write ('-' writes stdout).")
 @click.option("--probabilities", is_flag=True, help="Add a p_LABEL column per class.")
-@data_options
+@click.option("--top-k", type=click.IntRange(2), metavar="K",
+              help="Runs of more than two classes: add the K likeliest labels with their probabilities "
+                   "(columns label_1, p_1, ... label_K, p_K).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (needs --output FILE).")
+@data_options(labels=False)
 @prediction_options
 @models_dir_option
-def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshold, chunk_size, batch_size,
-         max_batch_tokens, quiet, models_dir, **kwargs):
+def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extra_runs, threshold, chunk_size,
+         batch_size, max_batch_tokens, quiet, models_dir, **kwargs):
     """Label every row of a file and write id,label to a CSV, in input order.
 
     Input: 'id,text' files (TEXT is everything after the first comma), CSV/TSV/JSONL with
@@ -343,16 +364,24 @@ def test(runs, input_path, output_path, probabilities, fmt, extra_runs, threshol
         sentiment-cli test demo --input tweets.txt.gz --output - --probabilities
         sentiment-cli test lstm gru --output ensemble.csv
     """
+    if as_json and output_path == "-":
+        raise click.UsageError("--json prints on stdout, where --output - writes the CSV: give --output FILE")
     _load_tensorflow()
     from sentiment_cli.predict import predict_file
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
+    if top_k and len(loaded[0].config.labels) <= 2:
+        raise click.UsageError(f"--top-k is for runs of more than two classes; {loaded[0].path.name} has two "
+                               "(--probabilities gives both)")
     stats = predict_file(loaded, input_path, output_path, fmt=fmt, columns=_run_columns(kwargs, loaded[0]),
                          chunk_size=chunk_size,
                          batch_size=batch_size, max_tokens=max_batch_tokens, probabilities=probabilities,
-                         threshold=threshold,
+                         threshold=threshold, top_k=top_k,
                          progress=not quiet)
-    if output_path != "-":
+    if as_json:
+        click.echo(json.dumps({"output": str(output_path), "input": str(input_path),
+                               "runs": [run.path.name for run in loaded], **stats}))
+    elif output_path != "-":
         click.echo(f"{stats['rows']} predictions written to {output_path} ({stats['rows_per_second']:.0f} rows/s)")
 
 
@@ -423,14 +452,16 @@ def _band(ctx, param, value):
               help="Most relabeling rounds (the original system ran 10); they stop at the first rolled back.")
 @click.option("--select", type=click.Choice(SELECTIONS), default=SemiConfig.select, show_default=True,
               help="rank: each class's surest --share of the texts, the same number per class; threshold: "
-                   "the original rule, --threshold or --band.")
+                   "the original rule, --confidence or --band.")
 @click.option("--share", type=click.FloatRange(0, 1, min_open=True), default=SemiConfig.share, show_default=True,
               help="rank: pseudo-labels per round as a share of the unlabeled texts.")
-@click.option("--threshold", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
+@click.option("--confidence", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
               default=SemiConfig.threshold, show_default=True,
-              help="threshold: keep p > 1-t and p < t (multi-class: top probability >= 1-t).")
+              help="--select threshold: keep p > 1-t and p < t (multi-class: top probability >= 1-t).")
+@click.option("--threshold", "old_threshold", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
+              hidden=True, help="The old name of --confidence.")
 @click.option("--band", callback=_band, metavar="LOW,HIGH",
-              help="threshold, binary runs: keep p <= LOW and p >= HIGH instead of --threshold.")
+              help="threshold, binary runs: keep p <= LOW and p >= HIGH instead of --confidence.")
 @click.option("--epochs-per-round", type=click.IntRange(1), default=SemiConfig.epochs_per_round,
               show_default=True, help="Epochs per round; the best by validation accuracy is kept (original: 2).")
 @click.option("--max-per-round", type=click.IntRange(1), help="Most pseudo-labels per round, most confident first.")
@@ -443,9 +474,10 @@ def _band(ctx, param, value):
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run's path and metrics as one JSON object.")
 def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, fmt, output_run, rounds, select,
-         share, threshold, band, epochs_per_round, max_per_round, balance, pretrain_embeddings, resume, overwrite,
-         models_dir, quiet, **kwargs):
+         share, confidence, old_threshold, band, epochs_per_round, max_per_round, balance, pretrain_embeddings, resume,
+         overwrite, models_dir, quiet, as_json, **kwargs):
     """Improve RUN with its own surest predictions on unlabeled text.
 
     Each round, the best model so far labels the unlabeled text, each class's surest
@@ -467,12 +499,17 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
     def given(name):
         return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
 
+    if old_threshold is not None:
+        if given("confidence"):
+            raise click.UsageError("--threshold is the old name of --confidence: give one of them")
+        confidence = old_threshold
     columns = _columns(kwargs)
     column_options = ("text_column", "label_column", "id_column")
-    config = SemiConfig(rounds=rounds, select=select, share=share, threshold=threshold, band=band,
+    config = SemiConfig(rounds=rounds, select=select, share=share, threshold=confidence, band=band,
                         epochs_per_round=epochs_per_round, max_per_round=max_per_round, balance=balance,
                         pretrain_embeddings=pretrain_embeddings)
-    explicit = frozenset(name for name in config.to_dict() if given(name))
+    explicit = frozenset(name for name in config.to_dict() if given(name)
+                         or (name == "threshold" and (given("confidence") or old_threshold is not None)))
     path, metrics = self_train(
         models_dir, run, output_run or f"{run}-semi", train_path,
         unlabeled_path if given("unlabeled_path") or not resume else None, config,
@@ -480,6 +517,9 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
         columns=columns if any(given(name) for name in column_options) else None,
         unlabeled_fmt=unlabeled_format if given("unlabeled_format") else None, resume=resume,
         overwrite=overwrite, allow_other_train=allow_other_train, explicit=explicit, verbose=0 if quiet else 1)
+    if as_json:
+        click.echo(json.dumps({"run": str(path), "metrics": metrics}))
+        return
     click.echo(f"run saved to {path}")
     click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
                f"(best round {metrics['best_round']} of {len(metrics['rounds']) - 1})")

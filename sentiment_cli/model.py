@@ -131,7 +131,8 @@ def halves_logits(model: keras.Model, seqs: list[np.ndarray], featurize: Callabl
     out = None
     for idx in length_batches(seqs, PREDICT_BATCH, max_tokens=PREDICT_TOKENS):
         x = featurize([seqs[i] for i in idx])
-        values = both(x, training=False)
+        # traced once for any shape: called eagerly, a recurrent layer steps through Python
+        values = inference_function(both, x.ndim, x.dtype)(x)
         values = np.stack([np.asarray(v, dtype=np.float64) for v in (values if len(names) > 1 else [values])], axis=1)
         if out is None:
             out = np.empty((len(seqs),) + values.shape[1:], dtype=np.float64)

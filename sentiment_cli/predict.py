@@ -137,8 +137,11 @@ def _progress(desc: str, enabled: bool):
 def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto", columns: Columns | None = None,
                  chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
                  max_tokens: int = PREDICT_TOKENS, probabilities: bool = False,
-                 threshold: float | None = None, progress: bool = True) -> dict:
-    """Write ``id,label[,p_LABEL...]`` for every row of input_path, in input order."""
+                 threshold: float | None = None, top_k: int | None = None, progress: bool = True) -> dict:
+    """Write ``id,label[,p_LABEL...][,label_1,p_1...]`` for every row of input_path, in input order.
+
+    top_k: the k likeliest labels and their probabilities, likeliest first (ties: label order).
+    """
     predictor = Predictor(runs, batch_size, max_tokens)
     threshold = decision_threshold(runs, threshold)
     records = read_records(input_path, "test", fmt, columns or Columns())
@@ -152,13 +155,18 @@ def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto",
         raise DataError(input_path, "no rows to predict", fix="Give a file with at least one text")
     with atomic_output(output_path) as handle, _progress("predict", progress) as bar:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["id", "label"] + ([f"p_{label}" for label in predictor.labels] if probabilities else []))
+        k = min(top_k or 0, len(predictor.labels))
+        writer.writerow(["id", "label"] + ([f"p_{label}" for label in predictor.labels] if probabilities else [])
+                        + [name for i in range(1, k + 1) for name in (f"label_{i}", f"p_{i}")])
         for chunk, probs in itertools.chain([first], chunks):
             predicted = decide(probs, threshold)
-            for record, label, p in zip(chunk, predicted, probs):
+            ranked = np.argsort(-probs, axis=1, kind="stable")[:, :k] if k else None
+            for j, (record, label, p) in enumerate(zip(chunk, predicted, probs)):
                 row = [record.id, predictor.labels[label]]
                 if probabilities:
                     row += [f"{v:.6f}" for v in p]
+                if k:
+                    row += [v for c in ranked[j] for v in (predictor.labels[c], f"{p[c]:.6f}")]
                 writer.writerow(row)
             rows += len(chunk)
             bar.update(len(chunk))

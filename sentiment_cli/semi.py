@@ -102,7 +102,7 @@ def why_none(probs: np.ndarray, semi: SemiConfig, binary: bool) -> str:
         return (f"no P(positive) is outside the band {semi.band[0]:g},{semi.band[1]:g} (range "
                 f"{probs[:, 1].min():.3f}-{probs[:, 1].max():.3f}); widen --band or use --select rank")
     return (f"no prediction is surer than {1 - semi.threshold:g} (the surest: {confidence.max():.3f}); "
-            f"use --select rank (keeps each class's surest --share) or a larger --threshold")
+            f"use --select rank (keeps each class's surest --share) or a larger --confidence")
 
 
 def self_train(models_dir, base_name: str, output_name: str, train_path, unlabeled_path,

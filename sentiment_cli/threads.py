@@ -22,3 +22,26 @@ def configure_threads() -> bool:
     except RuntimeError:  # the runtime is already up (a library caller, or tests in one process)
         return False
     return True
+
+
+# Set by `sentiment-cli --gpu-memory-limit MB`; read when TensorFlow starts.
+gpu_memory_limit: int | None = None
+
+
+def configure_gpus() -> list[str]:
+    """Each GPU takes memory as it needs it (growth), or at most ``gpu_memory_limit`` MB, instead
+    of TensorFlow's default of nearly all of it at start-up (the original system's
+    --gpu_fraction). No GPU: nothing to do. Returns the GPUs' names."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            if gpu_memory_limit:
+                tf.config.set_logical_device_configuration(
+                    gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=gpu_memory_limit)])
+            else:
+                tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):  # the runtime is already up
+            pass
+    return [gpu.name for gpu in gpus]

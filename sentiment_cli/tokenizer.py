@@ -99,26 +99,27 @@ class Tokenizer:
         return self._layers[key]
 
     def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre"):
-        """Each text's ids as an int32 array, by the same layer a saved model starts with."""
+        """Each text's ids as an int32 array, as the model's TextToIds layer gives them: the same
+        token ops and lookup table, then cut to max_length; a text without tokens is one unknown id.
+
+        (The layer's own graph is traced per vocabulary, which costs most of a second; this
+        path traces the token ops once per process and looks the tokens up eagerly.)
+        """
         import numpy as np
 
         texts = list(texts)
-        function = self._encode_function(max_length, truncating)
+        lookup = self.layer(max_length, truncating).lookup
         out = []
         for start in range(0, len(texts), ENCODE_BATCH):
-            ragged = function(_as_tensor(texts[start:start + ENCODE_BATCH]))
-            flat, lengths = ragged.flat_values.numpy(), ragged.row_lengths().numpy()
-            out.extend(np.split(flat, np.cumsum(lengths)[:-1]))
+            words = _tokens_function()(_as_tensor(texts[start:start + ENCODE_BATCH]))
+            flat = lookup(words.flat_values).numpy().astype(np.int32)
+            for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1]):
+                if not len(ids):
+                    ids = np.array([OOV_ID], dtype=np.int32)
+                elif len(ids) > max_length:
+                    ids = ids[-max_length:] if truncating == "pre" else ids[:max_length]
+                out.append(ids)
         return out
-
-    def _encode_function(self, max_length, truncating):
-        key = ("encode", max_length, truncating)
-        if key not in self._layers:
-            import tensorflow as tf
-
-            layer = self.layer(max_length, truncating)
-            self._layers[key] = tf.function(layer.ragged_ids, input_signature=[tf.TensorSpec([None], tf.string)])
-        return self._layers[key]
 
     def encode(self, text: str) -> list[int]:
         """One text's ids (a text without tokens gives one unknown id, as the model sees it)."""

@@ -105,6 +105,29 @@ def test_labels_and_threshold(models, tmp_path):
     assert result.exit_code == 1 and "binary runs only" in result.output
 
 
+def test_top_k_and_json_summary(models, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("neg words\npos words\nneu\n")
+    out = tmp_path / "o.csv"
+    result = invoke("test", "three", "--input", src, "--output", out, "--probabilities", "--top-k", "2", "--json",
+                    "--models-dir", models, "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["rows"] == 3 and summary["output"] == str(out) and summary["runs"] == ["three"]
+    table = rows(out)
+    assert table[0] == ["id", "label", "p_neg", "p_neu", "p_pos", "label_1", "p_1", "label_2", "p_2"]
+    for row in table[1:]:
+        p = dict(zip(["neg", "neu", "pos"], map(float, row[2:5])))
+        assert row[5] == row[1] == max(p, key=p.get)  # the likeliest first, and it is the label
+        assert float(row[6]) >= float(row[8]) and row[7] != row[5]
+        assert float(row[8]) == pytest.approx(sorted(p.values())[-2], abs=1e-6)
+    result = invoke("test", "a", "--input", src, "--output", out, "--top-k", "2", "--models-dir", models, "-q")
+    assert result.exit_code == 2 and "more than two classes" in result.output
+    result = invoke("test", "a", "--input", src, "--output", "-", "--json", "--models-dir", models, "-q")
+    assert result.exit_code == 2 and "--output FILE" in result.output
+    assert "--label-column" not in invoke("test", "--help").output  # test reads no labels
+
+
 def test_failure_mid_stream_leaves_no_output(models, tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes(b"id,text\n" + b"".join(b"%d,fine text\n" % i for i in range(50)) + b"50,caf\xe9\n")

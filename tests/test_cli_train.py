@@ -40,7 +40,11 @@ def test_run_directory_alone_rebuilds_model_and_tokenizer(trained):
 def test_seed_makes_training_repeatable(tmp_path, labeled_file, tiny_args):
     models = tmp_path / "m"
     for name in ("a", "b"):
-        assert invoke("train", name, "--train", labeled_file, "--models-dir", models, *tiny_args).exit_code == 0
+        result = invoke("train", name, "--train", labeled_file, "--models-dir", models, *tiny_args, "--json")
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output)  # --json: one JSON object, nothing else on stdout
+        assert summary["run"] == str(models / name)
+        assert summary["metrics"] == json.loads((models / name / runs.METRICS_FILE).read_text())
     a, b = (runs.load_run(models, n) for n in ("a", "b"))
     for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
         assert (wa == wb).all()

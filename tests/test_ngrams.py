@@ -97,3 +97,14 @@ def test_logistic_regression_weights_fit_the_training_texts(classes):
     # less regularisation (larger C): larger weights; the noise word's weight stays near 0
     assert np.abs(strong[:-layer.outputs]).sum() > np.abs(weak[:-layer.outputs]).sum()
     assert np.abs(layer.weight.numpy()[9]).max() < 0.5 * np.abs(layer.weight.numpy()[2:2 + classes]).max()
+
+
+def test_the_hash_table_is_sized_from_the_training_data():
+    from sentiment_cli.model import ngram_buckets_for
+
+    config = TrainConfig(ngram=3, ngram_buckets=2**21)
+    few = [np.arange(2, 12)] * 40  # 40 texts of 10 tokens: 9 bigrams + 8 trigrams each
+    assert ngram_buckets_for(few, config) == 4096  # 4 x 680 n-grams, rounded up to a power of two
+    many = [np.arange(2, 402)] * 5000
+    assert ngram_buckets_for(many, config) == 2**21  # the configured most
+    assert ngram_buckets_for([np.array([2])], config) == 1024  # the least

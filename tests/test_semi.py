@@ -207,9 +207,12 @@ def test_a_rolled_back_round_stops_the_rounds(setup, monkeypatch):
 
 def test_no_pseudo_label_says_why(setup):
     models, common = setup
-    result = invoke("semi", "base", "--select", "threshold", "--threshold", "0.0001", *common)
+    result = invoke("semi", "base", "--select", "threshold", "--confidence", "0.0001", *common)
     assert result.exit_code == 0, result.output
     assert "kept no pseudo-label: no prediction is surer than 0.9999" in result.output
+    assert "--threshold" not in invoke("semi", "--help").output  # the old name is a hidden alias
+    both = invoke("semi", "base", "--confidence", "0.1", "--threshold", "0.1", *common)
+    assert both.exit_code == 2 and "old name" in both.output
     assert "--select rank" in result.output
     rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
     assert len(rows) == 1

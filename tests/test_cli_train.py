@@ -1,17 +1,26 @@
 import json
+import shutil
 
 import pytest
-from helpers import invoke
+from helpers import TINY, invoke, write_labeled
 
 from sentiment_cli import runs
 
 
-@pytest.fixture
-def trained(tmp_path, labeled_file, tiny_args):
-    models = tmp_path / "models"
-    result = invoke("train", "demo", "--train", labeled_file, "--models-dir", models, *tiny_args)
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    models = root / "models"
+    result = invoke("train", "demo", "--train", write_labeled(root / "train.txt"), "--models-dir", models, *TINY)
     assert result.exit_code == 0, result.output
     return models
+
+
+@pytest.fixture
+def trained(trained_once, tmp_path):
+    """A copy of one trained run per test, so that a test may change it."""
+    shutil.copytree(trained_once, tmp_path / "models")
+    return tmp_path / "models"
 
 
 def test_train_writes_a_complete_run(trained):

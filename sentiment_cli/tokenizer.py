@@ -69,6 +69,9 @@ class Tokenizer:
             raise ValueError("vocabulary must start with the padding and OOV tokens")
         if idf is not None and len(idf) != len(vocabulary):
             raise ValueError("idf must have one weight per vocabulary entry")
+        words = vocabulary[2:]
+        if not all(isinstance(w, str) and w for w in words) or len(set(words)) != len(words) or OOV_TOKEN in words:
+            raise ValueError("the vocabulary's words must be distinct, non-empty strings")
         self.vocabulary = list(vocabulary)
         self.version = VERSION
         self._layers = {}

@@ -44,6 +44,11 @@ def test_load_rejects_other_json(tmp_path):
     (tmp_path / "u.json").write_text("{broken")
     with pytest.raises(RunError, match="damaged or truncated"):
         Tokenizer.load(tmp_path / "u.json")
+    # an edited vocabulary that the model's lookup table could not hold
+    (tmp_path / "d.json").write_text('{"format": "sentiment-cli-tokenizer", "version": 3, '
+                                     '"vocabulary": ["", "[UNK]", "a", "a"]}')
+    with pytest.raises(RunError, match="damaged .*distinct"):
+        Tokenizer.load(tmp_path / "d.json")
 
 
 def test_sequences_truncate_pre_keeps_the_end():

@@ -128,7 +128,10 @@ def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch, always_a
 
 def test_semi_refuses_to_overwrite(setup):
     models, common = setup
-    assert invoke("semi", "quick", "--rounds", "1", *common).exit_code == 0
+    result = invoke("semi", "quick", "--rounds", "1", "--json", *common)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)  # --json: one JSON object on stdout
+    assert summary["run"] == str(models / "quick-semi") and len(summary["metrics"]["rounds"]) == 2
     result = invoke("semi", "quick", "--rounds", "1", *common)
     assert result.exit_code == 1 and "already exists" in result.output
 

@@ -284,6 +284,55 @@ def info(run, models_dir, as_json):
     print_summary(loaded.model, file=sys.stdout)
 
 
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
+@models_dir_option
+def list_command(as_json, models_dir):
+    """List the runs in the models directory: labels, model, validation accuracy, created, size.
+
+    Reads JSON files only (no TensorFlow). A run directory whose files are damaged is listed
+    with its problem instead of its figures.
+
+    \b
+    Example:
+        sentiment-cli list
+        sentiment-cli list --models-dir bench/out/models --json
+    """
+    from pathlib import Path
+
+    from sentiment_cli.runs import CONFIG_FILE, METRICS_FILE, list_runs, read_json
+
+    rows = []
+    for name in list_runs(models_dir):
+        path = Path(models_dir) / name
+        row = {"run": name, "path": str(path),
+               "size_mb": round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 2)}
+        try:
+            record = read_json(path / CONFIG_FILE)
+            metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else {}
+            hyper = record.get("hyperparameters", {})
+            row.update(labels=hyper.get("labels"), model=hyper.get("model"),
+                       val_accuracy=metrics.get("best_val_accuracy"), created=record.get("created"))
+        except (SentimentError, AttributeError, TypeError) as exc:
+            row["problem"] = str(exc) if isinstance(exc, SentimentError) else f"{path / CONFIG_FILE}: damaged"
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no runs in {models_dir}")
+        return
+    click.echo(f"{'run':<24} {'labels':<20} {'model':<8} {'val acc':>8}  {'created':<25} {'MB':>8}")
+    for row in rows:
+        if "problem" in row:
+            click.echo(f"{row['run']:<24} {row['problem']}")
+            continue
+        labels = ",".join(row["labels"] or [])
+        accuracy = f"{row['val_accuracy']:.4f}" if isinstance(row["val_accuracy"], (int, float)) else "-"
+        click.echo(f"{row['run']:<24} {labels[:20]:<20} {str(row['model']):<8} {accuracy:>8}  "
+                   f"{str(row['created']):<25} {row['size_mb']:>8.2f}")
+
+
 def _load_runs(models_dir, names) -> list:
     from sentiment_cli.runs import load_run
 
@@ -511,7 +560,7 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
     explicit = frozenset(name for name in config.to_dict() if given(name)
                          or (name == "threshold" and (given("confidence") or old_threshold is not None)))
     path, metrics = self_train(
-        models_dir, run, output_run or f"{run}-semi", train_path,
+        models_dir, run, output_run or f"{os.path.basename(os.path.normpath(run))}-semi", train_path,
         unlabeled_path if given("unlabeled_path") or not resume else None, config,
         fmt=fmt if given("fmt") else None,
         columns=columns if any(given(name) for name in column_options) else None,

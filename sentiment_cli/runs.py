@@ -8,6 +8,7 @@ and an existing run replaced with --overwrite survives until its successor is co
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import math
 import os
@@ -247,11 +248,38 @@ class Run:
         return float(self.record.get("threshold", 0.5))
 
 
-def load_run(models_dir, name: str, with_model: bool = True) -> Run:
-    """Load a run's config, tokenizer and (safely) model, and check they belong together."""
+def existing_run(models_dir, name: str) -> Path:
+    """The directory of an existing run: a name in models_dir, or a path to a run directory
+    (one with a config.json; ``models/demo``, ``./old/run``)."""
+    given = Path(name)
+    if ("/" in name or name in (".", "..")) and (given / CONFIG_FILE).is_file():
+        return given.resolve()
+    if "/" in name:
+        raise RunError(f"{name}: not a run directory (no {CONFIG_FILE} in it)")
     path = run_path(models_dir, name)
     if not path.is_dir():
-        raise RunError(f"no run {name!r} in {path.parent}: train it first (sentiment-cli train {name})")
+        names = list_runs(models_dir)
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = (f"did you mean {', '.join(close)}? " if close else "") + (
+            f"runs there: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}" if names else "it holds no runs")
+        raise RunError(f"no run {name!r} in {path.parent} ({hint}). Train it first (sentiment-cli train {name}), "
+                       "or give --models-dir or a path to the run")
+    return path
+
+
+def list_runs(models_dir) -> list[str]:
+    """Names of the run directories in models_dir (those with a config.json), sorted."""
+    base = Path(models_dir)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / CONFIG_FILE).is_file())
+
+
+def load_run(models_dir, name: str, with_model: bool = True) -> Run:
+    """Load a run's config, tokenizer and (safely) model, and check they belong together.
+    name: a run of models_dir, or a path to a run directory."""
+    path = existing_run(models_dir, name)
     record = read_json(path / CONFIG_FILE)
     try:
         config = TrainConfig.from_dict(record["hyperparameters"])

@@ -160,3 +160,23 @@ def test_hybrid_default_has_both_halves_and_naive_bayes_ratios(trained):
     # the labeled sample has words of only one class: their ratios point that way
     vocabulary = run.tokenizer.vocabulary
     assert ratios[vocabulary.index("love"), 0] > 0 > ratios[vocabulary.index("hate"), 0]
+
+
+def test_runs_as_paths_list_and_closest_names(trained, tmp_path):
+    result = invoke("info", trained / "demo", "--json")  # a path to the run, no --models-dir
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["config"]["hyperparameters"]["labels"] == ["0", "1"]
+    result = invoke("info", "dmeo", "--models-dir", trained)
+    assert result.exit_code == 1 and "did you mean demo?" in result.output
+    result = invoke("info", tmp_path / "nowhere", "--json")
+    assert result.exit_code == 1 and "not a run directory" in result.output
+    (trained / "broken").mkdir()
+    (trained / "broken" / runs.CONFIG_FILE).write_text("{cut")
+    result = invoke("list", "--models-dir", trained, "--json")
+    assert result.exit_code == 0, result.output
+    listed = {row["run"]: row for row in json.loads(result.output)}
+    assert listed["demo"]["labels"] == ["0", "1"] and listed["demo"]["model"] == "hybrid"
+    assert 0 <= listed["demo"]["val_accuracy"] <= 1 and listed["demo"]["size_mb"] > 0
+    assert "damaged" in listed["broken"]["problem"]
+    table = invoke("list", "--models-dir", trained).output
+    assert table.splitlines()[0].split()[:3] == ["run", "labels", "model"] and "demo" in table

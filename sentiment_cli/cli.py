@@ -300,7 +300,7 @@ def list_command(as_json, models_dir):
     """
     from pathlib import Path
 
-    from sentiment_cli.runs import CONFIG_FILE, METRICS_FILE, list_runs, read_json
+    from sentiment_cli.runs import CONFIG_FILE, METRICS_FILE, TOKENIZER_FILE, list_runs, read_json
 
     rows = []
     for name in list_runs(models_dir):
@@ -313,6 +313,8 @@ def list_command(as_json, models_dir):
             hyper = record.get("hyperparameters", {})
             row.update(labels=hyper.get("labels"), model=hyper.get("model"),
                        val_accuracy=metrics.get("best_val_accuracy"), created=record.get("created"))
+            if read_json(path / TOKENIZER_FILE).get("version") in (1, 2):
+                row["problem"] = "made by sentiment-cli 0.1 (tokenizer outside the model): train it again"
         except (SentimentError, AttributeError, TypeError) as exc:
             row["problem"] = str(exc) if isinstance(exc, SentimentError) else f"{path / CONFIG_FILE}: damaged"
         rows.append(row)

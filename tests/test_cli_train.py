@@ -172,11 +172,15 @@ def test_runs_as_paths_list_and_closest_names(trained, tmp_path):
     assert result.exit_code == 1 and "not a run directory" in result.output
     (trained / "broken").mkdir()
     (trained / "broken" / runs.CONFIG_FILE).write_text("{cut")
+    shutil.copytree(trained / "demo", trained / "old")
+    tokenizer = json.loads((trained / "old" / runs.TOKENIZER_FILE).read_text())
+    (trained / "old" / runs.TOKENIZER_FILE).write_text(json.dumps({**tokenizer, "version": 2}))
     result = invoke("list", "--models-dir", trained, "--json")
     assert result.exit_code == 0, result.output
     listed = {row["run"]: row for row in json.loads(result.output)}
     assert listed["demo"]["labels"] == ["0", "1"] and listed["demo"]["model"] == "hybrid"
     assert 0 <= listed["demo"]["val_accuracy"] <= 1 and listed["demo"]["size_mb"] > 0
     assert "damaged" in listed["broken"]["problem"]
+    assert "train it again" in listed["old"]["problem"] and "problem" not in listed["demo"]
     table = invoke("list", "--models-dir", trained).output
     assert table.splitlines()[0].split()[:3] == ["run", "labels", "model"] and "demo" in table

@@ -210,8 +210,9 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or model summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's path and metrics as one JSON object.")
+@click.option("--verbose", "show_summary", is_flag=True, help="Print the model's summary first (info RUN shows it too).")
 def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
-          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, **kwargs):
+          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -236,7 +237,8 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     allowed = [label.strip() for label in labels.split(",")] if labels else None
     path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
                               allowed_labels=allowed, overwrite=overwrite, resume=resume,
-                              unlabeled_path=unlabeled_path, on_bad_lines=on_bad_lines, verbose=0 if quiet else 1)
+                              unlabeled_path=unlabeled_path, on_bad_lines=on_bad_lines, verbose=0 if quiet else 1,
+                              summary=show_summary)
     if as_json:
         click.echo(json.dumps({"run": str(path), "metrics": metrics}))
         return

@@ -204,7 +204,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
     # which validation rows the current best model gets right; a round is judged against them
     model_correct = predict_proba(model, val_seqs, dm.features).argmax(axis=1) == val_y
     bar = tqdm(total=semi.rounds, initial=state["completed_rounds"], desc="semi rounds", unit="round",
-               file=sys.stderr, disable=not verbose)
+               file=sys.stderr, disable=not verbose or not sys.stderr.isatty())
     for r in range(state["completed_rounds"] + 1, semi.rounds + 1):
         if state.get("stopped"):
             break

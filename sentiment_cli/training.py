@@ -290,7 +290,8 @@ def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val
         # Keras writes its progress bar to stdout; stdout is for results, so send it to stderr.
         with contextlib.redirect_stdout(sys.stderr):
             half.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=done,
-                     callbacks=[commit, keras.callbacks.TerminateOnNaN()], verbose=verbose, shuffle=False)
+                     callbacks=[commit, keras.callbacks.TerminateOnNaN()], verbose=_keras_verbosity(verbose),
+                     shuffle=False)
     elif commit.best_weights is not None:
         half.set_weights(commit.best_weights)
     seconds = time.perf_counter() - fit_start
@@ -310,6 +311,12 @@ def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val
         "examples_per_second": round(len(train_seqs) * (len(history) - done) / seconds, 1)
         if seconds and len(history) > done else None,
     }
+
+
+def _keras_verbosity(verbose: int) -> int:
+    """Keras' progress bar on a terminal; into a file or a pipe, one plain line per epoch (the
+    bar would write carriage returns and colour codes into the log)."""
+    return 2 if verbose == 1 and not sys.stderr.isatty() else verbose
 
 
 def fit_mix_on_validation(model, dm, val_seqs, val_y, seed) -> dict:
@@ -342,10 +349,12 @@ def print_summary(model: keras.Model, file=None) -> None:
 
 def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: str = "auto",
               columns: Columns | None = None, allowed_labels=None, overwrite: bool = False, resume: bool = False,
-              unlabeled_path=None, on_bad_lines: str = "error", verbose: int = 1) -> tuple[Path, dict]:
+              unlabeled_path=None, on_bad_lines: str = "error", verbose: int = 1,
+              summary: bool = False) -> tuple[Path, dict]:
     """Read ``train_path``, train, and write models_dir/name; returns its path and metrics.
 
     unlabeled_path: more text (one per line) for --pretrain-embeddings to learn from.
+    summary: print the model's summary on stderr first.
     """
     columns = columns or Columns()
     data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
@@ -355,7 +364,7 @@ def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: st
         data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels, on_bad_lines)
         unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
         return train_and_save(models_dir, name, config, data, {**data_info, "skipped_lines": data.skipped},
-                              overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose,
+                              overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose, summary=summary,
                               checkpoint=checkpoint)
 
 
@@ -418,10 +427,10 @@ def interrupted_training(models_dir, name: str, config: TrainConfig, data_info: 
 
 def train_and_save(models_dir, name: str, config: TrainConfig, data: LabeledData, data_info: dict, *,
                    overwrite: bool = False, unlabeled_texts=None, verbose: int = 1,
-                   checkpoint: Path | None = None) -> tuple[Path, dict]:
+                   checkpoint: Path | None = None, summary: bool = False) -> tuple[Path, dict]:
     """train() into a new run directory, with its tokenizer, config and metrics."""
     with runs.new_run(models_dir, name, overwrite) as run_dir:
-        result = train(config, data, run_dir, verbose=verbose, summary=True, unlabeled_texts=unlabeled_texts,
+        result = train(config, data, run_dir, verbose=verbose, summary=summary, unlabeled_texts=unlabeled_texts,
                        checkpoint=checkpoint)
         runs.save_model(run_dir / runs.MODEL_FILE, result.model, result.data_manager.tokenizer, config)
         result.data_manager.tokenizer.save(run_dir / runs.TOKENIZER_FILE)

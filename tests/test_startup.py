@@ -40,3 +40,20 @@ def test_the_probe_sees_tensorflow_when_it_is_needed(models):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "NOT IMPORTED" not in done.stderr and "IMPORTED" in done.stderr
+
+
+def test_logs_into_a_file_have_no_carriage_returns_or_colour_codes(models, tmp_path):
+    """stderr redirected (a pipe here): one plain line per epoch, no bars, no summary."""
+    labeled = write_labeled(tmp_path / "train.txt")
+    train = subprocess.run([sys.executable, "-m", "sentiment_cli", "train", "logged", "--train", str(labeled),
+                            "--models-dir", str(models), *[a for a in TINY if a != "-q"]],
+                           capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr
+    assert "Epoch 1/2" in train.stderr and "val_accuracy" in train.stderr
+    assert "Total params" not in train.stderr  # the summary only with --verbose
+    test = subprocess.run([sys.executable, "-m", "sentiment_cli", "test", "logged", "--input", str(labeled),
+                           "--output", str(tmp_path / "o.csv"), "--models-dir", str(models)],
+                          capture_output=True, text=True)
+    assert test.returncode == 0, test.stderr
+    for log in (train.stderr, test.stderr):
+        assert "\r" not in log and "\x1b[" not in log

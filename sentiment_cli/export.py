@@ -36,8 +36,9 @@ def export_run(run: Run, directory, overwrite: bool = False) -> Path:
         if not directory.is_dir() or (any(directory.iterdir()) and not (directory / INFO_FILE).is_file()):
             raise RunError(f"{directory} is not an export of sentiment-cli: --overwrite replaces only those. "
                            "Choose another directory")
-    if not directory.parent.is_dir():
-        raise RunError(f"{directory.parent} does not exist: create it first, or export elsewhere")
+    if directory.parent.exists() and not directory.parent.is_dir():
+        raise RunError(f"{directory.parent} is a file: export into a directory")
+    directory.parent.mkdir(parents=True, exist_ok=True)  # exported/demo/1: TF Serving's base path and version
     labels = list(run.config.labels)
     binary = len(labels) == 2
     threshold = run.threshold if binary else None

@@ -37,8 +37,7 @@ def trained(tmp_path_factory):
 @pytest.mark.parametrize("name", ["two", "three"])
 def test_export_serves_what_test_predicts_without_sentiment_cli(trained, name, tmp_path):
     root, texts = trained
-    out = tmp_path / "export" / "1"
-    out.parent.mkdir()
+    out = tmp_path / "export" / name / "1"  # parents are made: TF Serving's base path, then the version
     result = invoke("export", name, out, "--models-dir", root / "models")
     assert result.exit_code == 0, result.output
     info = json.loads((out / "sentiment-cli.json").read_text())

@@ -14,7 +14,7 @@ from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.data import length_batches, pad
 from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import NGramLogits
-from sentiment_cli.textops import TextToIds
+from sentiment_cli.textops import TextToIds  # noqa: F401  (registered for loading saved models)
 
 
 # Each half of a model ends in a logits layer: "ngrams" (the n-gram model, trained by convex
@@ -95,7 +95,7 @@ def text_model(model: keras.Model, tokenizer, config: TrainConfig) -> keras.Mode
     This is what a run saves (best.keras) and exports: one graph from text to label.
     """
     texts = keras.Input(shape=(), dtype="string", name="text")
-    ids = TextToIds(tokenizer.vocabulary, config.max_length, config.truncating, name="text_to_ids")(texts)
+    ids = tokenizer.layer(config.max_length, config.truncating)(texts)  # the layer that encoded training
     return keras.Model(texts, model(ids), name="sentiment_text")
 
 

@@ -131,7 +131,8 @@ def atomic_output(path, newline: str = ""):
 
 def _progress(desc: str, enabled: bool):
     # Only on a terminal: into a file, a bar's carriage returns make one unreadable line.
-    return tqdm(desc=desc, unit=" rows", unit_scale=True, file=sys.stderr, disable=not enabled or not sys.stderr.isatty(),
+    return tqdm(desc=desc, unit=" rows", unit_scale=True, file=sys.stderr,
+                disable=not enabled or not sys.stderr.isatty(),
                 mininterval=0.5, dynamic_ncols=True)
 
 

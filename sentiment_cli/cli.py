@@ -440,35 +440,64 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
 
 @cli.command()
 @click.argument("runs", nargs=-1)
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Labeled data, in any format train reads.")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Labeled data, in any format train reads; with --gold, ids and texts (a test file).")
+@click.option("--gold", "gold_path", type=click.Path(dir_okay=False),
+              help="CSV 'id,label' with the labels of --input's ids (the classic testing_label.csv), or of "
+                   "--predictions' ids.")
+@click.option("--predictions", "predictions_path", type=click.Path(dir_okay=False),
+              help="Score this predictions CSV ('id,label', as test writes it) against --gold, without a model; "
+                   "every problem in it is listed.")
 @click.option("--errors", type=click.IntRange(0), default=0, show_default=True,
               help="List the N most confidently wrong examples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
 @data_options
 @prediction_options
 @models_dir_option
-def evaluate(runs, input_path, errors, as_json, fmt, extra_runs, threshold, chunk_size, batch_size,
-             max_batch_tokens, quiet, models_dir, **kwargs):
+def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, fmt, extra_runs, threshold, chunk_size,
+             batch_size, max_batch_tokens, quiet, models_dir, **kwargs):
     """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix.
 
-    A single run's report is also saved as evaluation.json in its run directory.
+    Of a run on labeled data, of a run on a test file whose labels are in a separate gold file
+    (joined by id), or of a predictions file against a gold file, without a model. A single
+    run's report is also saved as evaluation.json in its run directory.
 
     \b
-    Example:
+    Examples:
         sentiment-cli evaluate demo --input data/training_label.txt --errors 5
+        sentiment-cli evaluate demo --input testing_data.txt --gold testing_label.csv
+        sentiment-cli evaluate --predictions result.csv --gold testing_label.csv
     """
+    from sentiment_cli.scoring import format_report, read_gold
+
+    if predictions_path is not None:
+        if runs or extra_runs or input_path:
+            raise click.UsageError("--predictions scores a file without a model: give no RUN and no --input")
+        if gold_path is None:
+            raise click.UsageError("--predictions needs --gold, the file with the right labels")
+        from sentiment_cli.scoring import score_predictions
+
+        report = score_predictions(predictions_path, read_gold(gold_path))
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_report(report), nl=as_json)
+        return
+    if input_path is None:
+        raise click.UsageError("Missing option '--input' (or score a file with --predictions FILE --gold FILE)")
+    gold = read_gold(gold_path) if gold_path is not None else None
     _load_tensorflow()
-    from sentiment_cli.predict import evaluate_file, format_report, save_report
+    from sentiment_cli.predict import evaluate_file, save_report
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
-    report = evaluate_file(loaded, input_path, fmt=fmt, columns=_run_columns(kwargs, loaded[0]), chunk_size=chunk_size,
+    columns = _run_columns(kwargs, loaded[0])
+    report = evaluate_file(loaded, input_path, fmt=fmt, columns=columns, chunk_size=chunk_size,
                            batch_size=batch_size, max_tokens=max_batch_tokens, threshold=threshold,
-                           errors=errors, progress=not quiet)
+                           errors=errors, progress=not quiet, gold=gold)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         click.echo(format_report(report), nl=False)
+    if report.get("gold_ids_not_in_input"):
+        click.echo(f"warning: {report['gold_ids_not_in_input']} ids of {gold_path} are not in {input_path}; "
+                   "the figures cover the input's rows only", err=True)
     if len(loaded) == 1:  # after the report: a run directory that cannot be written costs only the copy
         try:
             saved = save_report(loaded[0], report)

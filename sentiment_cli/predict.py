@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import heapq
-import io
 import itertools
 import os
 import sys
@@ -30,6 +29,7 @@ from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
 from sentiment_cli.model import predict_proba
 from sentiment_cli.runs import Run
+from sentiment_cli.scoring import Gold, classification_report
 
 DEFAULT_CHUNK = 8192
 
@@ -177,48 +177,31 @@ def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto",
             "threshold": threshold}
 
 
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
-    """Accuracy, per-class precision / recall / F1 / support, macro F1, confusion matrix."""
-    k = len(labels)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (y_true, y_pred), 1)
-    per_class = {}
-    for i, label in enumerate(labels):
-        tp = confusion[i, i]
-        predicted, actual = confusion[:, i].sum(), confusion[i, :].sum()
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
-                            "support": int(actual)}
-    total = int(confusion.sum())
-    return {
-        "examples": total,
-        "accuracy": float(np.trace(confusion) / total) if total else 0.0,
-        "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
-        "per_class": per_class,
-        "labels": list(labels),
-        "confusion_matrix": confusion.tolist(),  # rows: true label, columns: predicted label
-    }
-
-
 def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Columns | None = None,
                   chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
                   max_tokens: int = PREDICT_TOKENS, threshold: float | None = None,
-                  errors: int = 0, progress: bool = True) -> dict:
-    """Metrics of the runs (averaged, if several) on a labeled file; the ``errors`` most confidently wrong."""
+                  errors: int = 0, progress: bool = True, gold: Gold | None = None) -> dict:
+    """Metrics of the runs (averaged, if several) on a labeled file; the ``errors`` most confidently wrong.
+
+    With ``gold``, the input is read as a test file (ids and texts) and each row's label is
+    the gold file's for its id.
+    """
     predictor = Predictor(runs, batch_size, max_tokens)
     threshold = decision_threshold(runs, threshold)
     index = {label: i for i, label in enumerate(predictor.labels)}
-    records = read_records(input_path, "labeled", fmt, columns or Columns())
+    if gold is None:
+        records = read_records(input_path, "labeled", fmt, columns or Columns())
+    else:
+        records = _joined(input_path, read_records(input_path, "test", fmt, columns or Columns()), gold)
     y_true, y_pred, worst = [], [], []
     with _progress("evaluate", progress) as bar:
         for chunk, probs in predictor.chunks(records, chunk_size):
             truth = []
             for record in chunk:
                 if record.label not in index:
-                    raise DataError(input_path, f"label {record.label!r} is not one the run knows "
-                                    f"({', '.join(predictor.labels)})", line=record.line,
+                    where, line = (input_path, record.line) if gold is None else (gold.path, gold.lines[record.id])
+                    raise DataError(where, f"label {record.label!r} is not one the run knows "
+                                    f"({', '.join(predictor.labels)})", line=line,
                                     fix="Fix the label, or evaluate a run trained with it")
                 truth.append(index[record.label])
             truth = np.asarray(truth)
@@ -238,6 +221,9 @@ def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Co
         raise DataError(input_path, "no labeled examples in the file", fix="Give a file with labeled examples")
     report = classification_report(np.concatenate(y_true), np.concatenate(y_pred), predictor.labels)
     report.update({"input": str(input_path), "runs": [run.path.name for run in runs], "threshold": threshold})
+    if gold is not None:
+        report["gold"] = gold.path
+        report["gold_ids_not_in_input"] = len(gold.labels) - report["examples"]
     if errors:
         report["errors"] = [
             {"line": line, "label": label, "predicted": pred, "confidence": round(conf, 6), "text": text}
@@ -246,27 +232,19 @@ def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Co
     return report
 
 
-def format_report(report: dict) -> str:
-    """The report as plain-text tables."""
-    import pandas as pd
-
-    out = io.StringIO()
-    out.write(f"{report['examples']} examples from {report['input']}\n")
-    out.write(f"accuracy  {report['accuracy']:.4f}\nmacro F1  {report['macro_f1']:.4f}\n\n")
-    table = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1", "support"]]
-    table["support"] = table["support"].astype(int)
-    out.write(table.to_string(float_format=lambda v: f"{v:.4f}") + "\n\n")
-    labels = report["labels"]
-    confusion = pd.DataFrame(report["confusion_matrix"], index=[f"true {l}" for l in labels],
-                             columns=[f"pred {l}" for l in labels])
-    out.write(confusion.to_string() + "\n")
-    for e in report.get("errors", []):
-        text = e["text"] if len(e["text"]) <= 100 else e["text"][:97] + "..."
-        out.write(f"\nline {e['line']}: {e['label']} predicted as {e['predicted']} "
-                  f"(p={e['confidence']:.4f}): {text}")
-    if report.get("errors"):
-        out.write("\n")
-    return out.getvalue()
+def _joined(input_path, records: Iterable[Record], gold: Gold) -> Iterator[Record]:
+    """Records with their gold labels, joined by id; every id of the input once and in the gold file."""
+    seen = {}
+    for record in records:
+        if record.id in seen:
+            raise DataError(input_path, f"id {record.id!r} again (first on line {seen[record.id]})", line=record.line,
+                            fix="Give each row its own id")
+        seen[record.id] = record.line
+        if record.id not in gold.labels:
+            raise DataError(input_path, f"id {record.id!r} has no label in {gold.path}", line=record.line,
+                            fix="Give the gold file that belongs to this input (ids are joined)")
+        record.label = gold.labels[record.id]
+        yield record
 
 
 def save_report(run: Run, report: dict) -> Path:

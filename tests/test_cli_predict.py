@@ -8,7 +8,7 @@ import pytest
 from helpers import TINY, invoke, write_labeled
 
 from sentiment_cli import predict, runs
-from sentiment_cli.predict import classification_report
+from sentiment_cli.scoring import classification_report
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +211,58 @@ def test_evaluate_unknown_label(models, tmp_path):
     result = invoke("evaluate", "a", "--input", src, "--models-dir", models, "-q")
     assert result.exit_code == 1
     assert "line 2: label '7' is not one the run knows (0, 1)" in result.output
+
+
+CLASSIC_TEST = "id,text\n0,love it , great fun\n1,hate it , awful\n2,best day ever\n3,worst day ever\n"
+
+
+def test_evaluate_joins_a_gold_file_by_id(models, tmp_path):
+    src = tmp_path / "testing_data.txt"
+    src.write_text(CLASSIC_TEST)
+    gold = tmp_path / "testing_label.csv"
+    gold.write_text("id,label\n3,0\n1,0\n0,1\n2,1\n9,1\n")  # another order, and one id the input lacks
+    result = invoke("evaluate", "a", "--input", src, "--gold", gold, "--models-dir", models, "-q", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["examples"] == 4 and report["gold"] == str(gold)
+    # the same figures as the labeled file with the same texts and labels
+    labeled = tmp_path / "labeled.txt"
+    labeled.write_text("1 +++$+++ love it , great fun\n0 +++$+++ hate it , awful\n1 +++$+++ best day ever\n"
+                       "0 +++$+++ worst day ever\n")
+    direct = json.loads(invoke("evaluate", "a", "--input", labeled, "--models-dir", models, "-q", "--json").stdout)
+    assert report["confusion_matrix"] == direct["confusion_matrix"]
+    assert "1 ids of" in result.stderr and "not in" in result.stderr
+
+    gold.write_text("id,label\n0,1\n1,0\n2,1\n")
+    result = invoke("evaluate", "a", "--input", src, "--gold", gold, "--models-dir", models, "-q")
+    assert result.exit_code == 1
+    assert f"{src}, line 5: id '3' has no label in {gold}" in result.output
+
+
+def test_evaluate_scores_and_validates_a_predictions_file(models, tmp_path):
+    src = tmp_path / "testing_data.txt"
+    src.write_text(CLASSIC_TEST)
+    gold = tmp_path / "testing_label.csv"
+    gold.write_text("id,label\n0,1\n1,0\n2,1\n3,0\n")
+    out = tmp_path / "result.csv"
+    assert invoke("test", "a", "--input", src, "--output", out, "--probabilities", "--models-dir", models,
+                  "-q").exit_code == 0
+    scored = invoke("evaluate", "--predictions", out, "--gold", gold, "--json")
+    assert scored.exit_code == 0, scored.output
+    by_model = json.loads(invoke("evaluate", "a", "--input", src, "--gold", gold, "--models-dir", models,
+                                 "-q", "--json").stdout)
+    assert json.loads(scored.stdout)["confusion_matrix"] == by_model["confusion_matrix"]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label\n0,1\n0,0\n7,1\n1,maybe\n2\n")
+    result = invoke("evaluate", "--predictions", bad, "--gold", gold)
+    assert result.exit_code == 1
+    for problem in ["line 3: id '0' again (first on line 2)", "line 4: id '7' is not in",
+                    "line 5: label 'maybe' is not one of 0, 1", "line 6: 1 fields where the header has 2",
+                    "2 ids of", "have no prediction ('2', '3')"]:
+        assert problem in result.output, problem
+    bad.write_text("id,prediction\n0,1\n")
+    result = invoke("evaluate", "--predictions", bad, "--gold", gold)
+    assert result.exit_code == 1 and "line 1: no column 'label' (the header has: id, prediction)" in result.output
+    assert invoke("evaluate", "--predictions", out).exit_code == 2  # --gold missing
+    assert invoke("evaluate", "a", "--predictions", out, "--gold", gold).exit_code == 2

@@ -495,6 +495,10 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, fmt
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         click.echo(format_report(report), nl=False)
+    if report.get("rows_in_training_data"):
+        click.echo(f"warning: {report['rows_in_training_data']} of {report['examples']} rows of {input_path} are "
+                   f"also in the training data of {', '.join(report['runs'])} (same text after normalization): "
+                   "the figures overstate accuracy on unseen text", err=True)
     if report.get("gold_ids_not_in_input"):
         click.echo(f"warning: {report['gold_ids_not_in_input']} ids of {gold_path} are not in {input_path}; "
                    "the figures cover the input's rows only", err=True)
@@ -505,6 +509,42 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, fmt
             click.echo(f"warning: the report was not saved in {loaded[0].path} ({exc.strerror or exc})", err=True)
         else:
             click.echo(f"saved to {saved}", err=True)
+
+
+@cli.command()
+@click.option("--train", "train_path", default="data/training_label.txt", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), help="Labeled data, in any format train reads.")
+@click.option("--test", "test_path", type=click.Path(dir_okay=False),
+              help="Data you will test or evaluate on (labeled or not): its overlap with --train is counted.")
+@data_options
+@click.option("--test-format", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Format of --test.")
+@click.option("--vocab-size", type=click.IntRange(1), default=DEFAULTS.vocab_size, show_default=True,
+              help="Vocabulary size train would use: tokens outside it count as unknown.")
+@click.option("--max-length", type=click.IntRange(1), default=DEFAULTS.max_length, show_default=True,
+              help="Token limit train would use: the share of longer texts is reported.")
+@click.option("--strict", is_flag=True, help="Exit with 1 when there is a finding (for scripts and CI).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check(train_path, test_path, fmt, test_format, vocab_size, max_length, strict, as_json, **kwargs):
+    """Check data before training: duplicates, conflicting labels, overlap with test data,
+    class balance, text lengths and the share of unknown tokens.
+
+    Near-duplicates are texts equal after Unicode normalization, case folding and dropping
+    everything but letters and digits.
+
+    \b
+    Examples:
+        sentiment-cli check
+        sentiment-cli check --train reviews.csv --test holdout.csv --strict
+    """
+    _load_tensorflow()  # the tokenizer's rules are TensorFlow ops
+    from sentiment_cli.checks import check_files, format_check
+
+    report = check_files(train_path, test_path, fmt=fmt, columns=_columns(kwargs), test_fmt=test_format,
+                         vocab_size=vocab_size, max_length=max_length)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_check(report), nl=as_json)
+    if strict and report["findings"]:
+        sys.exit(1)
 
 
 def _band(ctx, param, value):

@@ -23,6 +23,7 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
+from sentiment_cli import checks
 from sentiment_cli import runs as runs_module
 from sentiment_cli.data import Columns, DataManager, Record, read_records
 from sentiment_cli.errors import DataError, RunError
@@ -193,6 +194,8 @@ def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Co
         records = read_records(input_path, "labeled", fmt, columns or Columns())
     else:
         records = _joined(input_path, read_records(input_path, "test", fmt, columns or Columns()), gold)
+    trained_on = training_hashes(runs)
+    overlap = 0
     y_true, y_pred, worst = [], [], []
     with _progress("evaluate", progress) as bar:
         for chunk, probs in predictor.chunks(records, chunk_size):
@@ -205,6 +208,8 @@ def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Co
                                     fix="Fix the label, or evaluate a run trained with it")
                 truth.append(index[record.label])
             truth = np.asarray(truth)
+            if trained_on:
+                overlap += sum(checks.text_hash(record.text) in trained_on for record in chunk)
             predicted = decide(probs, threshold)
             y_true.append(truth)
             y_pred.append(predicted)
@@ -221,6 +226,8 @@ def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Co
         raise DataError(input_path, "no labeled examples in the file", fix="Give a file with labeled examples")
     report = classification_report(np.concatenate(y_true), np.concatenate(y_pred), predictor.labels)
     report.update({"input": str(input_path), "runs": [run.path.name for run in runs], "threshold": threshold})
+    if trained_on is not None:
+        report["rows_in_training_data"] = overlap
     if gold is not None:
         report["gold"] = gold.path
         report["gold_ids_not_in_input"] = len(gold.labels) - report["examples"]
@@ -230,6 +237,18 @@ def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Co
             for conf, line, text, label, pred in sorted(worst, reverse=True)
         ]
     return report
+
+
+def training_hashes(runs: list[Run]) -> set[str] | None:
+    """The hashes of the runs' training texts (None when a run does not have them)."""
+    found = set()
+    for run in runs:
+        path = run.path / runs_module.TEXTS_FILE
+        hashes = checks.hash_set(runs_module.read_json(path)) if path.exists() else None
+        if hashes is None:
+            return None
+        found |= hashes
+    return found
 
 
 def _joined(input_path, records: Iterable[Record], gold: Gold) -> Iterator[Record]:

@@ -32,6 +32,10 @@ MODEL_FILE = "best.keras"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
+# A hash of each training text (not the text), so that evaluate can warn about overlap.
+TEXTS_FILE = "training_texts.json"
+# The validation rows' true class and final (calibrated) probabilities, for the pictures of `plot`.
+VALIDATION_FILE = "validation.json"
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sentiment_cli import runs
+from sentiment_cli import checks, runs
 from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
@@ -191,6 +191,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
     else:
         work.mkdir(parents=True)
         base.tokenizer.save(work / runs.TOKENIZER_FILE)
+        runs.write_json(work / runs.TEXTS_FILE, checks.text_hashes(labeled.texts))
         model, state = _round_zero(work, base, config, semi, dm, labeled, unlabeled, val_seqs, val_y, verbose)
         state.update(inputs=vars(inputs), semi=semi.to_dict())
         _commit(work, state)

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment_cli import runs
+from sentiment_cli import checks, runs
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, length_batches
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
@@ -362,6 +362,8 @@ def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: st
                  "on_bad_lines": on_bad_lines, "labels": list(allowed_labels) if allowed_labels else None}
     with interrupted_training(models_dir, name, config, data_info, overwrite, resume, verbose) as checkpoint:
         data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels, on_bad_lines)
+        for warning in checks.duplicate_warnings(data.texts, data.labels, data.lines, train_path):
+            print(f"warning: {warning}", file=sys.stderr)
         unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
         return train_and_save(models_dir, name, config, data, {**data_info, "skipped_lines": data.skipped},
                               overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose, summary=summary,
@@ -439,4 +441,5 @@ def train_and_save(models_dir, name: str, config: TrainConfig, data: LabeledData
                                          {**data_info, "examples": len(data.texts)}, extra)
         runs.write_json(run_dir / runs.CONFIG_FILE, record)
         runs.write_json(run_dir / runs.METRICS_FILE, result.metrics)
+        runs.write_json(run_dir / runs.TEXTS_FILE, checks.text_hashes(data.texts))
     return runs.run_path(models_dir, name), result.metrics

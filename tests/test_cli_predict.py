@@ -112,7 +112,7 @@ def test_top_k_and_json_summary(models, tmp_path):
     result = invoke("test", "three", "--input", src, "--output", out, "--probabilities", "--top-k", "2", "--json",
                     "--models-dir", models, "-q")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["rows"] == 3 and summary["output"] == str(out) and summary["runs"] == ["three"]
     table = rows(out)
     assert table[0] == ["id", "label", "p_neg", "p_neu", "p_pos", "label_1", "p_1", "label_2", "p_2"]
@@ -232,6 +232,8 @@ def test_evaluate_joins_a_gold_file_by_id(models, tmp_path):
     direct = json.loads(invoke("evaluate", "a", "--input", labeled, "--models-dir", models, "-q", "--json").stdout)
     assert report["confusion_matrix"] == direct["confusion_matrix"]
     assert "1 ids of" in result.stderr and "not in" in result.stderr
+    # 'best day ever' and 'worst day ever' are training rows of run a
+    assert report["rows_in_training_data"] == 2 and "2 of 4 rows of" in result.stderr
 
     gold.write_text("id,label\n0,1\n1,0\n2,1\n")
     result = invoke("evaluate", "a", "--input", src, "--gold", gold, "--models-dir", models, "-q")

@@ -13,6 +13,8 @@ def trained_once(tmp_path_factory):
     models = root / "models"
     result = invoke("train", "demo", "--train", write_labeled(root / "train.txt"), "--models-dir", models, *TINY)
     assert result.exit_code == 0, result.output
+    # write_labeled writes every line twice, which train points out
+    assert "warning: " in result.stderr and "20 of 40 rows repeat an earlier text (line 21 repeats line 1" in result.stderr
     return models
 
 
@@ -26,7 +28,9 @@ def trained(trained_once, tmp_path):
 def test_train_writes_a_complete_run(trained):
     run = trained / "demo"
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        [runs.CONFIG_FILE, runs.TOKENIZER_FILE, runs.MODEL_FILE, runs.HISTORY_FILE, runs.METRICS_FILE])
+        [runs.CONFIG_FILE, runs.TOKENIZER_FILE, runs.MODEL_FILE, runs.HISTORY_FILE, runs.METRICS_FILE,
+         runs.TEXTS_FILE, runs.VALIDATION_FILE])
+    assert len(json.loads((run / runs.TEXTS_FILE).read_text())["hashes"]) == 20  # 40 rows, 20 distinct texts
     config = json.loads((run / runs.CONFIG_FILE).read_text())
     assert config["hyperparameters"]["labels"] == ["0", "1"]
     assert config["hyperparameters"]["max_length"] == 8
@@ -51,7 +55,7 @@ def test_seed_makes_training_repeatable(tmp_path, labeled_file, tiny_args):
     for name in ("a", "b"):
         result = invoke("train", name, "--train", labeled_file, "--models-dir", models, *tiny_args, "--json")
         assert result.exit_code == 0, result.output
-        summary = json.loads(result.output)  # --json: one JSON object, nothing else on stdout
+        summary = json.loads(result.stdout)  # --json: one JSON object, nothing else on stdout
         assert summary["run"] == str(models / name)
         assert summary["metrics"] == json.loads((models / name / runs.METRICS_FILE).read_text())
     a, b = (runs.load_run(models, n) for n in ("a", "b"))
@@ -165,7 +169,7 @@ def test_hybrid_default_has_both_halves_and_naive_bayes_ratios(trained):
 def test_runs_as_paths_list_and_closest_names(trained, tmp_path):
     result = invoke("info", trained / "demo", "--json")  # a path to the run, no --models-dir
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["config"]["hyperparameters"]["labels"] == ["0", "1"]
+    assert json.loads(result.stdout)["config"]["hyperparameters"]["labels"] == ["0", "1"]
     result = invoke("info", "dmeo", "--models-dir", trained)
     assert result.exit_code == 1 and "did you mean demo?" in result.output
     result = invoke("info", tmp_path / "nowhere", "--json")
@@ -177,7 +181,7 @@ def test_runs_as_paths_list_and_closest_names(trained, tmp_path):
     (trained / "old" / runs.TOKENIZER_FILE).write_text(json.dumps({**tokenizer, "version": 2}))
     result = invoke("list", "--models-dir", trained, "--json")
     assert result.exit_code == 0, result.output
-    listed = {row["run"]: row for row in json.loads(result.output)}
+    listed = {row["run"]: row for row in json.loads(result.stdout)}
     assert listed["demo"]["labels"] == ["0", "1"] and listed["demo"]["model"] == "hybrid"
     assert 0 <= listed["demo"]["val_accuracy"] <= 1 and listed["demo"]["size_mb"] > 0
     assert "damaged" in listed["broken"]["problem"]

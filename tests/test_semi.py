@@ -130,7 +130,7 @@ def test_semi_refuses_to_overwrite(setup):
     models, common = setup
     result = invoke("semi", "quick", "--rounds", "1", "--json", *common)
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)  # --json: one JSON object on stdout
+    summary = json.loads(result.stdout)  # --json: one JSON object on stdout
     assert summary["run"] == str(models / "quick-semi") and len(summary["metrics"]["rounds"]) == 2
     result = invoke("semi", "quick", "--rounds", "1", *common)
     assert result.exit_code == 1 and "already exists" in result.output

@@ -1,0 +1,227 @@
+"""Data checks: duplicates, conflicting labels, train/test overlap, balance, lengths, unknown words.
+
+A file with every row three times trains to a validation accuracy of 1.0 (the validation rows
+are also training rows), and a model evaluated on its own training rows looks perfect; neither
+says so by itself. ``check_files`` reports such problems before training; ``duplicate_warnings``
+is what ``train`` prints, and a run keeps a hash of each training text (never the text) so that
+``evaluate`` can say when its input overlaps the training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter, defaultdict
+import numpy as np
+
+from sentiment_cli.errors import DataError
+
+# Bump when normalize() changes: hashes stored by runs made with another version are not compared.
+NORMALIZATION = "nfkc-casefold-alnum-1"
+_NOT_WORD = re.compile(r"[\W_]+")
+EXAMPLES = 5  # examples listed per finding
+
+
+def normalize(text: str) -> str:
+    """The text as near-duplicates share it: Unicode NFKC, case folded, only letters and digits
+    separated by single spaces ('Great movie!!' and 'great  movie' are the same)."""
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def text_hash(text: str) -> str:
+    """64-bit hash of the normalized text, as hex."""
+    return hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def text_hashes(texts) -> dict:
+    """A run's record of its training texts (saved as JSON): sorted unique hashes, not the texts."""
+    return {"normalization": NORMALIZATION, "digest": "blake2b-64", "hashes": sorted({text_hash(t) for t in texts})}
+
+
+def hash_set(record: dict) -> set[str] | None:
+    """The hashes of a ``text_hashes`` record, or None when they were made another way."""
+    if record.get("normalization") != NORMALIZATION or not isinstance(record.get("hashes"), list):
+        return None
+    return set(record["hashes"])
+
+
+def _repeats(texts: list[str], lines: list[int], key) -> tuple[int, list[tuple[int, int]]]:
+    """Rows whose key repeats an earlier row's: their count and (line, first line) examples."""
+    first, count, examples = {}, 0, []
+    for text, line in zip(texts, lines):
+        k = key(text)
+        if k in first:
+            count += 1
+            if len(examples) < EXAMPLES:
+                examples.append((line, first[k]))
+        else:
+            first[k] = line
+    return count, examples
+
+
+def conflicts(texts: list[str], labels: list[str], lines: list[int]) -> tuple[int, int, list[dict]]:
+    """Texts (after normalization) given more than one label: (texts, rows, examples)."""
+    by_text = defaultdict(lambda: defaultdict(list))
+    for text, label, line in zip(texts, labels, lines):
+        by_text[normalize(text)][label].append(line)
+    found = [(key, lab) for key, lab in by_text.items() if len(lab) > 1]
+    examples = [{"text": key[:80], "labels": {label: ls[:3] for label, ls in lab.items()}}
+                for key, lab in found[:EXAMPLES]]
+    return len(found), sum(len(ls) for _, lab in found for ls in lab.values()), examples
+
+
+def duplicate_warnings(texts: list[str], labels: list[str], lines: list[int], path) -> list[str]:
+    """What ``train`` warns about: repeated texts and conflicting labels, with lines."""
+    out = []
+    count, examples = _repeats(texts, lines, normalize)
+    if count:
+        where = ", ".join(f"line {a} repeats line {b}" for a, b in examples[:3])
+        out.append(f"{path}: {count} of {len(texts)} rows repeat an earlier text ({where}); repeats can land on both "
+                   "sides of the validation split and make validation accuracy look better than it is")
+    n_texts, n_rows, found = conflicts(texts, labels, lines)
+    if n_texts:
+        first = found[0]["labels"]
+        where = " and ".join(f"{label!r} on line {ls[0]}" for label, ls in first.items())
+        out.append(f"{path}: {n_texts} texts have more than one label ({n_rows} rows; for example {where})")
+    if out:
+        out.append(f"see them all with: sentiment-cli check --train {path}")
+    return out
+
+
+def _percentiles(lengths: np.ndarray) -> dict:
+    if not len(lengths):
+        return {}
+    p = np.percentile(lengths, [5, 50, 95, 99])
+    return {"p5": float(p[0]), "p50": float(p[1]), "p95": float(p[2]), "p99": float(p[3]),
+            "max": int(lengths.max()), "mean": round(float(lengths.mean()), 1)}
+
+
+def _token_stats(tokens: list[list[str]], vocabulary: set[str], max_length: int) -> dict:
+    lengths = np.array([len(t) for t in tokens])
+    total = int(lengths.sum())
+    unknown = sum(1 for ts in tokens for t in ts if t not in vocabulary)
+    return {"length_tokens": _percentiles(lengths),
+            "over_max_length": round(float(np.mean(lengths > max_length)), 4) if len(lengths) else 0.0,
+            "unknown_token_share": round(unknown / total, 4) if total else 0.0}
+
+
+def _read(path, fmt, columns, labeled: bool):
+    """(texts, labels or None, lines) of a file; a test file may be labeled or not."""
+    from sentiment_cli.data import read_records
+
+    if labeled:
+        records = list(read_records(path, "labeled", fmt, columns))
+        return [r.text for r in records], [r.label for r in records], [r.line for r in records]
+    try:
+        records = list(read_records(path, "labeled", fmt, columns))
+        return [r.text for r in records], [r.label for r in records], [r.line for r in records]
+    except DataError as exc:
+        if exc.line not in (None, 1):
+            raise
+    records = list(read_records(path, "test", fmt, columns))
+    return [r.text for r in records], None, [r.line for r in records]
+
+
+def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, test_fmt: str = "auto",
+                vocab_size: int = 20_000, max_length: int = 400) -> dict:
+    """The report of ``sentiment-cli check``: one section per file, plus the overlap.
+
+    Unknown tokens are those outside the vocabulary ``train --vocab-size`` would build from the
+    training file; lengths are in tokens of sentiment-cli's tokenizer.
+    """
+    from sentiment_cli.tokenizer import tokenize_batch
+
+    texts, labels, lines = _read(train_path, fmt, columns, labeled=True)
+    if not texts:
+        raise DataError(train_path, "no labeled examples in the file", fix="Give a file with labeled examples")
+    tokens = tokenize_batch(texts)
+    counts = Counter(t for ts in tokens for t in ts)
+    vocabulary = {w for w, _ in counts.most_common(vocab_size)}
+    classes = Counter(labels)
+    exact, exact_examples = _repeats(texts, lines, lambda t: t)
+    near, near_examples = _repeats(texts, lines, normalize)
+    n_conflicts, conflict_rows, conflict_examples = conflicts(texts, labels, lines)
+    report = {"train": {
+        "path": str(train_path), "rows": len(texts),
+        "labels": {label: {"rows": n, "share": round(n / len(texts), 4)} for label, n in sorted(classes.items())},
+        "duplicates": {"exact": exact, "normalized": near,
+                       "examples": [{"line": a, "repeats_line": b} for a, b in near_examples]},
+        "conflicts": {"texts": n_conflicts, "rows": conflict_rows, "examples": conflict_examples},
+        "vocabulary": {"distinct_tokens": len(counts), "kept": len(vocabulary), "vocab_size": vocab_size},
+        **_token_stats(tokens, vocabulary, max_length),
+    }}
+    findings = []
+    if near:
+        findings.append(f"{near} training rows repeat an earlier text ({exact} exactly)")
+    if n_conflicts:
+        findings.append(f"{n_conflicts} training texts have more than one label")
+    if test_path is not None:
+        test_texts, test_labels, test_lines = _read(test_path, test_fmt, columns, labeled=False)
+        first_exact = {}
+        first_near = {}
+        for text, line in zip(texts, lines):
+            first_exact.setdefault(text, line)
+            first_near.setdefault(normalize(text), line)
+        overlap_exact = overlap_near = 0
+        examples = []
+        for text, line in zip(test_texts, test_lines):
+            overlap_exact += text in first_exact
+            train_line = first_near.get(normalize(text))
+            if train_line is not None:
+                overlap_near += 1
+                if len(examples) < EXAMPLES:
+                    examples.append({"test_line": line, "train_line": train_line})
+        section = {"path": str(test_path), "rows": len(test_texts), "labeled": test_labels is not None,
+                   "overlap": {"exact": overlap_exact, "normalized": overlap_near, "examples": examples},
+                   **_token_stats(tokenize_batch(test_texts), vocabulary, max_length)}
+        if test_labels is not None:
+            section["labels"] = {label: {"rows": n, "share": round(n / len(test_texts), 4)}
+                                 for label, n in sorted(Counter(test_labels).items())}
+            unseen = sorted(set(test_labels) - set(classes))
+            if unseen:
+                findings.append(f"test labels the training file never has: {', '.join(unseen)}")
+        report["test"] = section
+        if overlap_near:
+            findings.append(f"{overlap_near} test rows are also in the training file ({overlap_exact} exactly)")
+    shares = [v["share"] for v in report["train"]["labels"].values()]
+    if len(shares) > 1 and max(shares) >= 4 * min(shares):
+        findings.append("the classes are imbalanced (largest at least 4x the smallest): "
+                        "macro F1 says more than accuracy")
+    report["findings"] = findings
+    return report
+
+
+def format_check(report: dict) -> str:
+    """The report as plain text."""
+    out = []
+    for name in ("train", "test"):
+        part = report.get(name)
+        if part is None:
+            continue
+        out.append(f"{name}: {part['path']}, {part['rows']} rows")
+        if "labels" in part:
+            out.append("  labels: " + ", ".join(f"{label} {v['rows']} ({v['share']:.1%})"
+                                               for label, v in part["labels"].items()))
+        lengths = part["length_tokens"]
+        if lengths:
+            out.append(f"  tokens per text: median {lengths['p50']:g}, 95th percentile {lengths['p95']:g}, "
+                       f"max {lengths['max']}; {part['over_max_length']:.1%} longer than --max-length")
+        out.append(f"  unknown tokens: {part['unknown_token_share']:.2%} of all tokens")
+        if "duplicates" in part:
+            d = part["duplicates"]
+            out.append(f"  duplicates: {d['normalized']} rows repeat an earlier text ({d['exact']} exactly)"
+                       + "".join(f"\n    line {e['line']} repeats line {e['repeats_line']}" for e in d["examples"]))
+            c = part["conflicts"]
+            out.append(f"  conflicting labels: {c['texts']} texts ({c['rows']} rows)"
+                       + "".join(f"\n    {e['text']!r}: " + ", ".join(f"{label} on lines {', '.join(map(str, ls))}"
+                                                              for label, ls in e["labels"].items())
+                                 for e in c["examples"]))
+        if "overlap" in part:
+            o = part["overlap"]
+            out.append(f"  also in the training file: {o['normalized']} rows ({o['exact']} exactly)"
+                       + "".join(f"\n    test line {e['test_line']} = train line {e['train_line']}"
+                                 for e in o["examples"]))
+    out.append("findings: " + ("none" if not report["findings"] else ""))
+    out.extend(f"  - {f}" for f in report["findings"])
+    return "\n".join(out) + "\n"

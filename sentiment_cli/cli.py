@@ -647,3 +647,68 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
                f"(best round {metrics['best_round']} of {len(metrics['rounds']) - 1})")
     if metrics.get("stopped"):
         click.echo(f"stopped: {metrics['stopped']}")
+
+
+def _sha256(ctx, param, value):
+    if value is None:
+        return None
+    from sentiment_cli.fetch import check_sha256
+
+    try:
+        return check_sha256(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@click.argument("dataset", type=click.Choice(["imdb"]))
+@click.option("--dest", default="data/imdb", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the files (made if missing).")
+@click.option("--url", help="Download the archive from here instead: a mirror (give its --sha256 if it serves "
+                            "another archive), or file:///path/aclImdb_v1.tar.gz for a copy on disk "
+                            "[default: the Stanford AI Lab's aclImdb_v1.tar.gz].")
+@click.option("--sha256", callback=_sha256, metavar="HEX",
+              help="SHA-256 the archive must have [default: the published checksum of aclImdb_v1.tar.gz].")
+@click.option("--overwrite", is_flag=True, help="Replace the files if DEST holds them already.")
+@click.option("--keep-archive", is_flag=True,
+              help="Keep the archive in DEST; a later fetch into DEST uses it instead of downloading.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=60, show_default=True,
+              help="Seconds to wait for the server before giving up.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages on stderr.")
+def fetch(dataset, dest, url, sha256, overwrite, keep_archive, timeout, quiet):
+    """Download a public data set into the files sentiment-cli reads by default.
+
+    imdb: the Large Movie Review Dataset (Maas et al., 2011; 84 MB) from Stanford, checked
+    against its SHA-256 before it is read. DEST gets training_label.txt (25,000 labeled
+    reviews, LABEL +++$+++ TEXT, 1 positive, 0 negative), training_nolabel.txt (50,000
+    unlabeled reviews), testing_data.txt (25,000 id,text) and testing_label.csv (their
+    id,label), each shuffled in a fixed order. The files appear only once all are complete,
+    and the archive is deleted unless --keep-archive.
+
+    \b
+    Example:
+        sentiment-cli fetch imdb
+        sentiment-cli train imdb --train data/imdb/training_label.txt
+    """
+    import shlex
+    from pathlib import Path
+
+    from sentiment_cli.fetch import (
+        IMDB_SHA256, IMDB_URL, TEST_DATA_FILE, TEST_LABEL_FILE, TRAIN_LABELED_FILE, TRAIN_UNLABELED_FILE, fetch_imdb,
+    )
+
+    result = fetch_imdb(dest, url or IMDB_URL, sha256 or IMDB_SHA256, overwrite=overwrite,
+                        keep_archive=keep_archive, timeout=timeout, progress=not quiet)
+    what = {TRAIN_LABELED_FILE: "labeled reviews", TRAIN_UNLABELED_FILE: "unlabeled reviews",
+            TEST_DATA_FILE: "test reviews (id,text)", TEST_LABEL_FILE: "test labels (id,label)"}
+    width = max(len(str(path)) for path in result.rows)
+    for path, rows in result.rows.items():
+        click.echo(f"wrote {str(path):<{width}}  {rows:>7,} {what[path.name]}")
+    if result.empty:
+        click.echo(f"left out {result.empty} empty review(s)")
+    if result.archive is not None:
+        click.echo(f"archive kept in {result.archive}")
+    click.echo("next: sentiment-cli train imdb --train " + shlex.quote(str(Path(dest) / TRAIN_LABELED_FILE)))
+    click.echo("      sentiment-cli test imdb --input " + shlex.quote(str(Path(dest) / TEST_DATA_FILE))
+               + " --output imdb.csv")
+

@@ -31,3 +31,7 @@ class ConfigError(SentimentError):
 
 class RunError(SentimentError):
     """A run directory that is missing, damaged, or would be overwritten."""
+
+
+class FetchError(SentimentError):
+    """A download that failed, or an archive that is not the one asked for."""

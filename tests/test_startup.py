@@ -24,7 +24,7 @@ def models(tmp_path_factory):
     return root / "models"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["test", "--help"], ["info", "run", "--json"]])
+@pytest.mark.parametrize("args", [["--help"], ["test", "--help"], ["fetch", "--help"], ["info", "run", "--json"]])
 def test_help_and_info_json_do_not_import_tensorflow(models, args):
     done = subprocess.run([sys.executable, "-c", PROBE, *args, *(["--models-dir", str(models)] if "info" in args
                                                                   else [])],

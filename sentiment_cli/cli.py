@@ -211,8 +211,11 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or model summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's path and metrics as one JSON object.")
 @click.option("--verbose", "show_summary", is_flag=True, help="Print the model's summary first (info RUN shows it too).")
+@click.option("--tensorboard", is_flag=True,
+              help="Write TensorBoard logs of the network's epochs into RUN/logs/ (needs the tensorboard package: "
+                   "pip install 'sentiment-cli[tensorboard]').")
 def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
-          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, **kwargs):
+          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, tensorboard, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -224,6 +227,12 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
         sentiment-cli train demo
         sentiment-cli train reviews --train reviews.csv --text-column body --label-column stars
     """
+    if tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise click.ClickException("--tensorboard needs the tensorboard package, which is not installed: "
+                                       "pip install 'sentiment-cli[tensorboard]' (or pip install tensorboard)")
     _load_tensorflow()
     from sentiment_cli.training import train_run
 
@@ -238,7 +247,7 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
                               allowed_labels=allowed, overwrite=overwrite, resume=resume,
                               unlabeled_path=unlabeled_path, on_bad_lines=on_bad_lines, verbose=0 if quiet else 1,
-                              summary=show_summary)
+                              summary=show_summary, tensorboard=tensorboard)
     if as_json:
         click.echo(json.dumps({"run": str(path), "metrics": metrics}))
         return
@@ -712,3 +721,29 @@ def fetch(dataset, dest, url, sha256, overwrite, keep_archive, timeout, quiet):
     click.echo("      sentiment-cli test imdb --input " + shlex.quote(str(Path(dest) / TEST_DATA_FILE))
                + " --output imdb.csv")
 
+
+@cli.command()
+@click.argument("run")
+@models_dir_option
+def plot(run, models_dir):
+    """Draw RUN's pictures as PNG files in RUN/plots/ and print their paths.
+
+    Learning curves (loss and accuracy per epoch, the best epoch marked), and on the
+    validation rows the confusion matrix, the reliability diagram and, for binary runs, ROC
+    and precision-recall curves; the rounds of a semi run; the confusion matrix of the last
+    evaluate. A picture the run has no data for is skipped, with the reason on stderr.
+
+    \b
+    Example:
+        sentiment-cli plot demo
+        sentiment-cli plot demo-semi
+    """
+    from sentiment_cli.plots import write_plots
+    from sentiment_cli.runs import existing_run
+
+    written = write_plots(existing_run(models_dir, run),
+                          on_skip=lambda names, reason: click.echo(f"skipped {names}: {reason}", err=True))
+    for path in written:
+        click.echo(str(path))
+    if not written:
+        click.echo("no pictures written: the run has no data for any of them", err=True)

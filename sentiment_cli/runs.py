@@ -32,6 +32,8 @@ MODEL_FILE = "best.keras"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
+ROUNDS_FILE = "rounds.csv"  # semi: one row per round
+LOGS_DIR = "logs"  # train --tensorboard
 # A hash of each training text (not the text), so that evaluate can warn about overlap.
 TEXTS_FILE = "training_texts.json"
 # The validation rows' true class and final (calibrated) probabilities, for the pictures of `plot`.

@@ -32,10 +32,9 @@ from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
 from sentiment_cli.model import halves, predict_proba
-from sentiment_cli.training import train
+from sentiment_cli.training import save_validation, train
 
 STATE_FILE = "state.json"
-ROUNDS_FILE = "rounds.csv"
 PSEUDO_FILE = "pseudo_labels.npy"  # class id per unlabeled text, -1 where none was kept
 STATE_VERSION = 2
 
@@ -87,7 +86,7 @@ def _save_pseudo(path: Path, labels: np.ndarray) -> None:
 def _commit(work: Path, state: dict) -> None:
     """The round's commit point: one atomic write of the state. rounds.csv follows from it."""
     runs.write_json_atomic(work / STATE_FILE, state)
-    runs.write_csv(work / ROUNDS_FILE, state["rounds"])
+    runs.write_csv(work / runs.ROUNDS_FILE, state["rounds"])
 
 
 def why_none(probs: np.ndarray, semi: SemiConfig, binary: bool) -> str:
@@ -261,6 +260,8 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
                       f"{'' if accepted else ' (rolled back: not better by more than noise; stopping)'}",
                       file=sys.stderr)
     bar.close()
+    _, probs = _validation_accuracy(model, dm, val_seqs, val_y)  # the kept model's, for `plot`
+    save_validation(work / runs.VALIDATION_FILE, config.labels, val_y, probs)
     return _finish(work, final, base, config, semi, state, dm, overwrite)
 
 

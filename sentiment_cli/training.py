@@ -155,8 +155,9 @@ def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str]):
 def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int = 1,
           data_manager: DataManager | None = None, initial_model: keras.Model | None = None,
           extra_data: LabeledData | None = None, unlabeled_texts: list[str] | None = None,
-          summary: bool = False, checkpoint: Path | None = None) -> TrainResult:
-    """Train on ``data``; writes history.csv into ``run_dir`` (the caller saves the rest).
+          summary: bool = False, checkpoint: Path | None = None, tensorboard: Path | None = None) -> TrainResult:
+    """Train on ``data``; writes history.csv and validation.json into ``run_dir`` (the caller saves
+    the rest).
 
     Read top to bottom: encode and split; build (or continue ``initial_model``); fit the
     n-gram half (convex, C chosen on validation); fit the network half (Keras, early stopping
@@ -164,7 +165,8 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     score. data_manager: reuse a fitted tokenizer and label set (for retraining). extra_data
     joins the training side only (pseudo-labels never reach validation). unlabeled_texts join
     the labeled ones for --pretrain-embeddings. checkpoint: a directory where the network's
-    epochs are committed, and resumed from (see EpochCommit).
+    epochs are committed, and resumed from (see EpochCommit). tensorboard: a directory for
+    TensorBoard logs of the network's epochs.
     """
     started = time.perf_counter()
     seed_everything(config.seed)
@@ -213,11 +215,12 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     network = next((name for name in names if name != "ngrams"), None)
     if network:
         metrics.update(fit_network_half(model, network, config, dm, train_seqs, train_y, val_seqs, val_y,
-                                        run_dir, verbose, checkpoint))
+                                        run_dir, verbose, checkpoint, tensorboard))
     fit_seconds = time.perf_counter() - fit_start
     metrics.update(fit_mix_on_validation(model, dm, val_seqs, val_y, config.seed))
 
     probs = predict_proba(model, val_seqs, dm.features)
+    save_validation(run_dir / runs.VALIDATION_FILE, dm.labels, val_y, probs)
     metrics.update({
         "best_val_accuracy": float(np.mean(probs.argmax(axis=1) == val_y)),
         "train_seconds": round(time.perf_counter() - started, 2),  # everything: vocabulary, word vectors, fit
@@ -265,11 +268,11 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
 
 
 def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val_y, run_dir, verbose,
-                     checkpoint: Path | None = None) -> dict:
+                     checkpoint: Path | None = None, tensorboard: Path | None = None) -> dict:
     """Keras fit of one network half on its own loss, early stopping on its validation accuracy.
 
     checkpoint: a directory where every epoch is committed (see EpochCommit); what it already
-    holds is resumed.
+    holds is resumed. tensorboard: where Keras' TensorBoard callback writes its logs.
     """
     binary = config.num_classes == 2
     y_dtype = np.float32 if binary else np.int32
@@ -289,9 +292,11 @@ def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val
     if not commit.state["stopped"] and done < config.epochs:
         # Keras writes its progress bar to stdout; stdout is for results, so send it to stderr.
         with contextlib.redirect_stdout(sys.stderr):
+            callbacks = [commit, keras.callbacks.TerminateOnNaN()]
+            if tensorboard is not None:
+                callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), write_graph=False))
             half.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=done,
-                     callbacks=[commit, keras.callbacks.TerminateOnNaN()], verbose=_keras_verbosity(verbose),
-                     shuffle=False)
+                     callbacks=callbacks, verbose=_keras_verbosity(verbose), shuffle=False)
     elif commit.best_weights is not None:
         half.set_weights(commit.best_weights)
     seconds = time.perf_counter() - fit_start
@@ -342,6 +347,13 @@ def fit_mix_on_validation(model, dm, val_seqs, val_y, seed) -> dict:
     }
 
 
+def save_validation(path: Path, labels, y: np.ndarray, probs: np.ndarray) -> None:
+    """The validation rows' true class index and the probabilities the saved model gives them
+    (after the fitted mix), in validation order: what `plot` draws its validation pictures from."""
+    runs.write_json(path, {"labels": list(labels), "y": [int(v) for v in y],
+                           "probabilities": np.round(probs.astype(np.float64), 6).tolist()})
+
+
 def print_summary(model: keras.Model, file=None) -> None:
     file = file or sys.stderr
     model.summary(print_fn=lambda line, *args, **kwargs: print(line, file=file))
@@ -350,11 +362,13 @@ def print_summary(model: keras.Model, file=None) -> None:
 def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: str = "auto",
               columns: Columns | None = None, allowed_labels=None, overwrite: bool = False, resume: bool = False,
               unlabeled_path=None, on_bad_lines: str = "error", verbose: int = 1,
-              summary: bool = False) -> tuple[Path, dict]:
+              summary: bool = False, tensorboard: bool = False) -> tuple[Path, dict]:
     """Read ``train_path``, train, and write models_dir/name; returns its path and metrics.
 
     unlabeled_path: more text (one per line) for --pretrain-embeddings to learn from.
-    summary: print the model's summary on stderr first.
+    summary: print the model's summary on stderr first. tensorboard: TensorBoard logs in
+    RUN/logs (written into the resume directory while training, so that a resumed training
+    adds to the same logs and TensorBoard can follow them live).
     """
     columns = columns or Columns()
     data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
@@ -367,7 +381,7 @@ def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: st
         unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
         return train_and_save(models_dir, name, config, data, {**data_info, "skipped_lines": data.skipped},
                               overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose, summary=summary,
-                              checkpoint=checkpoint)
+                              checkpoint=checkpoint, tensorboard=tensorboard)
 
 
 @contextlib.contextmanager
@@ -429,11 +443,15 @@ def interrupted_training(models_dir, name: str, config: TrainConfig, data_info: 
 
 def train_and_save(models_dir, name: str, config: TrainConfig, data: LabeledData, data_info: dict, *,
                    overwrite: bool = False, unlabeled_texts=None, verbose: int = 1,
-                   checkpoint: Path | None = None, summary: bool = False) -> tuple[Path, dict]:
+                   checkpoint: Path | None = None, summary: bool = False,
+                   tensorboard: bool = False) -> tuple[Path, dict]:
     """train() into a new run directory, with its tokenizer, config and metrics."""
     with runs.new_run(models_dir, name, overwrite) as run_dir:
+        logs = ((checkpoint or run_dir) / runs.LOGS_DIR) if tensorboard else None
         result = train(config, data, run_dir, verbose=verbose, summary=summary, unlabeled_texts=unlabeled_texts,
-                       checkpoint=checkpoint)
+                       checkpoint=checkpoint, tensorboard=logs)
+        if logs is not None and logs.exists() and checkpoint is not None:
+            shutil.copytree(logs, run_dir / runs.LOGS_DIR)
         runs.save_model(run_dir / runs.MODEL_FILE, result.model, result.data_manager.tokenizer, config)
         result.data_manager.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
         extra = {"threshold": result.metrics.get("threshold", 0.5)}

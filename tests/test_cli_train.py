@@ -188,3 +188,29 @@ def test_runs_as_paths_list_and_closest_names(trained, tmp_path):
     assert "train it again" in listed["old"]["problem"] and "problem" not in listed["demo"]
     table = invoke("list", "--models-dir", trained).output
     assert table.splitlines()[0].split()[:3] == ["run", "labels", "model"] and "demo" in table
+
+
+def test_tensorboard_logs_land_in_the_run(tmp_path, labeled_file, tiny_args):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    models = tmp_path / "m"
+    result = invoke("train", "tb", "--train", labeled_file, "--models-dir", models, *tiny_args, "--tensorboard")
+    assert result.exit_code == 0, result.output
+    for side in ("train", "validation"):
+        events = EventAccumulator(str(models / "tb" / runs.LOGS_DIR / side))
+        events.Reload()
+        losses = events.Tensors("epoch_loss")
+        assert len(losses) == json.loads((models / "tb" / runs.METRICS_FILE).read_text())["epochs_run"]
+    assert [p.name for p in models.iterdir()] == ["tb"]  # the resume directory that held them is gone
+
+
+def test_tensorboard_missing_is_said_plainly(tmp_path, labeled_file, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    result = invoke("train", "tb", "--train", labeled_file, "--models-dir", tmp_path / "m", "--tensorboard")
+    assert result.exit_code == 1
+    assert "--tensorboard needs the tensorboard package" in result.output and "pip install" in result.output
+    assert not (tmp_path / "m").exists()

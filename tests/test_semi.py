@@ -64,7 +64,7 @@ def test_rounds_run_and_are_reported(setup, always_accept):
     result = invoke("semi", "base", "--rounds", "2", *common)
     assert result.exit_code == 0, result.output
     run = models / "base-semi"
-    rows = read_rounds(run / semi.ROUNDS_FILE)
+    rows = read_rounds(run / runs.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2"]
     for row in rows[1:]:
         assert int(row["pseudo_labels"]) == int(row["pseudo_0"]) + int(row["pseudo_1"])
@@ -95,7 +95,7 @@ def test_a_bad_round_is_rolled_back(setup, monkeypatch):
     monkeypatch.setattr(semi, "_train_round", sabotaged)
     base_weights = runs.load_run(models, "base").model.get_weights()
     assert invoke("semi", "base", "--rounds", "1", *common).exit_code == 0
-    rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
+    rows = read_rounds(models / "base-semi" / runs.ROUNDS_FILE)
     assert rows[1]["accepted"] == "False"
     assert float(rows[1]["val_accuracy"]) < float(rows[0]["val_accuracy"])
     final = runs.load_run(models, "base-semi").model.get_weights()
@@ -119,7 +119,7 @@ def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch, always_a
     monkeypatch.setattr(semi, "_train_round", lambda *a: seen.append(1) or real(*a))
     assert invoke("semi", "quick", "--rounds", "3", "--resume", *common).exit_code == 0
     assert len(seen) == 2  # rounds 2 and 3 only
-    rows = read_rounds(models / "quick-semi" / semi.ROUNDS_FILE)
+    rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2", "3"]
     metrics = json.loads((models / "quick-semi" / runs.METRICS_FILE).read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2, 3]  # typed, resumed rows too
@@ -153,7 +153,7 @@ def test_pretrain_embeddings_retrains_the_start_on_all_text(setup, monkeypatch):
     assert seen == {"pretrain": True, "unlabeled": len(POSITIVE + NEGATIVE)}
     metrics = json.loads((models / "base-semi" / runs.METRICS_FILE).read_text())
     assert 0.0 <= metrics["pretrained_val_accuracy"] <= 1.0
-    rows = read_rounds(models / "base-semi" / semi.ROUNDS_FILE)
+    rows = read_rounds(models / "base-semi" / runs.ROUNDS_FILE)
     assert float(rows[0]["seconds"]) > 0
     # round 0 starts from whichever model validates better
     assert float(rows[0]["val_accuracy"]) == pytest.approx(
@@ -207,7 +207,7 @@ def test_a_rolled_back_round_stops_the_rounds(setup, monkeypatch):
     monkeypatch.setattr(semi, "better_by_more_than_noise", lambda new, old: False)
     result = invoke("semi", "quick", "--rounds", "3", *common)
     assert result.exit_code == 0, result.output
-    rows = read_rounds(models / "quick-semi" / semi.ROUNDS_FILE)
+    rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)
     assert [r["accepted"] for r in rows] == ["True", "False"]
     assert "stopped: round 1 was rolled back" in result.output
 
@@ -221,7 +221,7 @@ def test_no_pseudo_label_says_why(setup):
     both = invoke("semi", "quick", "--confidence", "0.1", "--threshold", "0.1", *common)
     assert both.exit_code == 2 and "old name" in both.output
     assert "--select rank" in result.output
-    rows = read_rounds(models / "quick-semi" / semi.ROUNDS_FILE)
+    rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)
     assert len(rows) == 1
 
 
@@ -231,12 +231,12 @@ def test_resume_does_not_repeat_a_round(setup, monkeypatch, always_accept):
     real = interrupt_in_round(monkeypatch, 2)
     assert invoke("semi", "quick", "--rounds", "3", *common).exit_code == 1
     work = models / ".quick-semi.inprogress"
-    rounds_csv = work / semi.ROUNDS_FILE
+    rounds_csv = work / runs.ROUNDS_FILE
     lines = rounds_csv.read_text().splitlines()
     rounds_csv.write_text("\n".join(lines + lines[-1:]) + "\n")  # as if a kill came between two writes
     monkeypatch.setattr(semi, "_train_round", real)
     assert invoke("semi", "quick", "--rounds", "3", "--resume", *common).exit_code == 0
-    rows = read_rounds(models / "quick-semi" / semi.ROUNDS_FILE)
+    rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2", "3"]
 
 

@@ -14,8 +14,8 @@ import click
 
 from sentiment_cli import __version__
 from sentiment_cli.config import (
-    BOW_MODES, CELLS, MERGE_MODES, MODELS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, SELECTIONS, TRUNCATING, SemiConfig,
-    TrainConfig,
+    BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, SELECTIONS,
+    TRUNCATING, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.errors import ConfigError, SentimentError
@@ -166,6 +166,9 @@ def hyperparameter_options(f):
                      help="Tokens kept per text; batches pad to their own longest text."),
         click.option("--truncating", type=click.Choice(TRUNCATING), default=d.truncating, show_default=True,
                      help="pre keeps the end of a long text, post its beginning."),
+        click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=d.normalize, show_default=True,
+                     help="tweets: URLs and @users become one token each, #hashtags their word, emoticons one "
+                          "token by what they show, HTML entities decoded. Saved in the run; test applies it."),
         click.option("--lr", type=click.FloatRange(0, min_open=True), default=d.lr, show_default=True,
                      help="Adam learning rate."),
         click.option("--batch-size", type=click.IntRange(1), default=d.batch_size, show_default=True,
@@ -532,9 +535,11 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, fmt
               help="Vocabulary size train would use: tokens outside it count as unknown.")
 @click.option("--max-length", type=click.IntRange(1), default=DEFAULTS.max_length, show_default=True,
               help="Token limit train would use: the share of longer texts is reported.")
+@click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=DEFAULTS.normalize, show_default=True,
+              help="Normalization train would use (tweets: see train --help).")
 @click.option("--strict", is_flag=True, help="Exit with 1 when there is a finding (for scripts and CI).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check(train_path, test_path, fmt, test_format, vocab_size, max_length, strict, as_json, **kwargs):
+def check(train_path, test_path, fmt, test_format, vocab_size, max_length, normalize, strict, as_json, **kwargs):
     """Check data before training: duplicates, conflicting labels, overlap with test data,
     class balance, text lengths and the share of unknown tokens.
 
@@ -550,7 +555,7 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, stric
     from sentiment_cli.checks import check_files, format_check
 
     report = check_files(train_path, test_path, fmt=fmt, columns=_columns(kwargs), test_fmt=test_format,
-                         vocab_size=vocab_size, max_length=max_length)
+                         vocab_size=vocab_size, max_length=max_length, normalize=normalize)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_check(report), nl=as_json)
     if strict and report["findings"]:
         sys.exit(1)

@@ -13,6 +13,9 @@ MERGE_MODES = ("concat", "sum", "mul", "ave")
 POOLINGS = ("last", "mean")
 BOW_MODES = ("counts", "tfidf")
 TRUNCATING = ("pre", "post")
+# What the tokenizer rewrites before its rules (textops.py): nothing, or URLs, @users, hashtags,
+# emoticons and HTML entities of tweets.
+NORMALIZATIONS = ("none", "tweets")
 
 # Prediction batches. Measured with bench/predict.py's model on 2 cores: at most 512 rows and
 # 8,192 tokens (rows x padded length) predicted short lines faster (about 10,000 rows/s against
@@ -58,6 +61,7 @@ class TrainConfig:
     vocab_size: int = 20000  # including the padding and out-of-vocabulary ids
     max_length: int = 400  # tokens kept per text; batches pad to their own longest text
     truncating: str = "pre"  # "pre" keeps a long text's end (where reviews give the verdict)
+    normalize: str = "none"  # "tweets": URLs, @users, hashtags, emoticons, entities (see textops.py)
     # --- training ---
     lr: float = 1e-3
     batch_size: int = 64
@@ -88,6 +92,7 @@ class TrainConfig:
         choice("pooling", POOLINGS)
         choice("bow_mode", BOW_MODES)
         choice("truncating", TRUNCATING)
+        choice("normalize", NORMALIZATIONS)
         for name in ("layers", "embedding_dim", "hidden_size", "max_length", "batch_size", "epochs", "ngram",
                      "ngram_buckets"):
             positive(name)

@@ -296,8 +296,9 @@ class DataManager:
 
     def __init__(self, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
                  max_length: int = 400, truncating: str = "pre", model: str = "rnn",
-                 bow_mode: str = "tfidf"):
+                 bow_mode: str = "tfidf", normalize: str = "none"):
         self.tokenizer = tokenizer
+        self.normalize = normalize
         self.labels = list(labels or [])
         self.max_length = max_length
         self.truncating = truncating
@@ -306,7 +307,8 @@ class DataManager:
 
     @classmethod
     def from_config(cls, config, tokenizer: Tokenizer | None = None) -> "DataManager":
-        return cls(tokenizer, config.labels, config.max_length, config.truncating, config.model, config.bow_mode)
+        return cls(tokenizer, config.labels, config.max_length, config.truncating, config.model, config.bow_mode,
+                   config.normalize)
 
     # ---- reading ----
     @staticmethod
@@ -368,10 +370,10 @@ class DataManager:
 
     def fit(self, texts: list[str], vocab_size: int) -> None:
         """Vocabulary (and idf) from the training texts; validation texts stay unseen."""
-        self.tokenizer = Tokenizer.fit(texts, vocab_size)
+        self.tokenizer = Tokenizer.fit(texts, vocab_size, self.normalize)
         if self.model == "bow" and self.bow_mode == "tfidf":
             idf = fit_idf(self.sequences(texts), len(self.tokenizer))
-            self.tokenizer = Tokenizer(self.tokenizer.vocabulary, idf.tolist())
+            self.tokenizer = Tokenizer(self.tokenizer.vocabulary, idf.tolist(), self.normalize)
 
     def encode_labels(self, labels: list[str], path="labels", lines: list[int] | None = None) -> np.ndarray:
         index = {label: i for i, label in enumerate(self.labels)}

@@ -75,7 +75,7 @@ def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: in
     except ImportError:
         raise SentimentError(
             "--pretrain-embeddings needs gensim: pip install gensim (or --no-pretrain-embeddings)") from None
-    sentences = tokenize_batch(texts)
+    sentences = tokenize_batch(texts, tokenizer.normalize)
     w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=1, negative=5,
                    epochs=epochs, seed=seed, workers=workers, hashfxn=_stable_hash)
     matrix = _initial_matrix(len(tokenizer), dim, seed)

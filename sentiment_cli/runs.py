@@ -351,10 +351,11 @@ def load_model(path, text: bool = False):
 def check_model(run: Run) -> None:
     """Refuse a model whose input or output does not fit the run's tokenizer and labels."""
     model = run.model
-    vocabulary = run.text_model.get_layer("text_to_ids").vocabulary if run.text_model is not None else None
-    if vocabulary is not None and vocabulary != run.tokenizer.vocabulary:
+    layer = run.text_model.get_layer("text_to_ids") if run.text_model is not None else None
+    if layer is not None and (layer.vocabulary, layer.normalize) != (run.tokenizer.vocabulary, run.tokenizer.normalize):
+        what = "vocabulary" if layer.vocabulary != run.tokenizer.vocabulary else "normalization"
         raise RunError(
-            f"{run.path / MODEL_FILE} does not belong to {run.path / TOKENIZER_FILE}: the model's vocabulary "
+            f"{run.path / MODEL_FILE} does not belong to {run.path / TOKENIZER_FILE}: the model's {what} "
             "differs from the tokenizer's. Restore the run's own files or train again")
     if run.config.model == "bow":
         width = model.get_layer("bag_of_words").vocab_size

@@ -16,6 +16,17 @@ The rules (tokenizer version 3), in order:
 
 RE2, TensorFlow's regular expressions, has no back-references, so rule 4 compares code points
 instead, and only in the texts that have such a run.
+
+``normalize="tweets"`` (``train --normalize tweets``) first rewrites what tweets are made of,
+after lower-casing: the HTML entities Twitter's API leaves (``&amp;`` ``&lt;`` ``&gt;``
+``&quot;`` ``&#39;``) are decoded; URLs become the one token ``_url_`` and @mentions
+``_user_`` (an address such as ``a@b.com`` stays); ``#BestDayEver`` becomes the word
+``bestdayever``; emoticons become one token each by what they show (``:)`` ``:-)`` ``=)``
+``(:`` ``^_^`` -> ``_smile_``, ``:D`` ``xD`` -> ``_laugh_``, ``;)`` -> ``_wink_``, ``:(``
+``):`` -> ``_sad_``, ``:'(`` -> ``_cry_``, ``:P`` -> ``_tongue_``, ``:/`` ``-_-`` ->
+``_annoyed_``, ``:O`` -> ``_surprise_``, ``<3`` -> ``_heart_``, ``</3`` -> ``_heartbreak_``).
+The rules above then apply (elongations are squeezed by rule 4). Placeholders are words
+(letters and "_"), so no later rule splits them.
 """
 
 from __future__ import annotations
@@ -24,10 +35,57 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from sentiment_cli.config import NORMALIZATIONS
+
 _WORD = r"\pL\pN\pM_"
 _TRIPLES = "|".join(c * 3 for c in "abcdefghijklmnopqrstuvwxyz")
 # Python's str.split spaces that RE2's \s and \pZ miss: NEL and the C0 separators.
 _SPACES = r"[\pZ\x{85}\x{1c}-\x{1f}]"
+
+# RE2 has no look-around: a required boundary is matched as a group and put back (\1, \2).
+_BEFORE = r"(^|[^\pL\pN_])"
+_AFTER = r"($|[^\pL\pN_])"
+_NOSE = r"[-o^']?"
+# (pattern, token, boundary needed before, after), in order, on lower-cased text (":D" is ":d").
+# Faces that start with ":", "=" or ";" may follow a word ("great day:)"); faces that end in a
+# letter need a boundary after them (":do" is not a laugh), and faces that start with a
+# bracket or a letter need one before ("(2010): great" is not sad).
+# The HTML entities Twitter's API leaves in tweets, decoded first ("&lt;3" is a heart).
+_ENTITIES = [(r"&lt;", "<"), (r"&gt;", ">"), (r"&quot;", '"'), (r"&#0?39;|&apos;", "'"), (r"&amp;", "&")]
+_TWEET_RULES = [
+    (r"(?:https?://|www\.)\S+", "_url_", False, False),
+    (r"@[\pL\pN_]+", "_user_", True, False),  # an address (a@b.com) has a letter before its @
+    (r"</3+", "_heartbreak_", False, False),
+    (r"<3+", "_heart_", False, False),
+    (r"[:=]'-?\(+", "_cry_", False, False),
+    (r"[:=]" + _NOSE + r"[)\]}]+|\^_*\^", "_smile_", False, False),
+    (r"\(+" + _NOSE + r"[:=]", "_smile_", True, True),
+    (r";" + _NOSE + r"[)\]]+", "_wink_", False, False),
+    (r";" + _NOSE + r"d+", "_wink_", False, True),
+    (r"[:=]" + _NOSE + r"[(\[{]+", "_sad_", False, False),
+    (r"\)+" + _NOSE + r"[:=]", "_sad_", True, True),
+    (r"[:=]" + _NOSE + r"d+", "_laugh_", False, True),
+    (r"xd+", "_laugh_", True, True),
+    (r"[:=;]" + _NOSE + r"p+", "_tongue_", False, True),
+    (r"[:=]" + _NOSE + r"o+", "_surprise_", False, True),
+    (r"[:=]" + _NOSE + r"[/\\|]", "_annoyed_", False, True),
+    (r"-_+-", "_annoyed_", False, False),
+]
+
+
+def _tweets(t: tf.Tensor) -> tf.Tensor:
+    """The tweet rules of the module's docstring, on lower-cased text."""
+    for pattern, character in _ENTITIES:
+        t = tf.strings.regex_replace(t, pattern, character)
+    for pattern, token, before, after in _TWEET_RULES:
+        if not (before or after):
+            t = tf.strings.regex_replace(t, pattern, f" {token} ")
+            continue
+        bounded = (_BEFORE if before else "()") + "(?:" + pattern + ")" + (_AFTER if after else "()")
+        # twice: a match takes the boundary after it, which the next face may need before it
+        for _ in range(2):
+            t = tf.strings.regex_replace(t, bounded, r"\1 " + token + r" \2")
+    return tf.strings.regex_replace(t, r"#([\pL\pN_])", r" \1")  # #BestDayEver -> the word bestdayever
 
 
 def _squeeze_elongations(texts: tf.Tensor) -> tf.Tensor:
@@ -46,9 +104,13 @@ def _squeeze_elongations(texts: tf.Tensor) -> tf.Tensor:
     return tf.tensor_scatter_nd_update(texts, hit[:, None], tf.strings.unicode_encode(squeezed, "UTF-8"))
 
 
-def tokens(texts: tf.Tensor) -> tf.RaggedTensor:
+def tokens(texts: tf.Tensor, normalize: str = "none") -> tf.RaggedTensor:
     """(batch, None) tokens of a batch of UTF-8 strings, by the rules above."""
     t = tf.strings.lower(texts, encoding="utf-8")
+    if normalize == "tweets":
+        t = _tweets(t)
+    elif normalize != "none":
+        raise ValueError(f"unknown normalization {normalize!r} (known: {', '.join(NORMALIZATIONS)})")
     t = tf.strings.regex_replace(t, r"</?[a-z]+\s*/?>", " ")
     t = tf.strings.regex_replace(t, "[\u2019\u2018\u02bc]", "'")
     t = _squeeze_elongations(t)
@@ -69,12 +131,16 @@ class TextToIds(layers.Layer):
     starts with the padding and unknown tokens ("" and "[UNK]"), as tokenizer.json does.
     """
 
-    def __init__(self, vocabulary, max_length: int = 400, truncating: str = "pre", **kwargs):
+    def __init__(self, vocabulary, max_length: int = 400, truncating: str = "pre", normalize: str = "none",
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = [str(v) for v in vocabulary]
         if self.vocabulary[:2] != ["", "[UNK]"]:
             raise ValueError("vocabulary must start with the padding and unknown tokens")
         self.max_length, self.truncating = int(max_length), str(truncating)
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {normalize!r} (known: {', '.join(NORMALIZATIONS)})")
+        self.normalize = str(normalize)
         self.lookup = layers.StringLookup(vocabulary=self.vocabulary[2:], mask_token="", oov_token="[UNK]",
                                           num_oov_indices=1, name="lookup")
 
@@ -83,7 +149,7 @@ class TextToIds(layers.Layer):
 
     def ragged_ids(self, texts) -> tf.RaggedTensor:
         """(batch, None) int32 ids, cut to max_length, at least one per text."""
-        words = tokens(tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1]))
+        words = tokens(tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1]), self.normalize)
         n = self.max_length
         words = words[:, -n:] if self.truncating == "pre" else words[:, :n]
         empty = words.row_lengths() == 0
@@ -99,5 +165,8 @@ class TextToIds(layers.Layer):
         return (input_shape[0], None)
 
     def get_config(self):
-        return {**super().get_config(), "vocabulary": self.vocabulary, "max_length": self.max_length,
-                "truncating": self.truncating}
+        config = {**super().get_config(), "vocabulary": self.vocabulary, "max_length": self.max_length,
+                  "truncating": self.truncating}
+        if self.normalize != "none":  # models without it load as before
+            config["normalize"] = self.normalize
+        return config

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+from sentiment_cli.config import NORMALIZATIONS
 from sentiment_cli.errors import RunError
 
 PAD_ID = 0
@@ -28,31 +29,34 @@ VERSION = 3
 ENCODE_BATCH = 1024
 
 
-def tokenize_batch(texts: list[str]) -> list[list[str]]:
+def tokenize_batch(texts: list[str], normalize: str = "none") -> list[list[str]]:
     """Each text's tokens, by the rules of textops.tokens."""
     out = []
     for start in range(0, len(texts), ENCODE_BATCH):
-        ragged = _tokens_function()(_as_tensor(texts[start:start + ENCODE_BATCH]))
+        ragged = _tokens_function(normalize)(_as_tensor(texts[start:start + ENCODE_BATCH]))
         out.extend([token.decode("utf-8") for token in row] for row in ragged.to_list())
     return out
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, normalize: str = "none") -> list[str]:
     """One text's tokens (for people and tests; batches are faster)."""
-    return tokenize_batch([text])[0]
+    return tokenize_batch([text], normalize)[0]
 
 
 _FUNCTIONS = {}
 
 
-def _tokens_function():
-    if "tokens" not in _FUNCTIONS:
+def _tokens_function(normalize: str = "none"):
+    if normalize not in _FUNCTIONS:
         import tensorflow as tf
 
         from sentiment_cli.textops import tokens
 
-        _FUNCTIONS["tokens"] = tf.function(tokens, input_signature=[tf.TensorSpec([None], tf.string)])
-    return _FUNCTIONS["tokens"]
+        def function(texts):
+            return tokens(texts, normalize)
+
+        _FUNCTIONS[normalize] = tf.function(function, input_signature=[tf.TensorSpec([None], tf.string)])
+    return _FUNCTIONS[normalize]
 
 
 def _as_tensor(texts):
@@ -64,7 +68,7 @@ def _as_tensor(texts):
 class Tokenizer:
     """Maps tokens to ids: 0 pads, 1 stands for any token outside the vocabulary."""
 
-    def __init__(self, vocabulary: list[str], idf: list[float] | None = None):
+    def __init__(self, vocabulary: list[str], idf: list[float] | None = None, normalize: str = "none"):
         if vocabulary[:2] != [PAD_TOKEN, OOV_TOKEN]:
             raise ValueError("vocabulary must start with the padding and OOV tokens")
         if idf is not None and len(idf) != len(vocabulary):
@@ -72,22 +76,26 @@ class Tokenizer:
         words = vocabulary[2:]
         if not all(isinstance(w, str) and w for w in words) or len(set(words)) != len(words) or OOV_TOKEN in words:
             raise ValueError("the vocabulary's words must be distinct, non-empty strings")
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {normalize!r}")
         self.vocabulary = list(vocabulary)
+        self.normalize = normalize  # what textops rewrites before its rules ("none" or "tweets")
         self.version = VERSION
         self._layers = {}
         # Inverse document frequencies of the training texts, for tf-idf bag-of-words features.
         self.idf = None if idf is None else [float(v) for v in idf]
 
     @classmethod
-    def fit(cls, texts: Iterable[str], vocab_size: int) -> "Tokenizer":
+    def fit(cls, texts: Iterable[str], vocab_size: int, normalize: str = "none") -> "Tokenizer":
         """Keep the ``vocab_size - 2`` most frequent tokens; ties go to the earlier token."""
         counts = Counter()
         texts = list(texts)
+        function = _tokens_function(normalize)
         for start in range(0, len(texts), ENCODE_BATCH):
-            counts.update(_tokens_function()(_as_tensor(texts[start:start + ENCODE_BATCH])).flat_values.numpy())
+            counts.update(function(_as_tensor(texts[start:start + ENCODE_BATCH])).flat_values.numpy())
         ranked = sorted(((token.decode("utf-8"), n) for token, n in counts.items()), key=lambda item: (-item[1], item[0]))
         words = [token for token, _ in ranked[: max(vocab_size - 2, 0)]]
-        return cls([PAD_TOKEN, OOV_TOKEN, *words])
+        return cls([PAD_TOKEN, OOV_TOKEN, *words], normalize=normalize)
 
     def __len__(self) -> int:
         return len(self.vocabulary)
@@ -98,7 +106,7 @@ class Tokenizer:
         if key not in self._layers:
             from sentiment_cli.textops import TextToIds
 
-            self._layers[key] = TextToIds(self.vocabulary, max_length, truncating, name="text_to_ids")
+            self._layers[key] = TextToIds(self.vocabulary, max_length, truncating, self.normalize, name="text_to_ids")
         return self._layers[key]
 
     def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre"):
@@ -114,7 +122,7 @@ class Tokenizer:
         lookup = self.layer(max_length, truncating).lookup
         out = []
         for start in range(0, len(texts), ENCODE_BATCH):
-            words = _tokens_function()(_as_tensor(texts[start:start + ENCODE_BATCH]))
+            words = _tokens_function(self.normalize)(_as_tensor(texts[start:start + ENCODE_BATCH]))
             flat = lookup(words.flat_values).numpy().astype(np.int32)
             for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1]):
                 if not len(ids):
@@ -135,12 +143,16 @@ class Tokenizer:
         data = {"format": FORMAT, "version": self.version, "oov_token": OOV_TOKEN, "vocabulary": self.vocabulary}
         if self.idf is not None:
             data["idf"] = self.idf
+        if self.normalize != "none":
+            data["normalize"] = self.normalize
         return json.dumps(data, ensure_ascii=False)
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the vocabulary: a run's config records it to catch a foreign tokenizer."""
-        return hashlib.sha256(json.dumps(self.vocabulary, ensure_ascii=False).encode()).hexdigest()
+        """sha256 of the vocabulary (and the normalization, when there is one): a run's config
+        records it to catch a foreign tokenizer."""
+        what = self.vocabulary if self.normalize == "none" else [self.normalize, self.vocabulary]
+        return hashlib.sha256(json.dumps(what, ensure_ascii=False).encode()).hexdigest()
 
     def save(self, path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
@@ -169,6 +181,6 @@ class Tokenizer:
                 f"(this sentiment-cli reads version {VERSION}). Upgrade sentiment-cli or retrain"
             )
         try:
-            return cls(data["vocabulary"], data.get("idf"))
+            return cls(data["vocabulary"], data.get("idf"), data.get("normalize", "none"))
         except (KeyError, ValueError, TypeError) as exc:
             raise RunError(f"{path}: damaged ({exc}). Restore it from a copy of the run, or train the run again") from None

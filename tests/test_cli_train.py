@@ -214,3 +214,24 @@ def test_tensorboard_missing_is_said_plainly(tmp_path, labeled_file, monkeypatch
     assert result.exit_code == 1
     assert "--tensorboard needs the tensorboard package" in result.output and "pip install" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_normalize_tweets_is_saved_and_applied_by_test(tmp_path, tiny_args):
+    tweets = tmp_path / "tweets.csv"
+    rows = [("1", "@fan{} loving it :) #happy http://t.co/{}"), ("0", "@hater{} so sad :( #fail http://t.co/{}")]
+    tweets.write_text("label,text\n" + "".join(f"{label},{text.format(i, i)}\n" for i in range(12)
+                                               for label, text in rows))
+    models = tmp_path / "m"
+    result = invoke("train", "tw", "--train", tweets, "--models-dir", models, *tiny_args, "--normalize", "tweets")
+    assert result.exit_code == 0, result.output
+    assert json.loads((models / "tw" / runs.CONFIG_FILE).read_text())["hyperparameters"]["normalize"] == "tweets"
+    assert json.loads((models / "tw" / runs.TOKENIZER_FILE).read_text())["normalize"] == "tweets"
+    # unseen users and links are the same token as the training ones, so these two read alike
+    src = tmp_path / "in.txt"
+    src.write_text("id,text\n1,@newcomer loving it :-) #happy https://example.com/a\n"
+                   "2,@other loving it =) #happy www.b.org\n")
+    out = tmp_path / "out.csv"
+    result = invoke("test", "tw", "--input", src, "--output", out, "--probabilities", "--models-dir", models, "-q")
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[1].split(",")[1:] == lines[2].split(",")[1:]

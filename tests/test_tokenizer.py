@@ -91,3 +91,42 @@ def test_encode_gives_what_the_model_layer_gives():
         assert row[:len(ids)].tolist() == ids.tolist() and not row[len(ids):].any()
     assert expected[1].tolist() == [OOV_ID]  # no tokens: one unknown id
     assert len(expected[3]) == 5
+
+
+def test_tweets_normalization():
+    assert tokenize("@JohnDoe :) #BestDayEver http://t.co/abc123", "tweets") == [
+        "_user_", "_smile_", "bestdayever", "_url_"]
+    # without it, the issue's example falls apart
+    assert tokenize("@JohnDoe :) #BestDayEver http://t.co/abc123")[:4] == ["@", "johndoe", ":", ")"]
+    cases = {
+        "great day:) (: ;-) :D xD :P :O :/ -_- ^_^ :'( <3 </3": [
+            "great", "day", "_smile_", "_smile_", "_wink_", "_laugh_", "_laugh_", "_tongue_", "_surprise_",
+            "_annoyed_", "_annoyed_", "_smile_", "_cry_", "_heart_", "_heartbreak_"],
+        "so sad :( ): :-[": ["so", "sad", "_sad_", "_sad_", "_sad_"],
+        "&lt;3 you &amp; &quot;me&quot;": ["_heart_", "you", "&", '"', "me", '"'],
+        "RT @user_1: see www.example.com/x?y=1 soooo good!!": [
+            "rt", "_user_", ":", "see", "_url_", "soo", "good", "!", "!"],
+        # not faces, not mentions: a year in brackets, a time, an address, a word after a colon
+        "the film (2010): great at 10:30, mail a@b.com :do it": [
+            "the", "film", "(", "2010", ")", ":", "great", "at", "10", ":", "30", ",", "mail", "a", "@", "b", ".",
+            "com", ":", "do", "it"],
+    }
+    for text, expected in cases.items():
+        assert tokenize(text, "tweets") == expected, text
+    tokenizer = Tokenizer.fit(["@a :) great", "@b :( awful"], 20, normalize="tweets")
+    assert tokenizer.encode("@JaneRoe :-) great") == tokenizer.encode("@x =) great")
+    assert OOV_ID not in tokenizer.encode("@JaneRoe :-) great")
+
+
+def test_the_normalization_is_saved_and_applied_by_the_model_layer(tmp_path):
+    import tensorflow as tf
+
+    tokenizer = Tokenizer.fit(["@a :) great http://x.y", "@b :( awful"], 20, normalize="tweets")
+    path = tmp_path / "tokenizer.json"
+    tokenizer.save(path)
+    loaded = Tokenizer.load(path)
+    assert loaded.normalize == "tweets" and loaded.fingerprint == tokenizer.fingerprint
+    assert Tokenizer(tokenizer.vocabulary).fingerprint != tokenizer.fingerprint  # a run notices the swap
+    texts = ["@Someone :D www.a.com great", "awful :("]
+    layer = loaded.layer(max_length=10)
+    assert [list(r[r > 0]) for r in layer(tf.constant(texts)).numpy()] == loaded.encode_batch(texts)

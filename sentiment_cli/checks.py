@@ -124,7 +124,7 @@ def _read(path, fmt, columns, labeled: bool):
 
 
 def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, test_fmt: str = "auto",
-                vocab_size: int = 20_000, max_length: int = 400, normalize: str = "none") -> dict:
+                vocab_size: int = 20_000, max_length: int = 400, normalization: str = "none") -> dict:
     """The report of ``sentiment-cli check``: one section per file, plus the overlap.
 
     Unknown tokens are those outside the vocabulary ``train --vocab-size`` would build from the
@@ -135,7 +135,7 @@ def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, 
     texts, labels, lines = _read(train_path, fmt, columns, labeled=True)
     if not texts:
         raise DataError(train_path, "no labeled examples in the file", fix="Give a file with labeled examples")
-    tokens = tokenize_batch(texts, normalize)
+    tokens = tokenize_batch(texts, normalization)
     counts = Counter(t for ts in tokens for t in ts)
     vocabulary = {w for w, _ in counts.most_common(vocab_size)}
     classes = Counter(labels)
@@ -174,7 +174,7 @@ def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, 
                     examples.append({"test_line": line, "train_line": train_line})
         section = {"path": str(test_path), "rows": len(test_texts), "labeled": test_labels is not None,
                    "overlap": {"exact": overlap_exact, "normalized": overlap_near, "examples": examples},
-                   **_token_stats(tokenize_batch(test_texts, normalize), vocabulary, max_length)}
+                   **_token_stats(tokenize_batch(test_texts, normalization), vocabulary, max_length)}
         if test_labels is not None:
             section["labels"] = {label: {"rows": n, "share": round(n / len(test_texts), 4)}
                                  for label, n in sorted(Counter(test_labels).items())}

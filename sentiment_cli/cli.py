@@ -555,7 +555,7 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
     from sentiment_cli.checks import check_files, format_check
 
     report = check_files(train_path, test_path, fmt=fmt, columns=_columns(kwargs), test_fmt=test_format,
-                         vocab_size=vocab_size, max_length=max_length, normalize=normalize)
+                         vocab_size=vocab_size, max_length=max_length, normalization=normalize)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_check(report), nl=as_json)
     if strict and report["findings"]:
         sys.exit(1)

@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from sentiment_cli.errors import DataError
+from sentiment_cli.progress import step
 from sentiment_cli.tokenizer import PAD_ID, Tokenizer
 
 CLASSIC_SEPARATOR = "+++$+++"
@@ -291,6 +292,23 @@ def sort_labels(labels: Iterable[str]) -> list[str]:
     return sorted(unique)
 
 
+def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) -> None:
+    """Stop on (or warn of) an empty text or a NUL byte, as on_bad_lines says; refuse a label
+    outside ``allowed``."""
+    problem = "an empty text" if not record.text.strip() else "a NUL byte in the text" \
+        if "\x00" in record.text else None
+    if problem:
+        if on_bad_lines == "error":
+            raise DataError(path, problem, line=record.line,
+                            fix="Fix or remove the line, or pass --on-bad-lines warn (or skip) to leave it out")
+        if on_bad_lines == "warn":
+            print(f"warning: {path}, line {record.line}: {problem}; line skipped", file=sys.stderr)
+        return
+    if allowed is not None and record.label not in allowed:
+        raise DataError(path, f"unknown label {record.label!r} (expected one of: {', '.join(sorted(allowed))})",
+                        line=record.line, fix="Fix the label, or list it in --labels")
+
+
 class DataManager:
     """Owns the text pipeline of a run: tokenizer, label set, length limit."""
 
@@ -313,7 +331,8 @@ class DataManager:
     # ---- reading ----
     @staticmethod
     def read_labeled(path, fmt="auto", columns: Columns | None = None,
-                     allowed: Iterable[str] | None = None, on_bad_lines: str = "error") -> LabeledData:
+                     allowed: Iterable[str] | None = None, on_bad_lines: str = "error",
+                     progress: bool = False) -> LabeledData:
         """Read every labeled example; check that the labels make sense together.
 
         on_bad_lines (pandas' convention) decides what an example with an empty text or a NUL
@@ -324,30 +343,23 @@ class DataManager:
         texts, labels, lines = [], [], []
         numeric = None
         skipped = 0
-        for record in read_records(path, "labeled", fmt, columns):
-            problem = "an empty text" if not record.text.strip() else "a NUL byte in the text" \
-                if "\x00" in record.text else None
-            if problem:
-                if on_bad_lines == "error":
-                    raise DataError(path, problem, line=record.line,
-                                    fix="Fix or remove the line, or pass --on-bad-lines warn (or skip) to leave it out")
-                if on_bad_lines == "warn":
-                    print(f"warning: {path}, line {record.line}: {problem}; line skipped", file=sys.stderr)
-                skipped += 1
-                continue
-            label = record.label
-            if allowed is not None and label not in allowed:
-                raise DataError(path, f"unknown label {label!r} (expected one of: {', '.join(sorted(allowed))})",
-                                line=record.line, fix="Fix the label, or list it in --labels")
-            is_number = bool(_INTEGER.match(label))
-            if numeric is None:
-                numeric = is_number
-            elif numeric and not is_number:
-                raise DataError(path, f"label {label!r} is not a number like the labels before it",
-                                line=record.line, fix="Fix the label, or check that the line is not a broken continuation")
-            texts.append(record.text)
-            labels.append(label)
-            lines.append(record.line)
+        with step(f"reading {path}", unit="rows", enabled=progress) as counter:
+            for record in read_records(path, "labeled", fmt, columns):
+                counter.update()
+                _check_record(path, record, on_bad_lines, allowed)
+                if not record.text.strip() or "\x00" in record.text:
+                    skipped += 1
+                    continue
+                is_number = bool(_INTEGER.match(record.label))
+                if numeric is None:
+                    numeric = is_number
+                elif numeric and not is_number:
+                    raise DataError(path, f"label {record.label!r} is not a number like the labels before it",
+                                    line=record.line,
+                                    fix="Fix the label, or check that the line is not a broken continuation")
+                texts.append(record.text)
+                labels.append(record.label)
+                lines.append(record.line)
         if not texts:
             raise DataError(path, "no labeled examples in the file", fix="Give a file with at least two examples")
         classes = set(labels)
@@ -357,8 +369,13 @@ class DataManager:
         return LabeledData(texts, labels, lines, str(path), sorted(allowed) if allowed else None, skipped)
 
     @staticmethod
-    def read_unlabeled(path, fmt="auto", columns: Columns | None = None) -> list[str]:
-        texts = [r.text for r in read_records(path, "unlabeled", fmt, columns) if r.text.strip()]
+    def read_unlabeled(path, fmt="auto", columns: Columns | None = None, progress: bool = False) -> list[str]:
+        texts = []
+        with step(f"reading {path}", unit="rows", enabled=progress) as counter:
+            for record in read_records(path, "unlabeled", fmt, columns):
+                counter.update()
+                if record.text.strip():
+                    texts.append(record.text)
         if not texts:
             raise DataError(path, "no texts in the file", fix="Give a file with one text per line")
         return texts
@@ -368,9 +385,9 @@ class DataManager:
         """The label set: the data's, and any declared with --labels that the data lacks."""
         self.labels = sort_labels(set(data.labels) | set(data.declared or ()))
 
-    def fit(self, texts: list[str], vocab_size: int) -> None:
+    def fit(self, texts: list[str], vocab_size: int, progress: bool = False) -> None:
         """Vocabulary (and idf) from the training texts; validation texts stay unseen."""
-        self.tokenizer = Tokenizer.fit(texts, vocab_size, self.normalize)
+        self.tokenizer = Tokenizer.fit(texts, vocab_size, self.normalize, progress=progress)
         if self.model == "bow" and self.bow_mode == "tfidf":
             idf = fit_idf(self.sequences(texts), len(self.tokenizer))
             self.tokenizer = Tokenizer(self.tokenizer.vocabulary, idf.tolist(), self.normalize)
@@ -386,12 +403,12 @@ class DataManager:
         return out
 
     # ---- sequences ----
-    def sequences(self, texts: Iterable[str]) -> list[np.ndarray]:
+    def sequences(self, texts: Iterable[str], progress: bool = False) -> list[np.ndarray]:
         """Token ids of each text, cut to max_length (keeping the end when truncating='pre').
 
         A text without tokens becomes one unknown token: a fully masked row has no mean (0/0).
         """
-        return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating)
+        return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating, progress=progress)
 
     def pad(self, seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
         """Right-padded id matrix; length defaults to the longest sequence (at least 1)."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from sentiment_cli.data import read_lines
 from sentiment_cli.errors import DataError, SentimentError
+from sentiment_cli.progress import step
 from sentiment_cli.tokenizer import PAD_ID, Tokenizer, tokenize_batch
 
 
@@ -64,7 +65,7 @@ def _stable_hash(text: str) -> int:
 
 
 def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: int, epochs: int = 5,
-                      workers: int = 1) -> tuple[np.ndarray, float]:
+                      workers: int = 1, progress: bool = False) -> tuple[np.ndarray, float]:
     """Word2Vec (skip-gram, gensim) on the given texts.
 
     One worker and a hash that does not change between processes (Python's str hash does,
@@ -72,12 +73,19 @@ def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: in
     """
     try:
         from gensim.models import Word2Vec
+        from gensim.models.callbacks import CallbackAny2Vec
     except ImportError:
         raise SentimentError(
             "--pretrain-embeddings needs gensim: pip install gensim (or --no-pretrain-embeddings)") from None
     sentences = tokenize_batch(texts, tokenizer.normalize)
-    w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=1, negative=5,
-                   epochs=epochs, seed=seed, workers=workers, hashfxn=_stable_hash)
+
+    class Epochs(CallbackAny2Vec):
+        def on_epoch_end(self, model):
+            counter.update()
+
+    with step("word vectors (Word2Vec)", total=epochs, unit="epochs", enabled=progress) as counter:
+        w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=1, negative=5,
+                       epochs=epochs, seed=seed, workers=workers, hashfxn=_stable_hash, callbacks=[Epochs()])
     matrix = _initial_matrix(len(tokenizer), dim, seed)
     found = 0
     for i, token in enumerate(tokenizer.vocabulary[2:], start=2):

@@ -236,10 +236,12 @@ def inference_function(model: keras.Model, ndim: int, dtype) -> Callable:
 
 
 def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callable,
-                  batch_size: int = PREDICT_BATCH, max_tokens: int | None = PREDICT_TOKENS) -> np.ndarray:
+                  batch_size: int = PREDICT_BATCH, max_tokens: int | None = PREDICT_TOKENS,
+                  progress: Callable[[int], None] | None = None) -> np.ndarray:
     """(n, K) class probabilities in input order; batches group texts of similar length.
 
-    max_tokens bounds rows x padded length per batch (the activations' size).
+    max_tokens bounds rows x padded length per batch (the activations' size); progress is
+    called with each batch's row count.
     """
     out = None
     for idx in length_batches(seqs, batch_size, max_tokens=max_tokens):
@@ -248,4 +250,6 @@ def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callabl
         if out is None:
             out = np.empty((len(seqs), probs.shape[1]), dtype=np.float32)
         out[idx] = probs
+        if progress is not None:
+            progress(len(idx))
     return out if out is not None else np.empty((0, 0), dtype=np.float32)

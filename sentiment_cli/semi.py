@@ -32,6 +32,7 @@ from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
 from sentiment_cli.model import halves, predict_proba
+from sentiment_cli.progress import step
 from sentiment_cli.training import save_validation, train
 
 STATE_FILE = "state.json"
@@ -177,12 +178,12 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
 
     columns = Columns(**inputs.columns) if inputs.columns else Columns()
     dm = DataManager.from_config(config, base.tokenizer)
-    labeled = DataManager.read_labeled(inputs.train, inputs.format, columns)
+    labeled = DataManager.read_labeled(inputs.train, inputs.format, columns, progress=bool(verbose))
     y = dm.encode_labels(labeled.labels, labeled.path, labeled.lines)
     _, val_idx = dm.split(y, config.val_ratio, config.seed)  # the base run's split: same file, same seed
     val_seqs, val_y = dm.sequences([labeled.texts[i] for i in val_idx]), y[val_idx]
-    unlabeled = DataManager.read_unlabeled(inputs.unlabeled, inputs.unlabeled_format, columns)
-    unl_seqs = dm.sequences(unlabeled)
+    unlabeled = DataManager.read_unlabeled(inputs.unlabeled, inputs.unlabeled_format, columns, progress=bool(verbose))
+    unl_seqs = dm.sequences(unlabeled, progress=bool(verbose))
 
     if resume:
         model = runs.load_model(work / state["model_file"])
@@ -209,7 +210,9 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         if state.get("stopped"):
             break
         start = time.perf_counter()
-        probs = predict_proba(model, unl_seqs, dm.features)
+        with step(f"round {r}: labeling the unlabeled text", total=len(unl_seqs), unit="texts",
+                  enabled=bool(verbose)) as counter:
+            probs = predict_proba(model, unl_seqs, dm.features, progress=counter.update)
         idx, pseudo = select(probs, semi)
         if len(idx) == 0:
             reason = why_none(probs, semi, binary)

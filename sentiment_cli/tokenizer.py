@@ -86,13 +86,18 @@ class Tokenizer:
         self.idf = None if idf is None else [float(v) for v in idf]
 
     @classmethod
-    def fit(cls, texts: Iterable[str], vocab_size: int, normalize: str = "none") -> "Tokenizer":
+    def fit(cls, texts: Iterable[str], vocab_size: int, normalize: str = "none", progress: bool = False) -> "Tokenizer":
         """Keep the ``vocab_size - 2`` most frequent tokens; ties go to the earlier token."""
+        from sentiment_cli.progress import step
+
         counts = Counter()
         texts = list(texts)
         function = _tokens_function(normalize)
-        for start in range(0, len(texts), ENCODE_BATCH):
-            counts.update(function(_as_tensor(texts[start:start + ENCODE_BATCH])).flat_values.numpy())
+        with step("counting the vocabulary", total=len(texts), unit="texts", enabled=progress) as counter:
+            for start in range(0, len(texts), ENCODE_BATCH):
+                batch = texts[start:start + ENCODE_BATCH]
+                counts.update(function(_as_tensor(batch)).flat_values.numpy())
+                counter.update(len(batch))
         ranked = sorted(((token.decode("utf-8"), n) for token, n in counts.items()), key=lambda item: (-item[1], item[0]))
         words = [token for token, _ in ranked[: max(vocab_size - 2, 0)]]
         return cls([PAD_TOKEN, OOV_TOKEN, *words], normalize=normalize)
@@ -109,7 +114,8 @@ class Tokenizer:
             self._layers[key] = TextToIds(self.vocabulary, max_length, truncating, self.normalize, name="text_to_ids")
         return self._layers[key]
 
-    def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre"):
+    def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre",
+                      progress: bool = False):
         """Each text's ids as an int32 array, as the model's TextToIds layer gives them: the same
         token ops and lookup table, then cut to max_length; a text without tokens is one unknown id.
 
@@ -118,18 +124,22 @@ class Tokenizer:
         """
         import numpy as np
 
+        from sentiment_cli.progress import step
+
         texts = list(texts)
         lookup = self.layer(max_length, truncating).lookup
         out = []
-        for start in range(0, len(texts), ENCODE_BATCH):
-            words = _tokens_function(self.normalize)(_as_tensor(texts[start:start + ENCODE_BATCH]))
-            flat = lookup(words.flat_values).numpy().astype(np.int32)
-            for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1]):
-                if not len(ids):
-                    ids = np.array([OOV_ID], dtype=np.int32)
-                elif len(ids) > max_length:
-                    ids = ids[-max_length:] if truncating == "pre" else ids[:max_length]
-                out.append(ids)
+        with step("tokenizing", total=len(texts), unit="texts", enabled=progress) as counter:
+            for start in range(0, len(texts), ENCODE_BATCH):
+                words = _tokens_function(self.normalize)(_as_tensor(texts[start:start + ENCODE_BATCH]))
+                flat = lookup(words.flat_values).numpy().astype(np.int32)
+                for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1]):
+                    if not len(ids):
+                        ids = np.array([OOV_ID], dtype=np.int32)
+                    elif len(ids) > max_length:
+                        ids = ids[-max_length:] if truncating == "pre" else ids[:max_length]
+                    out.append(ids)
+                counter.update(len(words.row_lengths()))
         return out
 
     def encode(self, text: str) -> list[int]:

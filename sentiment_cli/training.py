@@ -142,13 +142,13 @@ class EpochCommit(keras.callbacks.Callback):
             runs.write_csv(path, rows)
 
 
-def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str]):
+def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str], progress: bool = False):
     """The embedding matrix and vocabulary coverage asked for by config (file or Word2Vec)."""
     if config.embeddings:
         matrix, coverage = load_vectors(config.embeddings, tokenizer, config.seed)
         config.embedding_dim = matrix.shape[1]  # the file decides the vectors' size
     else:
-        matrix, coverage = pretrain_word2vec(texts, tokenizer, config.embedding_dim, config.seed)
+        matrix, coverage = pretrain_word2vec(texts, tokenizer, config.embedding_dim, config.seed, progress=progress)
     return matrix, coverage
 
 
@@ -183,8 +183,8 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
     train_texts = [data.texts[i] for i in train_idx]
     if new_vocabulary:  # from the training side only: validation texts stay unseen
-        dm.fit(train_texts, config.vocab_size)
-    seqs = dm.sequences(data.texts)
+        dm.fit(train_texts, config.vocab_size, progress=bool(verbose))
+    seqs = dm.sequences(data.texts, progress=bool(verbose))
     train_seqs = [seqs[i] for i in train_idx]
     train_y = y[train_idx]
     if extra_data is not None and extra_data.texts:
@@ -196,7 +196,8 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     if initial_model is None:
         embeddings = None
         if config.model in ("rnn", "hybrid") and (config.embeddings or config.pretrain_embeddings):
-            embeddings, coverage = initial_embeddings(config, dm.tokenizer, train_texts + list(unlabeled_texts or []))
+            embeddings, coverage = initial_embeddings(config, dm.tokenizer, train_texts + list(unlabeled_texts or []),
+                                                      progress=bool(verbose))
             metrics["embeddings_coverage"] = round(coverage, 4)
             if verbose:
                 print(f"word vectors found for {coverage:.1%} of the vocabulary", file=sys.stderr)
@@ -375,10 +376,10 @@ def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: st
                  "unlabeled": str(unlabeled_path) if unlabeled_path else None,
                  "on_bad_lines": on_bad_lines, "labels": list(allowed_labels) if allowed_labels else None}
     with interrupted_training(models_dir, name, config, data_info, overwrite, resume, verbose) as checkpoint:
-        data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels, on_bad_lines)
+        data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels, on_bad_lines, progress=bool(verbose))
         for warning in checks.duplicate_warnings(data.texts, data.labels, data.lines, train_path):
             print(f"warning: {warning}", file=sys.stderr)
-        unlabeled = DataManager.read_unlabeled(unlabeled_path) if unlabeled_path else None
+        unlabeled = DataManager.read_unlabeled(unlabeled_path, progress=bool(verbose)) if unlabeled_path else None
         return train_and_save(models_dir, name, config, data, {**data_info, "skipped_lines": data.skipped},
                               overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose, summary=summary,
                               checkpoint=checkpoint, tensorboard=tensorboard)

@@ -18,6 +18,7 @@ from sentiment_cli.config import (
     TRUNCATING, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
+from sentiment_cli.distribute import STRATEGIES
 from sentiment_cli.errors import ConfigError, SentimentError
 
 DEFAULTS = TrainConfig()
@@ -172,7 +173,8 @@ def hyperparameter_options(f):
         click.option("--lr", type=click.FloatRange(0, min_open=True), default=d.lr, show_default=True,
                      help="Adam learning rate."),
         click.option("--batch-size", type=click.IntRange(1), default=d.batch_size, show_default=True,
-                     help="Examples per training step."),
+                     help="Examples per training step: the global batch, which --strategy splits among its "
+                          "replicas."),
         click.option("--epochs", type=click.IntRange(1), default=d.epochs, show_default=True,
                      help="Most epochs to train."),
         click.option("--patience", type=click.IntRange(0), default=d.patience, show_default=True,
@@ -217,8 +219,13 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
 @click.option("--tensorboard", is_flag=True,
               help="Write TensorBoard logs of the network's epochs into RUN/logs/ (needs the tensorboard package: "
                    "pip install 'sentiment-cli[tensorboard]').")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="default", show_default=True,
+              help="How the network trains (tf.distribute): default, one device; mirrored, one replica on each "
+                   "local GPU; multi-worker, on every machine TF_CONFIG lists (run the same command on each, with "
+                   "its own TF_CONFIG; only the chief, worker 0, writes the run). Each step splits one "
+                   "--batch-size batch among the replicas.")
 def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
-          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, tensorboard, **kwargs):
+          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, tensorboard, strategy, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -229,6 +236,7 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     Example:
         sentiment-cli train demo
         sentiment-cli train reviews --train reviews.csv --text-column body --label-column stars
+        sentiment-cli train reviews --train reviews.csv --strategy mirrored --batch-size 256
     """
     if tensorboard:
         import importlib.util
@@ -237,8 +245,10 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
             raise click.ClickException("--tensorboard needs the tensorboard package, which is not installed: "
                                        "pip install 'sentiment-cli[tensorboard]' (or pip install tensorboard)")
     _load_tensorflow()
+    from sentiment_cli.distribute import make_distribution
     from sentiment_cli.training import train_run
 
+    distribution = make_distribution(strategy)  # before anything runs on a device
     columns = _columns(kwargs)
     ctx = click.get_current_context()
     if embeddings and ctx.get_parameter_source("pretrain_embeddings") == click.core.ParameterSource.DEFAULT:
@@ -250,9 +260,12 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
                               allowed_labels=allowed, overwrite=overwrite, resume=resume,
                               unlabeled_path=unlabeled_path, on_bad_lines=on_bad_lines, verbose=0 if quiet else 1,
-                              summary=show_summary, tensorboard=tensorboard)
+                              summary=show_summary, tensorboard=tensorboard, distribution=distribution)
     if as_json:
-        click.echo(json.dumps({"run": str(path), "metrics": metrics}))
+        click.echo(json.dumps({"run": str(path) if path else None, "metrics": metrics}))
+        return
+    if path is None:
+        click.echo(f"worker {distribution.worker} of {distribution.workers} done: the chief (worker 0) saves the run")
         return
     click.echo(f"run saved to {path}")
     epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""

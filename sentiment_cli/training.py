@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ import tensorflow as tf
 
 from sentiment_cli import checks, runs
 from sentiment_cli.config import TrainConfig
+from sentiment_cli.distribute import Distribution, lost_worker_errors
 from sentiment_cli.data import Columns, DataManager, LabeledData, length_batches
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
-from sentiment_cli.errors import RunError, SentimentError
+from sentiment_cli.errors import ConfigError, RunError, SentimentError
 from sentiment_cli.calibration import expected_calibration_error, fit_mix, out_of_fold
 from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.model import (
@@ -46,6 +48,10 @@ def make_dataset(seqs, y, batch_size: int, rng: np.random.Generator | None):
     training. Only the batches' row numbers come from Python: ``length_batches`` draws them,
     with rng a new order each epoch (so a seed fixes them all, and a resumed training draws
     the orders an uninterrupted one would).
+
+    Each element is a global batch: under a tf.distribute strategy, Keras' fit splits it among
+    the replicas, and across workers the DATA auto-shard policy gives each worker its replicas'
+    part of every batch (set, since a generator has no files to shard: AUTO would look for them).
     """
     n_batches = math.ceil(len(seqs) / batch_size)
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
@@ -55,12 +61,15 @@ def make_dataset(seqs, y, batch_size: int, rng: np.random.Generator | None):
     def batches():
         yield from length_batches(seqs, batch_size, rng)
 
+    @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing for AutoGraph to convert
     def gather(idx):
         return tf.gather(ids, idx).to_tensor(0), tf.gather(labels, idx)
 
     ds = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec((None,), tf.int64))
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -155,7 +164,8 @@ def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str], progres
 def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int = 1,
           data_manager: DataManager | None = None, initial_model: keras.Model | None = None,
           extra_data: LabeledData | None = None, unlabeled_texts: list[str] | None = None,
-          summary: bool = False, checkpoint: Path | None = None, tensorboard: Path | None = None) -> TrainResult:
+          summary: bool = False, checkpoint: Path | None = None, tensorboard: Path | None = None,
+          strategy: tf.distribute.Strategy | None = None) -> TrainResult:
     """Train on ``data``; writes history.csv and validation.json into ``run_dir`` (the caller saves
     the rest).
 
@@ -166,8 +176,11 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     joins the training side only (pseudo-labels never reach validation). unlabeled_texts join
     the labeled ones for --pretrain-embeddings. checkpoint: a directory where the network's
     epochs are committed, and resumed from (see EpochCommit). tensorboard: a directory for
-    TensorBoard logs of the network's epochs.
+    TensorBoard logs of the network's epochs. strategy: the tf.distribute strategy whose scope
+    builds the model and fits the network half (default: the one in scope); the n-gram half
+    and the mix are fitted outside Keras, in each process alike.
     """
+    strategy = strategy or tf.distribute.get_strategy()
     started = time.perf_counter()
     seed_everything(config.seed)
     dm = data_manager or DataManager.from_config(config)
@@ -202,8 +215,9 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
             if verbose:
                 print(f"word vectors found for {coverage:.1%} of the vocabulary", file=sys.stderr)
         buckets = ngram_buckets_for(train_seqs, config) if config.model in ("ngram", "hybrid") else None
-        model = build_model(config, len(dm.tokenizer), embeddings=embeddings, idf=dm.tokenizer.idf,
-                            ngram_buckets=buckets)
+        with strategy.scope():  # the network's variables mirrored on every replica
+            model = build_model(config, len(dm.tokenizer), embeddings=embeddings, idf=dm.tokenizer.idf,
+                                ngram_buckets=buckets)
     else:
         model = initial_model
     if summary and verbose:
@@ -216,7 +230,7 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     network = next((name for name in names if name != "ngrams"), None)
     if network:
         metrics.update(fit_network_half(model, network, config, dm, train_seqs, train_y, val_seqs, val_y,
-                                        run_dir, verbose, checkpoint, tensorboard))
+                                        run_dir, verbose, checkpoint, tensorboard, strategy))
     fit_seconds = time.perf_counter() - fit_start
     metrics.update(fit_mix_on_validation(model, dm, val_seqs, val_y, config.seed))
 
@@ -269,12 +283,16 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
 
 
 def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val_y, run_dir, verbose,
-                     checkpoint: Path | None = None, tensorboard: Path | None = None) -> dict:
+                     checkpoint: Path | None = None, tensorboard: Path | None = None,
+                     strategy: tf.distribute.Strategy | None = None) -> dict:
     """Keras fit of one network half on its own loss, early stopping on its validation accuracy.
 
     checkpoint: a directory where every epoch is committed (see EpochCommit); what it already
-    holds is resumed. tensorboard: where Keras' TensorBoard callback writes its logs.
+    holds is resumed. tensorboard: where Keras' TensorBoard callback writes its logs. strategy:
+    fit runs in its scope (``model`` was built in it), and each step splits one batch of
+    ``config.batch_size`` examples among its replicas.
     """
+    strategy = strategy or tf.distribute.get_strategy()
     binary = config.num_classes == 2
     y_dtype = np.float32 if binary else np.int32
     rng = np.random.default_rng(config.seed)
@@ -284,15 +302,16 @@ def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val
         length_batches(train_seqs, config.batch_size, rng)
     train_ds = make_dataset(train_seqs, train_y.astype(y_dtype), config.batch_size, rng)
     val_ds = make_dataset(val_seqs, val_y.astype(y_dtype), max(config.batch_size, 256), None)
-    half = compile_model(half_model(model, name), config)
-    commit.restore(half)
+    half = compiled_half(model, name, config, strategy)
+    with strategy.scope():
+        commit.restore(half)
     if done and verbose:
         print(f"resuming after epoch {done} (best so far: epoch {commit.state['best_epoch']}, validation "
               f"accuracy {commit.state['best']:.4f})", file=sys.stderr)
     fit_start = time.perf_counter()
     if not commit.state["stopped"] and done < config.epochs:
         # Keras writes its progress bar to stdout; stdout is for results, so send it to stderr.
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), strategy.scope():
             callbacks = [commit, keras.callbacks.TerminateOnNaN()]
             if tensorboard is not None:
                 callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), write_graph=False))
@@ -317,6 +336,49 @@ def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val
         "examples_per_second": round(len(train_seqs) * (len(history) - done) / seconds, 1)
         if seconds and len(history) > done else None,
     }
+
+
+def compiled_half(model, name: str, config: TrainConfig, strategy: tf.distribute.Strategy) -> keras.Model:
+    """``model``'s network half, compiled, with all its training state made in ``strategy``'s scope.
+
+    Keras 3 makes what a model lacks for training on the first step of fit, which goes wrong under
+    tf.distribute (keras-team/keras#20585): a model made inside the scope makes fit reduce a
+    first distributed batch across workers to build it, which fails under
+    MultiWorkerMirroredStrategy (and draws one batch order too many from make_dataset's
+    generator); a model made outside it makes its metrics' variables inside the replicas' step,
+    which fails under MirroredStrategy. So the half is made outside the scope and takes the
+    strategy of the scope that fit runs in, and its optimizer's, loss's and metrics' variables
+    are made here, in the scope, on one example (then the metrics are reset).
+    """
+    half = half_model(model, name)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        half = StepFiguresAsVectors(half.input, half.output)
+    with strategy.scope():
+        compile_model(half, config)
+        half.optimizer.build(half.trainable_variables)
+        x = np.ones((1, 1), np.int32)
+        y = np.zeros((1,), np.float32 if config.num_classes == 2 else np.int32)
+        y_pred = half(x)
+        half.compute_metrics(x, y, y_pred, None)
+        half.compute_loss(x, y, y_pred)
+        half.reset_metrics()
+    return half
+
+
+class StepFiguresAsVectors(keras.Model):
+    """A model whose training and test steps report their figures as vectors of one value.
+
+    Under MultiWorkerMirroredStrategy, Keras 3's fit averages each step's figures across the
+    workers along axis 0, which scalars lack (keras-team/keras#20585); vectors of one value
+    average. They reach only the progress bar: the epoch's figures, which early stopping reads,
+    come from the metrics themselves, summed over all replicas.
+    """
+
+    def train_step(self, data):
+        return {k: keras.ops.reshape(v, (1,)) for k, v in super().train_step(data).items()}
+
+    def test_step(self, data):
+        return {k: keras.ops.reshape(v, (1,)) for k, v in super().test_step(data).items()}
 
 
 def _keras_verbosity(verbose: int) -> int:
@@ -363,26 +425,52 @@ def print_summary(model: keras.Model, file=None) -> None:
 def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: str = "auto",
               columns: Columns | None = None, allowed_labels=None, overwrite: bool = False, resume: bool = False,
               unlabeled_path=None, on_bad_lines: str = "error", verbose: int = 1,
-              summary: bool = False, tensorboard: bool = False) -> tuple[Path, dict]:
+              summary: bool = False, tensorboard: bool = False,
+              distribution: Distribution | None = None) -> tuple[Path | None, dict]:
     """Read ``train_path``, train, and write models_dir/name; returns its path and metrics.
 
     unlabeled_path: more text (one per line) for --pretrain-embeddings to learn from.
     summary: print the model's summary on stderr first. tensorboard: TensorBoard logs in
     RUN/logs (written into the resume directory while training, so that a resumed training
-    adds to the same logs and TensorBoard can follow them live).
+    adds to the same logs and TensorBoard can follow them live). distribution: the strategy
+    to train with (see distribute.make_distribution). Of several workers, each trains the same
+    model in step, and only the chief writes the run (Keras' convention): the others train in a
+    private models directory, which they remove, and return no path.
     """
+    multi_worker = distribution is not None and distribution.name == "multi-worker"
+    if multi_worker and resume:
+        raise ConfigError("--resume continues from epochs that one process committed; the workers of "
+                          "--strategy multi-worker commit none. Start again with --overwrite, or train with "
+                          "--strategy default or mirrored")
+    chief = distribution is None or distribution.is_chief
     columns = columns or Columns()
     data_info = {"train": str(train_path), "format": fmt, "columns": vars(columns),
                  "unlabeled": str(unlabeled_path) if unlabeled_path else None,
                  "on_bad_lines": on_bad_lines, "labels": list(allowed_labels) if allowed_labels else None}
-    with interrupted_training(models_dir, name, config, data_info, overwrite, resume, verbose) as checkpoint:
+    with (lost_worker_errors(distribution),
+          worker_models_dir(models_dir, distribution) as models_dir,
+          interrupted_training(models_dir, name, config, data_info, overwrite, resume, verbose) as checkpoint):
         data = DataManager.read_labeled(train_path, fmt, columns, allowed_labels, on_bad_lines, progress=bool(verbose))
         for warning in checks.duplicate_warnings(data.texts, data.labels, data.lines, train_path):
             print(f"warning: {warning}", file=sys.stderr)
         unlabeled = DataManager.read_unlabeled(unlabeled_path, progress=bool(verbose)) if unlabeled_path else None
-        return train_and_save(models_dir, name, config, data, {**data_info, "skipped_lines": data.skipped},
-                              overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose, summary=summary,
-                              checkpoint=checkpoint, tensorboard=tensorboard)
+        path, metrics = train_and_save(models_dir, name, config, data, {**data_info, "skipped_lines": data.skipped},
+                                       overwrite=overwrite, unlabeled_texts=unlabeled, verbose=verbose,
+                                       summary=summary, checkpoint=None if multi_worker else checkpoint,
+                                       tensorboard=tensorboard, distribution=distribution)
+    return path if chief else None, metrics
+
+
+@contextlib.contextmanager
+def worker_models_dir(models_dir, distribution: Distribution | None):
+    """models_dir for the chief (or a single process); for the other workers a private temporary
+    one that is removed afterwards, so that the chief's run, its resume directory and its lock
+    stay the chief's alone, also when the workers share a file system."""
+    if distribution is None or distribution.is_chief:
+        yield models_dir
+        return
+    with tempfile.TemporaryDirectory(prefix=f"sentiment-cli-worker-{distribution.worker}-") as private:
+        yield private
 
 
 @contextlib.contextmanager
@@ -445,17 +533,21 @@ def interrupted_training(models_dir, name: str, config: TrainConfig, data_info: 
 def train_and_save(models_dir, name: str, config: TrainConfig, data: LabeledData, data_info: dict, *,
                    overwrite: bool = False, unlabeled_texts=None, verbose: int = 1,
                    checkpoint: Path | None = None, summary: bool = False,
-                   tensorboard: bool = False) -> tuple[Path, dict]:
-    """train() into a new run directory, with its tokenizer, config and metrics."""
+                   tensorboard: bool = False, distribution: Distribution | None = None) -> tuple[Path, dict]:
+    """train() into a new run directory, with its tokenizer, config and metrics.
+
+    distribution: the strategy to train with (default: the one in scope), recorded in config.json.
+    """
+    distribution = distribution or Distribution("default", tf.distribute.get_strategy())
     with runs.new_run(models_dir, name, overwrite) as run_dir:
         logs = ((checkpoint or run_dir) / runs.LOGS_DIR) if tensorboard else None
         result = train(config, data, run_dir, verbose=verbose, summary=summary, unlabeled_texts=unlabeled_texts,
-                       checkpoint=checkpoint, tensorboard=logs)
+                       checkpoint=checkpoint, tensorboard=logs, strategy=distribution.strategy)
         if logs is not None and logs.exists() and checkpoint is not None:
             shutil.copytree(logs, run_dir / runs.LOGS_DIR)
         runs.save_model(run_dir / runs.MODEL_FILE, result.model, result.data_manager.tokenizer, config)
         result.data_manager.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
-        extra = {"threshold": result.metrics.get("threshold", 0.5)}
+        extra = {"threshold": result.metrics.get("threshold", 0.5), "strategy": distribution.record()}
         record = runs.make_config_record(config, result.data_manager.tokenizer,
                                          {**data_info, "examples": len(data.texts)}, extra)
         runs.write_json(run_dir / runs.CONFIG_FILE, record)

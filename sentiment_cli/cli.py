@@ -271,6 +271,14 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
     click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, calibration error "
                f"{metrics['ece_before']:.3f} -> {metrics['ece_after']:.3f}, {metrics['train_seconds']:.1f} s")
+    _pictures_hint(path)
+
+
+def _pictures_hint(path) -> None:
+    from sentiment_cli.plots import PLOTS_DIR
+
+    click.echo(f"pictures (learning curves, confusion matrix, calibration, ...): sentiment-cli plot {path} "
+               f"writes them into {os.path.join(path, PLOTS_DIR)}", err=True)
 
 
 @cli.command()
@@ -534,6 +542,7 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, fmt
             click.echo(f"warning: the report was not saved in {loaded[0].path} ({exc.strerror or exc})", err=True)
         else:
             click.echo(f"saved to {saved}", err=True)
+            _pictures_hint(loaded[0].path)
 
 
 @cli.command()
@@ -674,6 +683,7 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
                f"(best round {metrics['best_round']} of {len(metrics['rounds']) - 1})")
     if metrics.get("stopped"):
         click.echo(f"stopped: {metrics['stopped']}")
+    _pictures_hint(path)
 
 
 def _sha256(ctx, param, value):

@@ -15,6 +15,7 @@ def trained_once(tmp_path_factory):
     assert result.exit_code == 0, result.output
     # write_labeled writes every line twice, which train points out
     assert "warning: " in result.stderr and "20 of 40 rows repeat an earlier text (line 21 repeats line 1" in result.stderr
+    assert f"sentiment-cli plot {models / 'demo'} writes them into" in result.stderr
     return models
 
 

@@ -61,3 +61,4 @@ def test_logs_into_a_file_have_no_carriage_returns_or_colour_codes(models, tmp_p
     assert test.returncode == 0, test.stderr
     for log in (train.stderr, test.stderr):
         assert "\r" not in log and "\x1b[" not in log
+        assert "WARNING" not in log and "retracing" not in log  # no TensorFlow warning leaks

@@ -41,7 +41,8 @@ def text_hashes(texts) -> dict:
 
 def hash_set(record: dict) -> set[str] | None:
     """The hashes of a ``text_hashes`` record, or None when they were made another way."""
-    if record.get("normalization") != NORMALIZATION or not isinstance(record.get("hashes"), list):
+    if not isinstance(record, dict) or record.get("normalization") != NORMALIZATION \
+            or not isinstance(record.get("hashes"), list):
         return None
     return set(record["hashes"])
 
@@ -110,14 +111,13 @@ def _read(path, fmt, columns, labeled: bool):
     """(texts, labels or None, lines) of a file; a test file may be labeled or not."""
     from sentiment_cli.data import read_records
 
-    if labeled:
-        records = list(read_records(path, "labeled", fmt, columns))
-        return [r.text for r in records], [r.label for r in records], [r.line for r in records]
+    records = []
     try:
-        records = list(read_records(path, "labeled", fmt, columns))
+        for record in read_records(path, "labeled", fmt, columns):
+            records.append(record)
         return [r.text for r in records], [r.label for r in records], [r.line for r in records]
-    except DataError as exc:
-        if exc.line not in (None, 1):
+    except DataError:
+        if labeled or records:  # a labeled file with a bad line stays an error
             raise
     records = list(read_records(path, "test", fmt, columns))
     return [r.text for r in records], None, [r.line for r in records]
@@ -128,16 +128,17 @@ def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, 
     """The report of ``sentiment-cli check``: one section per file, plus the overlap.
 
     Unknown tokens are those outside the vocabulary ``train --vocab-size`` would build from the
-    training file; lengths are in tokens of sentiment-cli's tokenizer.
+    whole training file (train builds it from the training side of its split); lengths are in
+    tokens of sentiment-cli's tokenizer.
     """
-    from sentiment_cli.tokenizer import tokenize_batch
+    from sentiment_cli.tokenizer import Tokenizer, tokenize_batch
 
     texts, labels, lines = _read(train_path, fmt, columns, labeled=True)
     if not texts:
         raise DataError(train_path, "no labeled examples in the file", fix="Give a file with labeled examples")
     tokens = tokenize_batch(texts, normalization)
     counts = Counter(t for ts in tokens for t in ts)
-    vocabulary = {w for w, _ in counts.most_common(vocab_size)}
+    vocabulary = set(Tokenizer.fit(texts, vocab_size, normalization).vocabulary[2:])
     classes = Counter(labels)
     exact, exact_examples = _repeats(texts, lines, lambda t: t)
     near, near_examples = _repeats(texts, lines, normalize)

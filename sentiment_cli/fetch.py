@@ -134,7 +134,8 @@ def fetch_imdb(dest="data/imdb", url: str = IMDB_URL, sha256: str = IMDB_SHA256,
 
 def _archive_name(url: str) -> str:
     name = os.path.basename(urllib.parse.urlparse(url).path)
-    return name if name and name not in (".", "..") else "aclImdb_v1.tar.gz"
+    # an archive named like one of the files it becomes would be replaced by that file
+    return name if name and name not in (".", "..", *IMDB_FILES) else "aclImdb_v1.tar.gz"
 
 
 def _say(progress: bool, message: str) -> None:

@@ -244,7 +244,10 @@ def training_hashes(runs: list[Run]) -> set[str] | None:
     found = set()
     for run in runs:
         path = run.path / runs_module.TEXTS_FILE
-        hashes = checks.hash_set(runs_module.read_json(path)) if path.exists() else None
+        try:
+            hashes = checks.hash_set(runs_module.read_json(path)) if path.exists() else None
+        except RunError:  # damaged: only a warning depends on it
+            hashes = None
         if hashes is None:
             return None
         found |= hashes

@@ -143,11 +143,13 @@ def score_predictions(predictions_path, gold: Gold, labels: list[str] | None = N
 
     A valid file has a header with ``id`` and ``label`` columns (others, such as probabilities,
     are allowed), every gold id exactly once, no other id and no label outside ``labels``
-    (default: the gold file's). Every problem is collected and reported at once, so one round
-    of fixes is enough.
+    (default: the gold file's labels and those the file's ``p_LABEL`` columns name, as `test
+    --probabilities` writes them, so a class the gold rows lack is still known). Every problem
+    is collected and reported at once, so one round of fixes is enough.
     """
-    known = set(labels) if labels is not None else set(gold.labels.values())
     positions, rows = _table(predictions_path, "predictions", ("id", "label"))
+    known = set(labels) if labels is not None else set(gold.labels.values()) | {
+        name[2:] for name in positions if name.startswith("p_") and len(name) > 2}
     problems, predicted, seen = [], {}, {}
     for number, values, width in rows:
         if len(values) != width:

@@ -43,45 +43,62 @@ _TRIPLES = "|".join(c * 3 for c in "abcdefghijklmnopqrstuvwxyz")
 _SPACES = r"[\pZ\x{85}\x{1c}-\x{1f}]"
 
 # RE2 has no look-around: a required boundary is matched as a group and put back (\1, \2).
-_BEFORE = r"(^|[^\pL\pN_])"
+_BOUNDARIES = {None: "()", "word": r"(^|[^\pL\pN_])", "space": r"(^|\s)"}
 _AFTER = r"($|[^\pL\pN_])"
 _NOSE = r"[-o^']?"
-# (pattern, token, boundary needed before, after), in order, on lower-cased text (":D" is ":d").
-# Faces that start with ":", "=" or ";" may follow a word ("great day:)"); faces that end in a
-# letter need a boundary after them (":do" is not a laugh), and faces that start with a
-# bracket or a letter need one before ("(2010): great" is not sad).
 # The HTML entities Twitter's API leaves in tweets, decoded first ("&lt;3" is a heart).
 _ENTITIES = [(r"&lt;", "<"), (r"&gt;", ">"), (r"&quot;", '"'), (r"&#0?39;|&apos;", "'"), (r"&amp;", "&")]
-_TWEET_RULES = [
-    (r"(?:https?://|www\.)\S+", "_url_", False, False),
-    (r"@[\pL\pN_]+", "_user_", True, False),  # an address (a@b.com) has a letter before its @
-    (r"</3+", "_heartbreak_", False, False),
-    (r"<3+", "_heart_", False, False),
-    (r"[:=]'-?\(+", "_cry_", False, False),
-    (r"[:=]" + _NOSE + r"[)\]}]+|\^_*\^", "_smile_", False, False),
-    (r"\(+" + _NOSE + r"[:=]", "_smile_", True, True),
-    (r";" + _NOSE + r"[)\]]+", "_wink_", False, False),
-    (r";" + _NOSE + r"d+", "_wink_", False, True),
-    (r"[:=]" + _NOSE + r"[(\[{]+", "_sad_", False, False),
-    (r"\)+" + _NOSE + r"[:=]", "_sad_", True, True),
-    (r"[:=]" + _NOSE + r"d+", "_laugh_", False, True),
-    (r"xd+", "_laugh_", True, True),
-    (r"[:=;]" + _NOSE + r"p+", "_tongue_", False, True),
-    (r"[:=]" + _NOSE + r"o+", "_surprise_", False, True),
-    (r"[:=]" + _NOSE + r"[/\\|]", "_annoyed_", False, True),
-    (r"-_+-", "_annoyed_", False, False),
+# (pattern, token, boundary before: None, "word" or "space", boundary after: a letter or digit
+# must not follow), in order, on lower-cased text (":D" is ":d"). EYES stands for ":" and "=":
+# a ":" face may follow a word ("great day:)"), a "=" face may not ("x=(a+b)" is no face).
+# Faces that end in a letter need a boundary after them (":do" is not a laugh), faces that start
+# with a bracket need a space before them ("(2010): great" and "(etc.): fine" are not sad), and
+# so do links ("awww...so cute" holds no "www.").
+_RULES = [
+    (r"(?:https?://|www\.)\S+", "_url_", "word", False),
+    (r"@[\pL\pN_]+", "_user_", "word", False),  # an address (a@b.com) has a letter before its @
+    (r"</3+", "_heartbreak_", None, True),
+    (r"<3+", "_heart_", None, True),  # "<30 mins" is no heart
+    (r"EYES'-?\(+", "_cry_", None, False),
+    (r"EYES" + _NOSE + r"[)\]}]+", "_smile_", None, False),
+    (r"\^_*\^", "_smile_", None, False),
+    (r"\(+" + _NOSE + r"[:=]", "_smile_", "space", True),
+    (r";" + _NOSE + r"[)\]]+", "_wink_", None, False),
+    (r";" + _NOSE + r"d+", "_wink_", None, True),
+    (r"EYES" + _NOSE + r"[(\[{]+", "_sad_", None, False),
+    (r"\)+" + _NOSE + r"[:=]", "_sad_", "space", True),
+    (r"EYES" + _NOSE + r"d+", "_laugh_", None, True),
+    (r"xd+", "_laugh_", "word", True),
+    (r"(?:EYES|;)" + _NOSE + r"p+", "_tongue_", None, True),
+    (r"EYES" + _NOSE + r"o+", "_surprise_", None, True),
+    (r"EYES" + _NOSE + r"[/\\|]", "_annoyed_", None, True),
+    (r"-_+-", "_annoyed_", None, False),
 ]
+
+
+def _tweet_rules():
+    """_RULES with EYES written out: ":" as given, "=" with a word boundary before it."""
+    for pattern, token, before, after in _RULES:
+        if "EYES" not in pattern:
+            yield pattern, token, before, after
+            continue
+        yield pattern.replace("EYES", ":"), token, before, after
+        yield pattern.replace("EYES", "="), token, before or "word", after
+
+
+_TWEET_RULES = list(_tweet_rules())
 
 
 def _tweets(t: tf.Tensor) -> tf.Tensor:
     """The tweet rules of the module's docstring, on lower-cased text."""
+    t = tf.strings.regex_replace(t, _SPACES, " ")  # RE2's \S would take a no-break space into a link
     for pattern, character in _ENTITIES:
         t = tf.strings.regex_replace(t, pattern, character)
     for pattern, token, before, after in _TWEET_RULES:
         if not (before or after):
             t = tf.strings.regex_replace(t, pattern, f" {token} ")
             continue
-        bounded = (_BEFORE if before else "()") + "(?:" + pattern + ")" + (_AFTER if after else "()")
+        bounded = _BOUNDARIES[before] + "(?:" + pattern + ")" + (_AFTER if after else "()")
         # twice: a match takes the boundary after it, which the next face may need before it
         for _ in range(2):
             t = tf.strings.regex_replace(t, bounded, r"\1 " + token + r" \2")

@@ -26,6 +26,9 @@ FORMAT = "sentiment-cli-tokenizer"
 # Version 3: the rules are TensorFlow ops inside the model (see textops.py). Versions 1 and 2
 # (sentiment-cli 0.1) were Python code outside it; their runs must be trained again.
 VERSION = 3
+# Version 4: version 3 plus a normalization ("normalize": "tweets"), which a sentiment-cli that
+# reads only version 3 would ignore; it says "upgrade" instead.
+NORMALIZED_VERSION = 4
 ENCODE_BATCH = 1024
 
 
@@ -150,7 +153,8 @@ class Tokenizer:
         return [ids.tolist() for ids in self.encode_arrays(texts)]
 
     def to_json(self) -> str:
-        data = {"format": FORMAT, "version": self.version, "oov_token": OOV_TOKEN, "vocabulary": self.vocabulary}
+        version = self.version if self.normalize == "none" else NORMALIZED_VERSION
+        data = {"format": FORMAT, "version": version, "oov_token": OOV_TOKEN, "vocabulary": self.vocabulary}
         if self.idf is not None:
             data["idf"] = self.idf
         if self.normalize != "none":
@@ -185,10 +189,10 @@ class Tokenizer:
                 f"{path}: made by an older version of sentiment-cli (tokenizer version {version}, which "
                 "tokenized outside the model). This version tokenizes inside the model: train the run again "
                 "(sentiment-cli train NAME --overwrite, with the options it had)")
-        if version != VERSION:
+        if version not in (VERSION, NORMALIZED_VERSION):
             raise RunError(
                 f"{path}: tokenizer version {version} is not supported "
-                f"(this sentiment-cli reads version {VERSION}). Upgrade sentiment-cli or retrain"
+                f"(this sentiment-cli reads versions {VERSION} and {NORMALIZED_VERSION}). Upgrade sentiment-cli or retrain"
             )
         try:
             return cls(data["vocabulary"], data.get("idf"), data.get("normalize", "none"))

@@ -53,11 +53,12 @@ def test_check_counts_unknown_tokens_and_long_texts(tmp_path):
     train.write_text("label,text\n1,good good good good\n0,bad bad\n1,good bad\n")
     test = tmp_path / "test.csv"
     test.write_text("label,text\n1,good unseen\n")  # a labeled test file is read with its labels
-    result = invoke("check", "--train", train, "--test", test, "--vocab-size", "1", "--max-length", "3",
+    result = invoke("check", "--train", train, "--test", test, "--vocab-size", "3", "--max-length", "3",
                     "--json", "--strict")
     assert result.exit_code == 0, result.output  # nothing to find: unique texts, one label each, no overlap
     report = json.loads(result.stdout)
-    assert report["train"]["unknown_token_share"] == round(3 / 8, 4)  # 'bad' x3 outside a 1-word vocabulary
+    # --vocab-size 3 is padding, unknown and one word, 'good': the three 'bad' are unknown
+    assert report["train"]["unknown_token_share"] == round(3 / 8, 4)
     assert report["train"]["over_max_length"] == round(1 / 3, 4)
     assert report["test"]["unknown_token_share"] == 0.5 and report["test"]["labels"]["1"]["rows"] == 1
 
@@ -77,3 +78,14 @@ def test_train_warns_in_words_with_lines():
                                   "line 4 repeats line 3)")
     assert "1 texts have more than one label (2 rows; for example '0' on line 3 and '1' on line 4)" in warnings[1]
     assert duplicate_warnings(["a", "b"], ["0", "1"], [1, 2], "t.txt") == []
+
+
+def test_an_unlabeled_test_file_with_a_blank_first_line_is_read_as_unlabeled(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text(TRAIN)
+    test = tmp_path / "plain.txt"
+    test.write_text("\nGreat movie!!\nsomething else\n")
+    result = invoke("check", "--train", train, "--test", test, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["test"]
+    assert report["labeled"] is False and report["overlap"]["exact"] == 1

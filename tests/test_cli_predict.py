@@ -268,3 +268,16 @@ def test_evaluate_scores_and_validates_a_predictions_file(models, tmp_path):
     assert result.exit_code == 1 and "line 1: no column 'label' (the header has: id, prediction)" in result.output
     assert invoke("evaluate", "--predictions", out).exit_code == 2  # --gold missing
     assert invoke("evaluate", "a", "--predictions", out, "--gold", gold).exit_code == 2
+
+
+def test_a_predicted_class_the_gold_rows_lack_is_known_from_the_probability_columns(tmp_path):
+    gold = tmp_path / "gold.csv"
+    gold.write_text("id,label\n0,1\n1,1\n")
+    predictions = tmp_path / "p.csv"
+    predictions.write_text("id,label,p_0,p_1\n0,1,0.2,0.8\n1,0,0.7,0.3\n")
+    result = invoke("evaluate", "--predictions", predictions, "--gold", gold, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == 0.5 and report["labels"] == ["0", "1"]
+    predictions.write_text("id,label\n0,1\n1,0\n")  # no probability columns: '0' is unknown
+    assert invoke("evaluate", "--predictions", predictions, "--gold", gold).exit_code == 1

@@ -161,6 +161,16 @@ def test_write_plots_takes_a_run_directory_and_reports_skips(models):
         plots.write_plots(models)
 
 
+def test_roc_and_average_precision_by_hand():
+    score, positive = np.array([0.9, 0.8, 0.7, 0.6]), np.array([True, False, True, False])
+    fpr, tpr, _, _ = plots.roc_curve(score, positive)
+    assert plots.auc(fpr, tpr) == pytest.approx(0.75)  # 3 of the 4 (positive, negative) pairs in order
+    precision, recall = plots.precision_recall_curve(score, positive)
+    assert plots.average_precision(precision, recall) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    fpr, tpr, _, _ = plots.roc_curve(np.array([0.5, 0.5]), np.array([True, False]))
+    assert plots.auc(fpr, tpr) == pytest.approx(0.5)  # a tie counts half
+
+
 def test_roc_and_average_precision_agree_with_scikit_learn():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(3)

@@ -62,3 +62,13 @@ def test_logs_into_a_file_have_no_carriage_returns_or_colour_codes(models, tmp_p
     for log in (train.stderr, test.stderr):
         assert "\r" not in log and "\x1b[" not in log
         assert "WARNING" not in log and "retracing" not in log  # no TensorFlow warning leaks
+
+
+def test_scoring_a_predictions_file_does_not_import_tensorflow(tmp_path):
+    gold, predictions = tmp_path / "gold.csv", tmp_path / "p.csv"
+    gold.write_text("id,label\n0,1\n1,0\n")
+    predictions.write_text("id,label\n0,1\n1,1\n")
+    done = subprocess.run([sys.executable, "-c", PROBE, "evaluate", "--predictions", str(predictions), "--gold",
+                           str(gold), "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "NOT IMPORTED" in done.stderr and '"accuracy": 0.5' in done.stdout

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,11 @@ def test_tweets_normalization():
         "RT @user_1: see www.example.com/x?y=1 soooo good!!": [
             "rt", "_user_", ":", "see", "_url_", "soo", "good", "!", "!"],
         # not faces, not mentions: a year in brackets, a time, an address, a word after a colon
+        "awww...so cute, it took <30 mins": ["aww", ".", ".", ".", "so", "cute", ",", "it", "took", "<", "30",
+                                             "mins"],
+        "http://t.co/x\u00a0great film": ["_url_", "great", "film"],  # a no-break space ends a link
+        "the book (etc.): loved it, x=(a+b)": ["the", "book", "(", "etc", ".", ")", ":", "loved", "it", ",", "x",
+                                               "=", "(", "a", "+", "b", ")"],
         "the film (2010): great at 10:30, mail a@b.com :do it": [
             "the", "film", "(", "2010", ")", ":", "great", "at", "10", ":", "30", ",", "mail", "a", "@", "b", ".",
             "com", ":", "do", "it"],
@@ -126,6 +133,8 @@ def test_the_normalization_is_saved_and_applied_by_the_model_layer(tmp_path):
     tokenizer.save(path)
     loaded = Tokenizer.load(path)
     assert loaded.normalize == "tweets" and loaded.fingerprint == tokenizer.fingerprint
+    # version 4: a sentiment-cli that reads only version 3 says "upgrade" instead of ignoring it
+    assert json.loads(path.read_text())["version"] == 4
     assert Tokenizer(tokenizer.vocabulary).fingerprint != tokenizer.fingerprint  # a run notices the swap
     texts = ["@Someone :D www.a.com great", "awful :("]
     layer = loaded.layer(max_length=10)

@@ -138,7 +138,7 @@ def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, 
         raise DataError(train_path, "no labeled examples in the file", fix="Give a file with labeled examples")
     tokens = tokenize_batch(texts, normalization)
     counts = Counter(t for ts in tokens for t in ts)
-    vocabulary = set(Tokenizer.fit(texts, vocab_size, normalization).vocabulary[2:])
+    vocabulary = set(Tokenizer.from_counts(counts, vocab_size).vocabulary[2:])
     classes = Counter(labels)
     exact, exact_examples = _repeats(texts, lines, lambda t: t)
     near, near_examples = _repeats(texts, lines, normalize)

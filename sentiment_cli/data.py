@@ -292,9 +292,9 @@ def sort_labels(labels: Iterable[str]) -> list[str]:
     return sorted(unique)
 
 
-def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) -> None:
+def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) -> bool:
     """Stop on (or warn of) an empty text or a NUL byte, as on_bad_lines says; refuse a label
-    outside ``allowed``."""
+    outside ``allowed``. Returns whether the record is kept."""
     problem = "an empty text" if not record.text.strip() else "a NUL byte in the text" \
         if "\x00" in record.text else None
     if problem:
@@ -303,10 +303,11 @@ def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) 
                             fix="Fix or remove the line, or pass --on-bad-lines warn (or skip) to leave it out")
         if on_bad_lines == "warn":
             print(f"warning: {path}, line {record.line}: {problem}; line skipped", file=sys.stderr)
-        return
+        return False
     if allowed is not None and record.label not in allowed:
         raise DataError(path, f"unknown label {record.label!r} (expected one of: {', '.join(sorted(allowed))})",
                         line=record.line, fix="Fix the label, or list it in --labels")
+    return True
 
 
 class DataManager:
@@ -346,8 +347,7 @@ class DataManager:
         with step(f"reading {path}", unit="rows", enabled=progress) as counter:
             for record in read_records(path, "labeled", fmt, columns):
                 counter.update()
-                _check_record(path, record, on_bad_lines, allowed)
-                if not record.text.strip() or "\x00" in record.text:
+                if not _check_record(path, record, on_bad_lines, allowed):
                     skipped += 1
                     continue
                 is_number = bool(_INTEGER.match(record.label))

@@ -101,7 +101,13 @@ class Tokenizer:
                 batch = texts[start:start + ENCODE_BATCH]
                 counts.update(function(_as_tensor(batch)).flat_values.numpy())
                 counter.update(len(batch))
-        ranked = sorted(((token.decode("utf-8"), n) for token, n in counts.items()), key=lambda item: (-item[1], item[0]))
+        return cls.from_counts({token.decode("utf-8"): n for token, n in counts.items()}, vocab_size, normalize)
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], vocab_size: int, normalize: str = "none") -> "Tokenizer":
+        """The vocabulary ``fit`` keeps from token counts: the ``vocab_size - 2`` most frequent,
+        ties in alphabetical order."""
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         words = [token for token, _ in ranked[: max(vocab_size - 2, 0)]]
         return cls([PAD_TOKEN, OOV_TOKEN, *words], normalize=normalize)
 

@@ -311,7 +311,10 @@ def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) 
 
 
 class DataManager:
-    """Owns the text pipeline of a run: tokenizer, label set, length limit."""
+    """Owns the text pipeline of a run: tokenizer, label set, length limit.
+
+    max_length is the tokens a text keeps when tokenized (``TrainConfig.read_length``).
+    """
 
     def __init__(self, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
                  max_length: int = 400, truncating: str = "pre", model: str = "rnn",
@@ -326,7 +329,7 @@ class DataManager:
 
     @classmethod
     def from_config(cls, config, tokenizer: Tokenizer | None = None) -> "DataManager":
-        return cls(tokenizer, config.labels, config.max_length, config.truncating, config.model, config.bow_mode,
+        return cls(tokenizer, config.labels, config.read_length, config.truncating, config.model, config.bow_mode,
                    config.normalize)
 
     # ---- reading ----
@@ -426,6 +429,12 @@ class DataManager:
     @staticmethod
     def select_pseudo_labels(probs, threshold=0.1, band=None, balance=False, max_count=None):
         return select_pseudo_labels(probs, threshold, band, balance, max_count)
+
+
+def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre") -> list[np.ndarray]:
+    """Each id sequence cut to max_length, as the tokenizer cuts a text (its end with "pre")."""
+    return [s if len(s) <= max_length else (s[-max_length:] if truncating == "pre" else s[:max_length])
+            for s in seqs]
 
 
 def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:

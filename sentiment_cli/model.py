@@ -14,7 +14,7 @@ from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.data import length_batches, pad
 from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import NGramLogits
-from sentiment_cli.textops import TextToIds  # noqa: F401  (registered for loading saved models)
+from sentiment_cli.textops import KeepTokens, TextToIds  # noqa: F401  (TextToIds: registered for loading)
 
 
 # Each half of a model ends in a logits layer: "ngrams" (the n-gram model, trained by convex
@@ -49,7 +49,10 @@ def build_model(config: TrainConfig, vocab_size: int, embeddings=None, idf=None,
             halves.append(NGramLogits(vocab_size, outputs, config.ngram, ngram_buckets or config.ngram_buckets,
                                       name="ngrams")(inputs))
         if config.model in ("rnn", "hybrid"):
-            features = _rnn_features(config, vocab_size, embeddings, inputs)
+            ids = inputs
+            if config.read_length > config.max_length:  # the n-gram half reads more of each text
+                ids = KeepTokens(config.max_length, config.truncating, name="network_tokens")(inputs)
+            features = _rnn_features(config, vocab_size, embeddings, ids)
             halves.append(layers.Dense(outputs, name="rnn_logits")(features))
         name = config.model if config.model != "rnn" else ("bi" if config.bidirectional else "") + config.cell
     logits = Mix(len(halves), outputs, name="mix")(halves if len(halves) > 1 else halves[0])
@@ -95,7 +98,7 @@ def text_model(model: keras.Model, tokenizer, config: TrainConfig) -> keras.Mode
     This is what a run saves (best.keras) and exports: one graph from text to label.
     """
     texts = keras.Input(shape=(), dtype="string", name="text")
-    ids = tokenizer.layer(config.max_length, config.truncating)(texts)  # the layer that encoded training
+    ids = tokenizer.layer(config.read_length, config.truncating)(texts)  # the layer that encoded training
     return keras.Model(texts, model(ids), name="sentiment_text")
 
 

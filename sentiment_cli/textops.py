@@ -187,3 +187,34 @@ class TextToIds(layers.Layer):
         if self.normalize != "none":  # models without it load as before
             config["normalize"] = self.normalize
         return config
+
+
+@keras.saving.register_keras_serializable(package="sentiment_cli")
+class KeepTokens(layers.Layer):
+    """Right-padded ids -> the same rows cut to ``max_length`` tokens, as TextToIds cuts a text.
+
+    The hybrid model reads its texts whole for the n-gram half; the network half reads only
+    ``max_length`` tokens of them (the end with truncating="pre"), through this layer. Ids of
+    rows no longer than ``max_length`` pass unchanged.
+    """
+
+    def __init__(self, max_length: int = 400, truncating: str = "pre", **kwargs):
+        super().__init__(**kwargs)
+        self.max_length, self.truncating = int(max_length), str(truncating)
+
+    def call(self, ids):
+        n = self.max_length
+        if self.truncating != "pre":
+            return ids[:, :n]
+        lengths = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)
+        width = tf.minimum(tf.shape(ids)[1], n)
+        start = tf.maximum(lengths - n, 0)  # where each row's last n tokens begin
+        positions = start[:, None] + tf.range(width)[None, :]
+        kept = tf.gather(ids, tf.minimum(positions, tf.shape(ids)[1] - 1), batch_dims=1)
+        return tf.where(positions < lengths[:, None], kept, tf.zeros_like(kept))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None)
+
+    def get_config(self):
+        return {**super().get_config(), "max_length": self.max_length, "truncating": self.truncating}

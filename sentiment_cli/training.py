@@ -19,7 +19,7 @@ import tensorflow as tf
 from sentiment_cli import checks, runs
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.distribute import Distribution, lost_worker_errors
-from sentiment_cli.data import Columns, DataManager, LabeledData, length_batches
+from sentiment_cli.data import Columns, DataManager, LabeledData, keep_tokens, length_batches
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
 from sentiment_cli.errors import ConfigError, RunError, SentimentError
 from sentiment_cli.calibration import expected_calibration_error, fit_mix, out_of_fold
@@ -295,6 +295,11 @@ def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val
     strategy = strategy or tf.distribute.get_strategy()
     binary = config.num_classes == 2
     y_dtype = np.float32 if binary else np.int32
+    if config.read_length > config.max_length:
+        # the texts were read whole for the n-gram half; the network's KeepTokens layer would cut
+        # them anyway, cutting them here keeps its batches as short as the tokens it reads
+        train_seqs = keep_tokens(train_seqs, config.max_length, config.truncating)
+        val_seqs = keep_tokens(val_seqs, config.max_length, config.truncating)
     rng = np.random.default_rng(config.seed)
     commit = EpochCommit.load(config.patience, checkpoint) if checkpoint else EpochCommit(config.patience)
     done = commit.state["epochs"]

@@ -108,3 +108,48 @@ def test_the_hash_table_is_sized_from_the_training_data():
     many = [np.arange(2, 402)] * 5000
     assert ngram_buckets_for(many, config) == 2**21  # the configured most
     assert ngram_buckets_for([np.array([2])], config) == 1024  # the least
+
+
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+def test_keep_tokens_cuts_padded_rows_as_the_tokenizer_cuts_texts(truncating):
+    from sentiment_cli.data import keep_tokens, pad
+    from sentiment_cli.textops import KeepTokens
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(1, 50, size=n).astype("int32") for n in (1, 3, 5, 7, 12, 4)]
+    cut = KeepTokens(5, truncating)(pad(seqs)).numpy()
+    assert cut.shape == (6, 5)
+    assert cut.tolist() == pad(keep_tokens(seqs, 5, truncating), 5).tolist()
+    assert cut[4].tolist() == (seqs[4][-5:] if truncating == "pre" else seqs[4][:5]).tolist()
+    assert cut[1].tolist() == seqs[1].tolist() + [0, 0]  # a short row is unchanged
+
+
+def test_the_ngram_half_reads_past_the_network_s_length(tmp_path):
+    """A hybrid model reads ngram_max_length tokens; its network half only the last max_length."""
+    from sentiment_cli.data import DataManager, pad
+    from sentiment_cli.model import half_model
+
+    words = [f"w{i}" for i in range(2, VOCAB)]
+    tokenizer = Tokenizer(["", "[UNK]"] + words)
+    config = TrainConfig(embedding_dim=4, hidden_size=4, ngram_buckets=64, max_length=3, ngram_max_length=20,
+                         labels=["0", "1"])
+    assert config.read_length == 20
+    dm = DataManager.from_config(config, tokenizer)
+    long_text = " ".join(words[:8])  # 8 tokens: the network reads w7 w8 w9, the n-gram half all 8
+    [seq] = dm.sequences([long_text])
+    assert seq.tolist() == list(range(2, 10))
+    model = build_model(config, vocab_size=VOCAB)
+    assert ngram_matrix(model, [seq])[0, 2] == 1  # w2, which only the n-gram half sees
+    network = half_model(model, "rnn_logits", activation=False)
+    assert np.allclose(network.predict_on_batch(pad([seq])), network.predict_on_batch(pad([seq[-3:]])), atol=1e-6)
+    runs.save_model(tmp_path / "m.keras", model, tokenizer, config)
+    text = runs.load_model(tmp_path / "m.keras", text=True)
+    assert np.allclose(text.predict_on_batch(np.array([long_text], dtype=object)),
+                       model.predict_on_batch(pad([seq])), atol=1e-6)
+
+
+def test_a_config_saved_before_ngram_max_length_reads_as_it_did():
+    old = {k: v for k, v in TrainConfig(max_length=123).to_dict().items() if k != "ngram_max_length"}
+    config = TrainConfig.from_dict(old)
+    assert config.ngram_max_length == 123 and config.read_length == 123
+    assert TrainConfig().read_length == 5000 and TrainConfig(model="rnn").read_length == 400

@@ -205,7 +205,8 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
               help="Initialise the embedding layer with Word2Vec trained on the labeled (and --unlabeled) "
                    "text; off when --embeddings names a file.")
 @click.option("--unlabeled", "unlabeled_path", type=click.Path(exists=True, dir_okay=False),
-              help="More text for --pretrain-embeddings, one per line.")
+              help="More text, one per line, for the vocabulary and --pretrain-embeddings (with few labels, "
+                   "words that only it has still get an id and a vector).")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the initial word vectors fixed.")
 @click.option("--on-bad-lines", type=click.Choice(BAD_LINES), default="error", show_default=True,
               help="An example with an empty text or a NUL byte: stop with its line (error), or leave it out "

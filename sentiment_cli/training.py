@@ -173,9 +173,11 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     n-gram half (convex, C chosen on validation); fit the network half (Keras, early stopping
     on validation accuracy); fit the mix of the halves on validation logits (calibration);
     score. data_manager: reuse a fitted tokenizer and label set (for retraining). extra_data
-    joins the training side only (pseudo-labels never reach validation). unlabeled_texts join
-    the labeled ones for --pretrain-embeddings. checkpoint: a directory where the network's
-    epochs are committed, and resumed from (see EpochCommit). tensorboard: a directory for
+    joins the training side only (pseudo-labels never reach validation); half_extra, by a half's
+    layer name, joins that half's training side only (co-training). unlabeled_texts join
+    the labeled ones for the vocabulary and --pretrain-embeddings: with few labels, words that
+    only the unlabeled text has still get an id and a vector. checkpoint: a directory where
+    the network's epochs are committed, and resumed from (see EpochCommit). tensorboard: a directory for
     TensorBoard logs of the network's epochs. strategy: the tf.distribute strategy whose scope
     builds the model and fits the network half (default: the one in scope); the n-gram half
     and the mix are fitted outside Keras, in each process alike.
@@ -195,8 +197,8 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
     y = dm.encode_labels(data.labels, data.path, data.lines)
     train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
     train_texts = [data.texts[i] for i in train_idx]
-    if new_vocabulary:  # from the training side only: validation texts stay unseen
-        dm.fit(train_texts, config.vocab_size, progress=bool(verbose))
+    if new_vocabulary:  # from the training side and the unlabeled text: validation texts stay unseen
+        dm.fit(train_texts + list(unlabeled_texts or []), config.vocab_size, progress=bool(verbose))
     seqs = dm.sequences(data.texts, progress=bool(verbose))
     train_seqs = [seqs[i] for i in train_idx]
     train_y = y[train_idx]
@@ -434,7 +436,7 @@ def train_run(models_dir, name: str, config: TrainConfig, train_path, *, fmt: st
               distribution: Distribution | None = None) -> tuple[Path | None, dict]:
     """Read ``train_path``, train, and write models_dir/name; returns its path and metrics.
 
-    unlabeled_path: more text (one per line) for --pretrain-embeddings to learn from.
+    unlabeled_path: more text (one per line) for the vocabulary and --pretrain-embeddings.
     summary: print the model's summary on stderr first. tensorboard: TensorBoard logs in
     RUN/logs (written into the resume directory while training, so that a resumed training
     adds to the same logs and TensorBoard can follow them live). distribution: the strategy

@@ -97,3 +97,20 @@ def test_pretrained_word2vec_embeddings(tmp_path, labeled_file, tiny_args):
     assert result.exit_code == 0, result.output
     run = runs.load_run(models, "w")
     assert run.metrics["embeddings_coverage"] > 0.5
+
+
+def test_unlabeled_text_adds_its_words_to_the_vocabulary(tmp_path, labeled_file, tiny_args):
+    """With few labels, a word only the unlabeled text has still gets an id (and a Word2Vec vector)."""
+    unlabeled = tmp_path / "more.txt"
+    unlabeled.write_text("a splendid film , splendid\nsplendid acting\n" * 5)
+    models = tmp_path / "m"
+    result = CliRunner().invoke(cli, ["train", "u", "--train", str(labeled_file), "--models-dir", str(models),
+                                      "--unlabeled", str(unlabeled), *tiny_args, "--vocab-size", "200"])
+    assert result.exit_code == 0, result.output
+    run = runs.load_run(models, "u")
+    assert "splendid" in run.tokenizer.vocabulary
+    assert run.metrics["embeddings_coverage"] > 0.5
+    without = CliRunner().invoke(cli, ["train", "v", "--train", str(labeled_file), "--models-dir", str(models),
+                                       *tiny_args, "--vocab-size", "200"])
+    assert without.exit_code == 0, without.output
+    assert "splendid" not in runs.load_run(models, "v").tokenizer.vocabulary

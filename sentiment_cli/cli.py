@@ -613,9 +613,11 @@ def _band(ctx, param, value):
               help="Most relabeling rounds (the original system ran 10); they stop at the first rolled back.")
 @click.option("--select", type=click.Choice(SELECTIONS), default=SemiConfig.select, show_default=True,
               help="rank: each class's surest --share of the texts, the same number per class; threshold: "
-                   "the original rule, --confidence or --band.")
+                   "the original rule, --confidence or --band; cotrain (hybrid runs): each half's surest "
+                   "--share, ranked likewise, trains the other half.")
 @click.option("--share", type=click.FloatRange(0, 1, min_open=True), default=SemiConfig.share, show_default=True,
-              help="rank: pseudo-labels per round as a share of the unlabeled texts.")
+              help="rank and cotrain: pseudo-labels per round (per half with cotrain) as a share of the "
+                   "unlabeled texts.")
 @click.option("--confidence", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
               default=SemiConfig.threshold, show_default=True,
               help="--select threshold: keep p > 1-t and p < t (multi-class: top probability >= 1-t).")

@@ -146,7 +146,7 @@ class TrainConfig:
         return cls(**data)
 
 
-SELECTIONS = ("rank", "threshold")
+SELECTIONS = ("rank", "threshold", "cotrain")
 
 
 @dataclass
@@ -157,7 +157,8 @@ class SemiConfig:
     # be about 2 hours. Rounds also stop at the first one that is rolled back.
     rounds: int = 3
     # "rank": each class's surest `share` of the unlabeled texts, the same number per class;
-    # "threshold": the original rule, p > 1 - t and p < t (multi-class: top probability >= 1 - t)
+    # "threshold": the original rule, p > 1 - t and p < t (multi-class: top probability >= 1 - t);
+    # "cotrain" (hybrid runs): each half's surest `share`, ranked as "rank" does, trains the other half
     select: str = "rank"
     share: float = 0.5  # rank: pseudo-labels per round as a share of the unlabeled texts
     threshold: float = 0.1  # threshold: t

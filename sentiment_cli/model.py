@@ -127,8 +127,9 @@ def half_model(model: keras.Model, name: str, activation: bool = True) -> keras.
     return keras.Model(model.input, layers.Activation(act, name=f"{name}_output")(logits))
 
 
-def halves_logits(model: keras.Model, seqs: list[np.ndarray], featurize: Callable) -> np.ndarray:
-    """(n, H, outputs) logits of each half of the model, in input order."""
+def halves_logits(model: keras.Model, seqs: list[np.ndarray], featurize: Callable,
+                  progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """(n, H, outputs) logits of each half of the model, in input order (progress: as predict_proba's)."""
     names = halves(model)
     both = keras.Model(model.input, [model.get_layer(name).output for name in names])
     out = None
@@ -140,6 +141,8 @@ def halves_logits(model: keras.Model, seqs: list[np.ndarray], featurize: Callabl
         if out is None:
             out = np.empty((len(seqs),) + values.shape[1:], dtype=np.float64)
         out[idx] = values
+        if progress is not None:
+            progress(len(idx))
     return out
 
 

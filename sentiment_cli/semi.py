@@ -4,9 +4,11 @@ Each round the current best model labels the unlabeled text; the pseudo-labels i
 of join the labeled training data (never the validation data) and the model trains again:
 the n-gram half is refitted on labeled + pseudo-labeled text (so n-grams that only the
 unlabeled text has get naive Bayes ratios and weights), the network half continues for
-``epochs_per_round`` epochs, and the mix is refitted on validation. A round is kept only when
-it wins on validation by more than noise; otherwise it is rolled back and the rounds stop,
-since the next round would relabel with the same model and repeat it.
+``epochs_per_round`` epochs, and the mix is refitted on validation. With co-training
+(select="cotrain") each half learns from the other's surest texts instead of the mix's. A
+round is kept only when it wins on validation by more than noise (``better_by_more_than_noise``);
+otherwise it is rolled back and the rounds stop, since the next round would relabel with the
+same model and repeat it.
 
 Work happens in ``models/.NAME.inprogress/``. Everything a resume needs (the inputs, the
 options, the rounds so far) is in one file, state.json, written atomically once per round:
@@ -31,13 +33,14 @@ from sentiment_cli import checks, runs
 from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
-from sentiment_cli.model import halves, predict_proba
+from sentiment_cli.calibration import out_of_fold, probabilities
+from sentiment_cli.model import halves, halves_logits, predict_proba
 from sentiment_cli.progress import step
 from sentiment_cli.training import save_validation, train
 
 STATE_FILE = "state.json"
 PSEUDO_FILE = "pseudo_labels.npy"  # class id per unlabeled text, -1 where none was kept
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: rounds judged by out-of-fold log-loss (val_log_loss)
 
 
 def inprogress_path(models_dir, name: str) -> Path:
@@ -66,16 +69,38 @@ def _validation_accuracy(model, dm: DataManager, seqs, y) -> tuple[float, np.nda
     return float(np.mean(probs.argmax(axis=1) == y)), probs
 
 
-def better_by_more_than_noise(new_correct: np.ndarray, old_correct: np.ndarray) -> bool:
-    """A paired test on the validation rows where the two models disagree.
+def _validation_probabilities(model, dm: DataManager, seqs, y, seed: int) -> np.ndarray:
+    """Each validation row's probabilities from a mix of the model's halves fitted on the other
+    rows (out-of-fold): the model's own mix was fitted on these rows, which flatters it."""
+    return out_of_fold(halves_logits(model, seqs, dm.features), y, seed=seed)
 
-    b rows only the new model gets right, c only the old one: keep the new model when b - c
-    is at least one standard deviation of that difference under "no change" (sqrt(b + c)),
-    and at least 1. A "gain" of a few rows on a small validation set is then not taken.
+
+def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+
+
+def better_by_more_than_noise(new_probs: np.ndarray, old_probs: np.ndarray, y: np.ndarray) -> bool:
+    """A paired comparison of two models' probabilities on the same validation rows.
+
+    Keep the new model when its mean log-loss is lower by at least twice the standard error of
+    the per-row differences (a paired test; about 2% of rounds that change nothing pass it),
+    and it gets at least as many rows right as the old one. Counting only the rows where the
+    decisions differ (McNemar-style) needs a gain of about 4 points on 100 rows before it can
+    tell it from noise; the log-loss hears every row, so a model that is surer where it is
+    right and less sure where it is wrong wins with fewer rows, while a row or two that flip by
+    luck, with nothing else moving, do not pass. The probabilities should come from mixes
+    fitted out-of-fold (see ``_validation_probabilities``).
     """
-    b = int(np.sum(new_correct & ~old_correct))
-    c = int(np.sum(old_correct & ~new_correct))
-    return b - c >= max(1.0, math.sqrt(b + c))
+    rows = np.arange(len(y))
+    eps = 1e-7
+    new_loss = -np.log(np.clip(new_probs[rows, y], eps, 1.0))
+    old_loss = -np.log(np.clip(old_probs[rows, y], eps, 1.0))
+    gain = old_loss - new_loss
+    if len(y) < 2 or not np.all(np.isfinite(gain)):
+        return False
+    right_new, right_old = new_probs.argmax(axis=1) == y, old_probs.argmax(axis=1) == y
+    standard_error = gain.std(ddof=1) / math.sqrt(len(y))
+    return bool(gain.mean() >= max(2.0 * standard_error, 1e-9) and right_new.sum() >= right_old.sum())
 
 
 def _save_pseudo(path: Path, labels: np.ndarray) -> None:
@@ -93,7 +118,7 @@ def _commit(work: Path, state: dict) -> None:
 def why_none(probs: np.ndarray, semi: SemiConfig, binary: bool) -> str:
     """Why a selection kept no pseudo-label, and which option would change it."""
     confidence = probs.max(axis=1)
-    if semi.select == "rank":
+    if semi.select in ("rank", "cotrain"):
         counts = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
         return (f"the model predicts some class for none of the texts (predicted per class: "
                 f"{', '.join(map(str, counts))}) and --balance-ranks keeps the same number per class; "
@@ -202,8 +227,12 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
                                            "embeddings": None, "pretrain_embeddings": False,
                                            "freeze_embeddings": False})
     binary = config.num_classes == 2
-    # which validation rows the current best model gets right; a round is judged against them
-    model_correct = predict_proba(model, val_seqs, dm.features).argmax(axis=1) == val_y
+    names = halves(model)
+    if semi.select == "cotrain" and len(names) != 2:
+        raise RunError(f"--select cotrain needs a run with two halves (--model hybrid); {base_name!r} has "
+                       f"{', '.join(names)}. Use --select rank")
+    # the current best model's held-out validation probabilities; a round is judged against them
+    model_val = _validation_probabilities(model, dm, val_seqs, val_y, config.seed)
     bar = tqdm(total=semi.rounds, initial=state["completed_rounds"], desc="semi rounds", unit="round",
                file=sys.stderr, disable=not verbose or not sys.stderr.isatty())
     for r in range(state["completed_rounds"] + 1, semi.rounds + 1):
@@ -212,8 +241,16 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         start = time.perf_counter()
         with step(f"round {r}: labeling the unlabeled text", total=len(unl_seqs), unit="texts",
                   enabled=bool(verbose)) as counter:
-            probs = predict_proba(model, unl_seqs, dm.features, progress=counter.update)
-        idx, pseudo = select(probs, semi)
+            logits = halves_logits(model, unl_seqs, dm.features, progress=counter.update)
+        probs = probabilities(logits, mix_params(model))
+        half_extra = None
+        if semi.select == "cotrain":
+            picks = cotrain_pseudo_labels(logits, names, semi.share, semi.max_per_round)
+            half_extra = {name: LabeledData([unlabeled[i] for i in i_h], [config.labels[c] for c in p_h], [],
+                                            inputs.unlabeled) for name, (i_h, p_h) in picks.items()}
+            idx, pseudo = _union(picks.values(), len(unlabeled))
+        else:
+            idx, pseudo = select(probs, semi)
         if len(idx) == 0:
             reason = why_none(probs, semi, binary)
             if verbose:
@@ -225,19 +262,20 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         current[idx] = pseudo
         both = (current >= 0) & (previous >= 0) if previous is not None else None
         agreement = float(np.mean(current[both] == previous[both])) if both is not None and both.any() else ""
-        extra = LabeledData([unlabeled[i] for i in idx], [config.labels[c] for c in pseudo], [], inputs.unlabeled)
+        extra = None if half_extra else LabeledData([unlabeled[i] for i in idx], [config.labels[c] for c in pseudo],
+                                                    [], inputs.unlabeled)
         round_dir = work / f"round-{r}.tmp"
         shutil.rmtree(round_dir, ignore_errors=True)
         round_dir.mkdir()
-        result = _train_round(round_config, labeled, round_dir, dm, model, extra, verbose)
-        val_accuracy, val_probs = _validation_accuracy(result.model, dm, val_seqs, val_y)
-        new_correct = val_probs.argmax(axis=1) == val_y
-        accepted = better_by_more_than_noise(new_correct, model_correct)
+        result = _train_round(round_config, labeled, round_dir, dm, model, extra, verbose, half_extra)
+        val_accuracy, _ = _validation_accuracy(result.model, dm, val_seqs, val_y)
+        new_val = _validation_probabilities(result.model, dm, val_seqs, val_y, config.seed)
+        accepted = better_by_more_than_noise(new_val, model_val, val_y)
         old_model_file = state["model_file"]
         if accepted:
             model_file = f"round-{r}.keras"
             runs.save_model(work / model_file, result.model, dm.tokenizer, config)
-            model, model_correct = result.model, new_correct
+            model, model_val = result.model, new_val
             state.update(best_round=r, best_val_accuracy=val_accuracy, model_file=model_file)
         else:  # rolled back: the round's weights are discarded (the saved best stays), and the rounds
             # stop, since the next one would relabel with the same model and repeat this one
@@ -248,7 +286,8 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
             "round": r, "pseudo_labels": int(len(idx)),
             **{f"pseudo_{label}": int(c) for label, c in zip(config.labels, counts)},
             "agreement": "" if agreement == "" else round(agreement, 6),
-            "val_accuracy": round(val_accuracy, 6), "accepted": accepted,
+            "val_accuracy": round(val_accuracy, 6), "val_log_loss": round(log_loss(new_val, val_y), 6),
+            "accepted": accepted,
             "best_val_accuracy": round(state["best_val_accuracy"], 6),
             "seconds": round(time.perf_counter() - start, 2)})
         state["completed_rounds"] = r
@@ -266,6 +305,41 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
     _, probs = _validation_accuracy(model, dm, val_seqs, val_y)  # the kept model's, for `plot`
     save_validation(work / runs.VALIDATION_FILE, config.labels, val_y, probs)
     return _finish(work, final, base, config, semi, state, dm, overwrite)
+
+
+def mix_params(model) -> np.ndarray:
+    """The model's mix (scales, then biases) as ``calibration.probabilities`` takes it."""
+    mix = model.get_layer("mix")
+    return np.concatenate([mix.scale.numpy(), mix.bias.numpy()]).astype(np.float64)
+
+
+def cotrain_pseudo_labels(logits: np.ndarray, names: list[str], share: float,
+                          max_count: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Co-training (Blum & Mitchell 1998): each half's surest texts, ranked by its own logits,
+    the same number per class, become pseudo-labels for the other half.
+
+    The n-gram half and the network read a text differently and make different mistakes, so
+    each learns from the other what it does not already know; self-training a half on its own
+    surest texts mostly repeats what it gets right. Returns, by the name of the half that
+    learns from them, the indices and class ids (as ``rank_pseudo_labels``).
+    """
+    picks = {}
+    for h, name in enumerate(names):
+        own = probabilities(logits[:, h:h + 1], np.concatenate([[1.0], np.zeros(logits.shape[2])]))
+        picks[names[1 - h]] = rank_pseudo_labels(own, share, max_count)
+    return picks
+
+
+def _union(picks, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """All texts picked by either half, with their class; one the halves label differently is left out."""
+    labels = np.full(n, -1, dtype=np.int64)
+    conflict = np.zeros(n, dtype=bool)
+    for idx, pseudo in picks:
+        conflict[idx] |= (labels[idx] >= 0) & (labels[idx] != pseudo)
+        labels[idx] = pseudo
+    labels[conflict] = -1
+    idx = np.flatnonzero(labels >= 0)
+    return idx, labels[idx]
 
 
 def select(probs: np.ndarray, semi: SemiConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -316,8 +390,10 @@ def _round_zero(work, base, config, semi, dm, labeled, unlabeled, val_seqs, val_
                   f"{pretrained_accuracy:.4f} ({'kept' if model is pretrained else 'the base run is better'})",
                   file=sys.stderr)
     runs.save_model(work / "round-0.keras", model, dm.tokenizer, config)
+    held_out = _validation_probabilities(model, dm, val_seqs, val_y, config.seed)
     row = {"round": 0, "pseudo_labels": 0, **{f"pseudo_{label}": 0 for label in config.labels},
-           "agreement": "", "val_accuracy": round(best_accuracy, 6), "accepted": True,
+           "agreement": "", "val_accuracy": round(best_accuracy, 6),
+           "val_log_loss": round(log_loss(held_out, val_y), 6), "accepted": True,
            "best_val_accuracy": round(best_accuracy, 6), "seconds": seconds}
     state = {"version": STATE_VERSION, "base": base.path.name, "base_sha256": base.tokenizer.fingerprint,
              "completed_rounds": 0, "best_round": 0, "best_val_accuracy": best_accuracy,
@@ -335,10 +411,10 @@ def _pretrained_start(config, labeled, unlabeled, run_dir, dm, verbose):
                  unlabeled_texts=unlabeled).model
 
 
-def _train_round(config, labeled, run_dir, dm, model, extra, verbose):
+def _train_round(config, labeled, run_dir, dm, model, extra, verbose, half_extra=None):
     """One round's training; a function of its own so tests can force a bad round."""
     return train(config, labeled, run_dir, verbose=2 if verbose else 0, data_manager=dm,
-                 initial_model=model, extra_data=extra)
+                 initial_model=model, extra_data=extra, half_extra=half_extra)
 
 
 def _finish(work, final, base, config, semi, state, dm, overwrite):

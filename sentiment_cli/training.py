@@ -163,7 +163,8 @@ def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str], progres
 
 def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int = 1,
           data_manager: DataManager | None = None, initial_model: keras.Model | None = None,
-          extra_data: LabeledData | None = None, unlabeled_texts: list[str] | None = None,
+          extra_data: LabeledData | None = None, half_extra: dict[str, LabeledData] | None = None,
+          unlabeled_texts: list[str] | None = None,
           summary: bool = False, checkpoint: Path | None = None, tensorboard: Path | None = None,
           strategy: tf.distribute.Strategy | None = None) -> TrainResult:
     """Train on ``data``; writes history.csv and validation.json into ``run_dir`` (the caller saves
@@ -226,12 +227,18 @@ def train(config: TrainConfig, data: LabeledData, run_dir: Path, *, verbose: int
         print_summary(model)
     names = halves(model)
 
+    def training_side(name):
+        more = (half_extra or {}).get(name)
+        if more is None or not more.texts:
+            return train_seqs, train_y
+        return train_seqs + dm.sequences(more.texts), np.concatenate([train_y, dm.encode_labels(more.labels, more.path)])
+
     fit_start = time.perf_counter()
     if "ngrams" in names:
-        metrics.update(fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose))
+        metrics.update(fit_ngram_half(model, config, *training_side("ngrams"), val_seqs, val_y, verbose))
     network = next((name for name in names if name != "ngrams"), None)
     if network:
-        metrics.update(fit_network_half(model, network, config, dm, train_seqs, train_y, val_seqs, val_y,
+        metrics.update(fit_network_half(model, network, config, dm, *training_side(network), val_seqs, val_y,
                                         run_dir, verbose, checkpoint, tensorboard, strategy))
     fit_seconds = time.perf_counter() - fit_start
     metrics.update(fit_mix_on_validation(model, dm, val_seqs, val_y, config.seed))

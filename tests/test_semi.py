@@ -52,7 +52,7 @@ def interrupt_in_round(monkeypatch, n):
 @pytest.fixture
 def always_accept(monkeypatch):
     """Rounds are kept whatever validation says, so that several rounds run on tiny data."""
-    monkeypatch.setattr(semi, "better_by_more_than_noise", lambda new, old: True)
+    monkeypatch.setattr(semi, "better_by_more_than_noise", lambda *args: True)
 
 
 def read_rounds(path):
@@ -70,6 +70,7 @@ def test_rounds_run_and_are_reported(setup, always_accept):
         assert int(row["pseudo_labels"]) == int(row["pseudo_0"]) + int(row["pseudo_1"])
         assert int(row["pseudo_labels"]) > 0
     assert rows[2]["agreement"] != ""
+    assert all(float(row["val_log_loss"]) > 0 for row in rows)  # what the acceptance rule compared
     metrics = json.loads((run / runs.METRICS_FILE).read_text())
     assert len(metrics["rounds"]) == 3
     assert metrics["best_val_accuracy"] >= metrics["start_val_accuracy"]
@@ -79,12 +80,34 @@ def test_rounds_run_and_are_reported(setup, always_accept):
     assert not (models / ".base-semi.inprogress").exists()
 
 
+def test_cotrain_gives_each_half_the_other_s_pseudo_labels(setup, monkeypatch, always_accept):
+    models, common = setup
+    real, seen = semi._train_round, []
+
+    def spy(config, labeled, run_dir, dm, model, extra, verbose, half_extra=None):
+        seen.append((extra, half_extra))
+        return real(config, labeled, run_dir, dm, model, extra, verbose, half_extra)
+
+    monkeypatch.setattr(semi, "_train_round", spy)
+    result = invoke("semi", "base", "--select", "cotrain", "--share", "0.5", "--rounds", "1", *common)
+    assert result.exit_code == 0, result.output
+    [(extra, half_extra)] = seen
+    assert extra is None and set(half_extra) == {"ngrams", "rnn_logits"}
+    for data in half_extra.values():  # 0.5 of the 20 unlabeled texts, the same number per class
+        assert len(data.texts) == 10 and data.labels.count("0") == data.labels.count("1")
+    rows = read_rounds(models / "base-semi" / runs.ROUNDS_FILE)
+    assert int(rows[1]["pseudo_labels"]) > 0
+    # a run with one half has nothing to co-train
+    refused = invoke("semi", "quick", "--select", "cotrain", *common)
+    assert refused.exit_code == 1 and "needs a run with two halves" in refused.output
+
+
 def test_a_bad_round_is_rolled_back(setup, monkeypatch):
     models, common = setup
     real = semi._train_round
 
-    def sabotaged(config, labeled, run_dir, dm, model, extra, verbose):
-        result = real(config, labeled, run_dir, dm, model, extra, verbose)
+    def sabotaged(config, labeled, run_dir, dm, model, extra, verbose, half_extra=None):
+        result = real(config, labeled, run_dir, dm, model, extra, verbose, half_extra)
         # Make the (hybrid) model predict one class for everything: validation accuracy drops to 0.5.
         ngrams, rnn = result.model.get_layer("ngrams"), result.model.get_layer("rnn_logits")
         ngrams.weight.assign(np.zeros(ngrams.weight.shape, dtype="float32"))
@@ -187,24 +210,55 @@ def test_rank_selection_by_hand():
 
 
 def test_acceptance_is_not_fooled_by_noise():
-    old = np.array([True] * 80 + [False] * 20)
-    one_more = old.copy()
-    one_more[80] = True
-    assert semi.better_by_more_than_noise(one_more, old)  # b=1, c=0: 1 >= max(1, 1)
-    churn = old.copy()
-    churn[80:84] = True
-    churn[:3] = False  # b=4, c=3: +1 row, within noise
-    assert not semi.better_by_more_than_noise(churn, old)
-    clear = old.copy()
-    clear[80:90] = True
-    clear[:2] = False  # b=10, c=2: 8 >= sqrt(12)
-    assert semi.better_by_more_than_noise(clear, old)
-    assert not semi.better_by_more_than_noise(old, old)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=100)
+
+    def probs_of(p_true):  # probabilities that give each row's true class p_true
+        p_true = np.clip(p_true, 0.01, 0.99)
+        out = np.empty((len(y), 2))
+        out[np.arange(len(y)), y] = p_true
+        out[np.arange(len(y)), 1 - y] = 1 - p_true
+        return out
+
+    old_p = rng.uniform(0.2, 0.95, size=100)
+    old = probs_of(old_p)
+    assert not semi.better_by_more_than_noise(old, old, y)
+    # a new model as good, its probabilities jittered: no gain beyond noise
+    jitter = probs_of(old_p + rng.normal(0, 0.05, size=100))
+    assert not semi.better_by_more_than_noise(jitter, old, y)
+    # one more row right by luck, nothing else moved: not taken
+    lucky_p = old_p.copy()
+    flip = np.flatnonzero((old_p > 0.45) & (old_p < 0.5))[0]
+    lucky_p[flip] = 0.51
+    assert not semi.better_by_more_than_noise(probs_of(lucky_p), old, y)
+    # surer where right and less wrong where wrong, across the rows: taken, with the same decisions
+    better_p = np.where(old_p > 0.5, old_p + 0.5 * (1 - old_p), old_p + 0.3 * (0.5 - old_p))
+    better = probs_of(better_p)
+    assert (better.argmax(axis=1) == old.argmax(axis=1)).all()
+    assert semi.better_by_more_than_noise(better, old, y)
+    # ... but not if it also gets fewer rows right
+    worse_p = better_p.copy()
+    worse_p[np.flatnonzero(old_p > 0.5)[:3]] = 0.4
+    assert not semi.better_by_more_than_noise(probs_of(worse_p), old, y)
+
+
+def test_cotrain_selection_by_hand():
+    # two halves' logits on 6 texts: the n-gram half (0) is surest of texts 0 (positive) and
+    # 1 (negative), the network (1) of texts 2 (positive) and 3 (negative)
+    logits = np.array([[4.0, 0.1], [-4.0, -0.1], [0.5, 3.0], [-0.5, -3.0], [0.2, 0.2], [-0.2, -0.2]])[:, :, None]
+    picks = semi.cotrain_pseudo_labels(logits, ["ngrams", "rnn_logits"], share=2 / 6)  # 1 per class
+    idx, labels = picks["rnn_logits"]  # what the n-gram half teaches the network
+    assert idx.tolist() == [0, 1] and labels.tolist() == [1, 0]
+    idx, labels = picks["ngrams"]
+    assert idx.tolist() == [2, 3] and labels.tolist() == [1, 0]
+    # a text the halves label differently is left out of the union
+    idx, labels = semi._union([(np.array([0, 4]), np.array([1, 1])), (np.array([4, 5]), np.array([0, 0]))], 6)
+    assert idx.tolist() == [0, 5] and labels.tolist() == [1, 0]
 
 
 def test_a_rolled_back_round_stops_the_rounds(setup, monkeypatch):
     models, common = setup
-    monkeypatch.setattr(semi, "better_by_more_than_noise", lambda new, old: False)
+    monkeypatch.setattr(semi, "better_by_more_than_noise", lambda *args: False)
     result = invoke("semi", "quick", "--rounds", "3", *common)
     assert result.exit_code == 0, result.output
     rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)

@@ -329,15 +329,19 @@ def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):
             len(train_texts) / seconds)
 
 
-def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):
-    """NBSVM-style peer: binarized 1-3 gram counts scaled by naive Bayes log-count ratios + LR."""
+def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, unlabeled_texts=None):
+    """NBSVM-style peer: binarized 1-3 gram counts scaled by naive Bayes log-count ratios + LR.
+
+    unlabeled_texts: its n-gram vocabulary (min_df 2) is counted on them too, as the issue's
+    anchor of 85.5% on 1,000 labels did; with few labels most n-grams occur once in them."""
     import numpy as np
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
     start = time.perf_counter()
     vectorizer = CountVectorizer(ngram_range=(1, 3), binary=True, min_df=2, token_pattern=r"(?u)\b\w+\b|[^\w\s]")
-    x_train = vectorizer.fit_transform(train_texts)
+    vectorizer.fit(list(train_texts) + list(unlabeled_texts or []))
+    x_train = vectorizer.transform(train_texts)
     p = np.asarray(x_train[y_train == 1].sum(axis=0)).ravel() + 1.0
     q = np.asarray(x_train[y_train == 0].sum(axis=0)).ravel() + 1.0
     r = np.log((p / p.sum()) / (q / q.sum()))
@@ -347,7 +351,8 @@ def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):
     def score(texts, y):
         return clf.score(vectorizer.transform(texts).multiply(r).tocsr(), y)
 
-    return ("NB-scaled binarized 1-3 grams + logistic regression (NBSVM-style, scikit-learn)",
+    vocabulary = " (n-grams counted on the unlabeled text too)" if unlabeled_texts else ""
+    return (f"NB-scaled binarized 1-3 grams + logistic regression (NBSVM-style, scikit-learn){vocabulary}",
             score(val_texts, y_val), score(test_texts, y_test), seconds, len(train_texts) / seconds)
 
 

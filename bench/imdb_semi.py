@@ -7,7 +7,9 @@
     imdb-default`` left it there, else trained here with the defaults and --set.
 (b) only the first 1,000 labeled reviews; the other 24,000, labels dropped, are the
     unlabeled text. Files derived from the benchmark go to bench/out/ (git-ignored).
-Prints one table: scenario, supervised test accuracy, semi test accuracy, seconds per round.
+Prints the rounds, then one table: scenario, supervised test accuracy, semi test accuracy,
+seconds per round, and the scikit-learn peers of bench/imdb.py (TF-IDF + LR, NBSVM-style LR)
+trained on the same labeled training rows (--no-peers leaves them out).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=SemiConfig.rounds)
     parser.add_argument("--epochs-per-round", type=int, default=SemiConfig.epochs_per_round)
     parser.add_argument("--max-per-round", type=int)
-    parser.add_argument("--select", choices=["rank", "threshold"], default=SemiConfig.select)
+    parser.add_argument("--select", choices=["rank", "threshold", "cotrain"], default=SemiConfig.select)
     parser.add_argument("--share", type=float, default=SemiConfig.share)
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--band", help="LOW,HIGH instead of --threshold (see semi --help)")
@@ -44,6 +46,7 @@ def main():
     parser.add_argument("--pretrain-embeddings", action="store_true", help="semi's round 0 (see semi --help)")
     parser.add_argument("--start", default="imdb-default", help="(a) the saved supervised run to start from")
     parser.add_argument("--set", action="append", default=[], help="hyperparameter override of the start")
+    parser.add_argument("--no-peers", action="store_true", help="skip the scikit-learn peers")
     parser.add_argument("--start-unlabeled", action="store_true",
                         help="(b) the start's Word2Vec also learns from the unlabeled text (train --unlabeled)")
     args = parser.parse_args()
@@ -110,12 +113,38 @@ def main():
               f"{r['accepted']} | {float(r['seconds']):.0f} |")
     if metrics.get("stopped"):
         print(f"\nstopped: {metrics['stopped']}")
+    peers = [] if args.no_peers else peer_rows(runs.load_run(MODELS, base, with_model=False).config,
+                                               labeled_path, texts, labels,
+                                               unlabeled_path if args.scenario == "b" else None)
     print("\n| scenario | supervised val acc | semi val acc | supervised test acc | semi test acc | s/round "
           "| train s + semi s |")
     print("|---|---|---|---|---|---|---|")
     print(f"| ({args.scenario}) | {metrics['start_val_accuracy']:.4f} | {metrics['best_val_accuracy']:.4f} | "
           f"{start_accuracy:.4f} | {semi_accuracy:.4f} | {seconds / max(len(rounds), 1):.0f} | "
           f"{start_seconds:.0f} + {seconds:.0f} = {start_seconds + seconds:.0f} |")
+    for name, val_acc, test_acc, train_seconds, _ in peers:
+        print(f"| ({args.scenario}) peer: {name} | {val_acc:.4f} | | {test_acc:.4f} | | | {train_seconds:.0f} |")
+
+
+def peer_rows(config, labeled_path, test_texts, test_labels, unlabeled_path):
+    """The peers of bench/imdb.py on the run's own training split, and with unlabeled_path (scenario
+    b; scenario a's 50,000 reviews would take many GB) the NBSVM-style one again with its n-gram
+    vocabulary counted on the unlabeled text too."""
+    import numpy as np
+
+    from imdb import nb_lr, tfidf_lr
+    from sentiment_cli.data import DataManager
+
+    data = DataManager.read_labeled(labeled_path)
+    y = np.array([config.labels.index(label) for label in data.labels])
+    train_idx, val_idx = DataManager.split(y, config.val_ratio, config.seed)
+    y_test = np.array([config.labels.index(label) for label in test_labels])
+    args = ([data.texts[i] for i in train_idx], y[train_idx], [data.texts[i] for i in val_idx], y[val_idx],
+            test_texts, y_test)
+    rows = [tfidf_lr(*args), nb_lr(*args)]
+    if unlabeled_path is not None:
+        rows.append(nb_lr(*args, unlabeled_texts=DataManager.read_unlabeled(unlabeled_path)))
+    return rows
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ validation rows that semi's rule reads (mean log-loss gain, its standard error, 
 Session 6 ran it with the rule function of commit a665f0a (better_by_more_than_noise, whose
 verdict it printed as "rule says"); the statistic is computed here, the same then and now.
 """
-import sys, math
+import math
+import os
+import sys
 sys.path.insert(0, "bench")
 import numpy as np
 from common import imdb_file, read_test_labels
@@ -22,6 +24,10 @@ from sentiment_cli.data import read_lines, read_records
 from sentiment_cli.model import predict_proba
 
 MODELS = "bench/out/models"
+if not os.path.isdir(f"{MODELS}/imdb-b-start"):
+    print("SKIPPED: run python bench/imdb_semi.py --scenario b --start-unlabeled first (from the repository root)",
+          file=sys.stderr)
+    sys.exit(0)
 start = runs.load_run(MODELS, "imdb-b-start")
 from sentiment_cli.data import DataManager
 dm = DataManager.from_config(start.config, start.tokenizer)

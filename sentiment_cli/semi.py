@@ -33,7 +33,7 @@ from sentiment_cli.config import SemiConfig
 from sentiment_cli.data import Columns, DataManager, LabeledData, select_pseudo_labels
 from sentiment_cli.errors import RunError
 from sentiment_cli.calibration import out_of_fold, probabilities
-from sentiment_cli.model import halves, halves_logits, predict_proba
+from sentiment_cli.model import halves, halves_logits
 from sentiment_cli.progress import step
 from sentiment_cli.training import save_validation, train
 
@@ -63,19 +63,21 @@ class Inputs:
                 for name, value in given.items() if value is not None and value != getattr(self, name)]
 
 
-def _validation_accuracy(model, dm: DataManager, seqs, y) -> tuple[float, np.ndarray]:
-    probs = predict_proba(model, seqs, dm.features)
-    return float(np.mean(probs.argmax(axis=1) == y)), probs
+def _validation(model, dm: DataManager, seqs, y, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """The model on the validation rows, from one pass of its halves: accuracy and probabilities
+    of its own mix, and each row's probabilities from a mix fitted on the other rows
+    (out-of-fold; the model's own mix was fitted on these rows, which flatters it)."""
+    logits = halves_logits(model, seqs, dm.features)
+    probs = probabilities(logits, mix_params(model))
+    return float(np.mean(probs.argmax(axis=1) == y)), probs, out_of_fold(logits, y, seed=seed)
 
 
-def _validation_probabilities(model, dm: DataManager, seqs, y, seed: int) -> np.ndarray:
-    """Each validation row's probabilities from a mix of the model's halves fitted on the other
-    rows (out-of-fold): the model's own mix was fitted on these rows, which flatters it."""
-    return out_of_fold(halves_logits(model, seqs, dm.features), y, seed=seed)
+def _row_log_loss(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))
 
 
 def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+    return float(np.mean(_row_log_loss(probs, y)))
 
 
 def worse_beyond_noise(new_probs: np.ndarray, old_probs: np.ndarray, y: np.ndarray) -> bool:
@@ -85,7 +87,7 @@ def worse_beyond_noise(new_probs: np.ndarray, old_probs: np.ndarray, y: np.ndarr
     than twice the standard error of the per-row differences, or the rows only the old model
     gets right (c) outnumber those only the new one gets right (b) by more than twice the
     noise of that count (c - b > 2 sqrt(b + c)). The probabilities should come from mixes
-    fitted out-of-fold (see ``_validation_probabilities``).
+    fitted out-of-fold (see ``_validation``).
 
     Why a round is rolled back only on evidence of harm, not kept only on evidence of gain:
     with few labels the validation rows cannot see a gain. On IMDB with 1,000 labels (100
@@ -96,12 +98,9 @@ def worse_beyond_noise(new_probs: np.ndarray, old_probs: np.ndarray, y: np.ndarr
     model, or by the other half, help more often than they harm; the rule stops the rounds
     that validation shows harmful.
     """
-    rows = np.arange(len(y))
     if len(y) < 2:
         return False
-    new_loss = -np.log(np.clip(new_probs[rows, y], 1e-7, 1.0))
-    old_loss = -np.log(np.clip(old_probs[rows, y], 1e-7, 1.0))
-    gain = old_loss - new_loss
+    gain = _row_log_loss(old_probs, y) - _row_log_loss(new_probs, y)
     if not np.all(np.isfinite(gain)):
         return True
     standard_error = gain.std(ddof=1) / math.sqrt(len(y))
@@ -239,7 +238,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         raise RunError(f"--select cotrain needs a run with two halves (--model hybrid); {base_name!r} has "
                        f"{', '.join(names)}. Use --select rank")
     # the current best model's held-out validation probabilities; a round is judged against them
-    model_val = _validation_probabilities(model, dm, val_seqs, val_y, config.seed)
+    _, _, model_val = _validation(model, dm, val_seqs, val_y, config.seed)
     bar = tqdm(total=semi.rounds, initial=state["completed_rounds"], desc="semi rounds", unit="round",
                file=sys.stderr, disable=not verbose or not sys.stderr.isatty())
     for r in range(state["completed_rounds"] + 1, semi.rounds + 1):
@@ -275,8 +274,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         shutil.rmtree(round_dir, ignore_errors=True)
         round_dir.mkdir()
         result = _train_round(round_config, labeled, round_dir, dm, model, extra, verbose, half_extra)
-        val_accuracy, _ = _validation_accuracy(result.model, dm, val_seqs, val_y)
-        new_val = _validation_probabilities(result.model, dm, val_seqs, val_y, config.seed)
+        val_accuracy, _, new_val = _validation(result.model, dm, val_seqs, val_y, config.seed)
         accepted = not worse_beyond_noise(new_val, model_val, val_y)
         old_model_file = state["model_file"]
         if accepted:
@@ -309,7 +307,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
                       f"{'' if accepted else ' (rolled back: worse beyond noise on validation; stopping)'}",
                       file=sys.stderr)
     bar.close()
-    _, probs = _validation_accuracy(model, dm, val_seqs, val_y)  # the kept model's, for `plot`
+    _, probs, _ = _validation(model, dm, val_seqs, val_y, config.seed)  # the kept model's, for `plot`
     save_validation(work / runs.VALIDATION_FILE, config.labels, val_y, probs)
     return _finish(work, final, base, config, semi, state, dm, overwrite)
 
@@ -382,14 +380,14 @@ def rank_pseudo_labels(probs: np.ndarray, share: float, max_count: int | None = 
 def _round_zero(work, base, config, semi, dm, labeled, unlabeled, val_seqs, val_y, verbose):
     """The start: the base model, or with --pretrain-embeddings a fresh one if it validates better."""
     model = base.model
-    start_accuracy, _ = _validation_accuracy(model, dm, val_seqs, val_y)
+    start_accuracy, _, held_out = _validation(model, dm, val_seqs, val_y, config.seed)
     best_accuracy, seconds, pretrained_accuracy = start_accuracy, 0.0, None
     if semi.pretrain_embeddings:
         started = time.perf_counter()
         pretrained = _pretrained_start(config, labeled, unlabeled, work / "round-0.tmp", dm, verbose)
-        pretrained_accuracy, _ = _validation_accuracy(pretrained, dm, val_seqs, val_y)
+        pretrained_accuracy, _, pretrained_held_out = _validation(pretrained, dm, val_seqs, val_y, config.seed)
         if pretrained_accuracy >= start_accuracy:
-            model, best_accuracy = pretrained, pretrained_accuracy
+            model, best_accuracy, held_out = pretrained, pretrained_accuracy, pretrained_held_out
         shutil.rmtree(work / "round-0.tmp", ignore_errors=True)
         seconds = round(time.perf_counter() - started, 2)
         if verbose:
@@ -397,7 +395,6 @@ def _round_zero(work, base, config, semi, dm, labeled, unlabeled, val_seqs, val_
                   f"{pretrained_accuracy:.4f} ({'kept' if model is pretrained else 'the base run is better'})",
                   file=sys.stderr)
     runs.save_model(work / "round-0.keras", model, dm.tokenizer, config)
-    held_out = _validation_probabilities(model, dm, val_seqs, val_y, config.seed)
     row = {"round": 0, "pseudo_labels": 0, **{f"pseudo_{label}": 0 for label in config.labels},
            "agreement": "", "val_accuracy": round(best_accuracy, 6),
            "val_log_loss": round(log_loss(held_out, val_y), 6), "accepted": True,

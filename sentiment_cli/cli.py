@@ -159,6 +159,8 @@ def hyperparameter_options(f):
         click.option("--ngram-buckets", type=click.IntRange(1), default=d.ngram_buckets, show_default=True,
                      help="Most hash rows for the 2..N-grams (more: fewer collisions, a bigger model); small "
                           "data gets fewer, four times its count of n-grams rounded up to a power of two."),
+        click.option("--ngram-min-count", type=click.IntRange(1), default=d.ngram_min_count, show_default=True,
+                     help="N-grams found in fewer training texts than this weigh nothing (1 keeps them all)."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
         click.option("--vocab-size", type=click.IntRange(3), default=d.vocab_size, show_default=True,

@@ -197,7 +197,7 @@ def ngram_matrix(model: keras.Model, seqs: list[np.ndarray]):
 def ngram_buckets_for(seqs: list[np.ndarray], config: TrainConfig) -> int:
     """Hash rows for the 2..ngram-grams of the training texts: a power of two at least four
     times their count (so few of them share a row), at most ``config.ngram_buckets``. A run
-    of 400 tweets gets 32,768 rows (its model file about 1 MB), IMDB the full 2**21."""
+    of 400 tweets gets 32,768 rows (its model file about 1 MB), IMDB the full 2**23."""
     occurrences = sum(max(len(s) - n + 1, 0) for s in seqs for n in range(2, config.ngram + 1))
     return int(min(config.ngram_buckets, max(1024, 1 << int(math.ceil(math.log2(max(4 * occurrences, 1)))))))
 

@@ -86,11 +86,12 @@ class NGramLogits(layers.Layer):
         data = np.ones(len(indices), dtype=np.float32)
         return sparse.csr_matrix((data, indices.astype(np.int32), indptr), shape=(len(counts), self.rows))
 
-    def set_ratios(self, x, y, alpha: float = 1.0) -> np.ndarray:
+    def set_ratios(self, x, y, alpha: float = 1.0, min_count: int = 1) -> np.ndarray:
         """Naive Bayes log-count ratios from the training texts' n-gram matrix x and classes y.
 
         Binary (one output): log of P(n-gram | class 1) / P(n-gram | class 0) over binarized
-        counts with add-``alpha`` smoothing; K outputs: each class against the rest.
+        counts with add-``alpha`` smoothing; K outputs: each class against the rest. A row found
+        in fewer than ``min_count`` texts gets ratio 0, so it weighs nothing.
         """
         y = np.asarray(y)
         counts = np.stack([np.asarray(x[y == k].sum(axis=0)).ravel() for k in range(max(self.outputs, 2))])
@@ -102,6 +103,7 @@ class NGramLogits(layers.Layer):
             positive = counts[1 if self.outputs == 1 else k] + alpha
             negative = total - counts[1 if self.outputs == 1 else k] + alpha
             ratios[:, k] = np.log((positive / positive.sum()) / (negative / negative.sum()))
+        ratios[total < min_count] = 0.0
         ratios[-1] = 0.0
         self.ratio.assign(ratios)
         return ratios

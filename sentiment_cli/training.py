@@ -273,7 +273,7 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
     """
     layer = model.get_layer("ngrams")
     x_train, x_val = ngram_matrix(model, train_seqs), ngram_matrix(model, val_seqs)
-    layer.set_ratios(x_train, train_y)
+    ratios = layer.set_ratios(x_train, train_y, min_count=config.ngram_min_count)
     grid = (config.ngram_c,) if config.ngram_c else NGRAM_C_GRID
     scores, best, start = {}, None, None
     for c in grid:
@@ -288,7 +288,8 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
     c, params = best
     layer.set_params(params)
     return {"ngram_c": c, "ngram_val_accuracy": scores[c], "ngram_val_accuracy_by_c": {str(k): v for k, v in scores.items()},
-            "ngram_features": int(x_train.shape[1]), "ngram_buckets": layer.buckets}
+            "ngram_features": int(x_train.shape[1]), "ngram_buckets": layer.buckets,
+            "ngram_rows_weighed": int(np.count_nonzero(ratios.any(axis=1)))}
 
 
 def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val_y, run_dir, verbose,

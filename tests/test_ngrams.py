@@ -45,6 +45,11 @@ def test_naive_bayes_ratios_by_hand():
     assert ratios[4, 0] == pytest.approx(np.log((1 / 14) / (2 / 12)), rel=1e-5)
     assert ratios[-1, 0] == 0.0
     assert np.allclose(layer.ratio.numpy(), ratios)
+    # min_count 2: words 3 and 4, each in one text, weigh nothing; word 2, in two, keeps its ratio
+    # (the smoothing still counts every row, so the kept ratios do not move)
+    pruned = layer.set_ratios(x, np.array([1, 1, 0]), min_count=2)
+    assert pruned[3, 0] == 0.0 and pruned[4, 0] == 0.0
+    assert pruned[2, 0] == pytest.approx(ratios[2, 0])
 
 
 def test_logit_is_weight_times_ratio_over_distinct_ngrams():
@@ -149,7 +154,10 @@ def test_the_ngram_half_reads_past_the_network_s_length(tmp_path):
 
 
 def test_a_config_saved_before_ngram_max_length_reads_as_it_did():
-    old = {k: v for k, v in TrainConfig(max_length=123).to_dict().items() if k != "ngram_max_length"}
+    old = {k: v for k, v in TrainConfig(max_length=123).to_dict().items()
+           if k not in ("ngram_max_length", "ngram_min_count")}
     config = TrainConfig.from_dict(old)
     assert config.ngram_max_length == 123 and config.read_length == 123
     assert TrainConfig().read_length == 5000 and TrainConfig(model="rnn").read_length == 400
+    # nor had it ngram_min_count: every n-gram of the training texts weighed
+    assert config.ngram_min_count == 1 and TrainConfig().ngram_min_count == 2

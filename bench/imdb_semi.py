@@ -49,6 +49,9 @@ def main():
     parser.add_argument("--no-peers", action="store_true", help="skip the scikit-learn peers")
     parser.add_argument("--start-unlabeled", action="store_true",
                         help="(b) the start's Word2Vec also learns from the unlabeled text (train --unlabeled)")
+    parser.add_argument("--reuse-start", action="store_true",
+                        help="(b) start from bench/out/models/imdb-b-start as an earlier run left it, with the "
+                             "same options, instead of training it again")
     args = parser.parse_args()
     train_file = imdb_file("training_label.txt.gz")
     nolabel_file = imdb_file("training_nolabel.txt.gz")
@@ -81,8 +84,9 @@ def main():
                     unl.write(line.partition("+++$+++")[2].strip() + "\n")
         data = DataManager.read_labeled(labeled_path)
         unlabeled = DataManager.read_unlabeled(unlabeled_path) if args.start_unlabeled else None
-        train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data, {"train": str(labeled_path)},
-                       overwrite=True, unlabeled_texts=unlabeled, verbose=2)
+        if not (args.reuse_start and (MODELS / base).exists()):
+            train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data, {"train": str(labeled_path)},
+                           overwrite=True, unlabeled_texts=unlabeled, verbose=2)
 
     from sentiment_cli import runs
 

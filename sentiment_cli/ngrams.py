@@ -116,19 +116,28 @@ class NGramLogits(layers.Layer):
         is convex, so no learning rate, epochs or early stopping are involved, and the answer
         does not depend on the batch order. Returns the flat parameters (a warm start for
         another C).
+
+        Only the rows with a ratio are optimised: a row whose ratio is 0 (never seen in training,
+        or rarer than set_ratios' min_count) adds nothing to a logit, so its weight's gradient is
+        the weight itself and its optimum 0. On IMDB that leaves 1.35 million of 8.4 million rows.
         """
         from scipy.optimize import minimize
 
         y = np.asarray(y)
-        ratio = self.ratio.numpy().astype(np.float64)
-        rows, k = ratio.shape
+        full_ratio = self.ratio.numpy().astype(np.float64)
+        k = full_ratio.shape[1]
+        active = np.flatnonzero(full_ratio.any(axis=1))
+        columns = x.tocsc()[:, active]
+        ratio, x, xt = full_ratio[active], columns.tocsr(), columns.T  # xt: the transpose as CSR, no copy
+        rows = len(active)
+        if start is not None:
+            start = np.concatenate([start[:-k].reshape(-1, k)[active].ravel(), start[-k:]])
         n = x.shape[0]
         if k == 1:
             target = y.reshape(-1, 1).astype(np.float64)
         else:
             target = np.zeros((n, k))
             target[np.arange(n), y] = 1.0
-        xt = x.T.tocsr()
 
         def loss_and_grad(params):
             w, b = params[:rows * k].reshape(rows, k), params[rows * k:]
@@ -147,8 +156,11 @@ class NGramLogits(layers.Layer):
 
         params = np.zeros(rows * k + k) if start is None else start
         result = minimize(loss_and_grad, params, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
-        self.set_params(result.x)
-        return result.x
+        weights = np.zeros_like(full_ratio)
+        weights[active] = result.x[:-k].reshape(rows, k)
+        params = np.concatenate([weights.ravel(), result.x[-k:]])
+        self.set_params(params)
+        return params
 
     def set_params(self, params: np.ndarray) -> None:
         """Weights and bias from ``fit_weights``' flat parameters."""

@@ -104,6 +104,27 @@ def test_logistic_regression_weights_fit_the_training_texts(classes):
     assert np.abs(layer.weight.numpy()[9]).max() < 0.5 * np.abs(layer.weight.numpy()[2:2 + classes]).max()
 
 
+def test_the_fit_over_rows_with_a_ratio_is_the_optimum_over_all_rows():
+    # fit_weights optimises only the rows with a ratio; the answer must still zero the gradient
+    # of scikit-learn's objective over every row (and leave the other rows' weights at 0)
+    rng = np.random.default_rng(0)
+    layer = NGramLogits(40, ngram=2, buckets=64)
+    layer.build((None, None))
+    ids = rng.integers(2, 40, size=(60, 6)).astype("int32")
+    y = (ids[:, :3].sum(axis=1) > 60).astype(int)
+    x = layer.matrix([ids])
+    ratio = layer.set_ratios(x, y, min_count=2)
+    assert (ratio == 0).any() and (ratio != 0).any()
+    c = 0.5
+    params = layer.fit_weights(x, y, c, max_iter=2000)
+    w, b = params[:-1].reshape(-1, 1), params[-1:]
+    assert (w[ratio[:, 0] == 0] == 0).all()
+    z = x @ (w * ratio) + b
+    residual = 1.0 / (1.0 + np.exp(-z)) - y.reshape(-1, 1)
+    gradient = np.concatenate([(c * (x.T @ residual) * ratio + w).ravel(), c * residual.sum(axis=0)])
+    assert np.abs(gradient).max() < 1e-4
+
+
 def test_the_hash_table_is_sized_from_the_training_data():
     from sentiment_cli.model import ngram_buckets_for
 

@@ -687,7 +687,8 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
         return
     click.echo(f"run saved to {path}")
     click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
-               f"(best round {metrics['best_round']} of {len(metrics['rounds']) - 1})")
+               f"(kept the model of round {metrics['best_round']} of {len(metrics['rounds']) - 1}: the last "
+               "round that validation did not show worse beyond noise)")
     if metrics.get("stopped"):
         click.echo(f"stopped: {metrics['stopped']}")
     _pictures_hint(path)

@@ -274,6 +274,10 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
     layer = model.get_layer("ngrams")
     x_train, x_val = ngram_matrix(model, train_seqs), ngram_matrix(model, val_seqs)
     ratios = layer.set_ratios(x_train, train_y, min_count=config.ngram_min_count)
+    weighed = int(np.count_nonzero(ratios.any(axis=1)))
+    if not weighed:
+        print(f"warning: no n-gram is found in {config.ngram_min_count} or more training texts, so the n-gram "
+              "model weighs none and predicts one class for every text; lower --ngram-min-count", file=sys.stderr)
     grid = (config.ngram_c,) if config.ngram_c else NGRAM_C_GRID
     scores, best, start = {}, None, None
     for c in grid:
@@ -289,7 +293,7 @@ def fit_ngram_half(model, config, train_seqs, train_y, val_seqs, val_y, verbose)
     layer.set_params(params)
     return {"ngram_c": c, "ngram_val_accuracy": scores[c], "ngram_val_accuracy_by_c": {str(k): v for k, v in scores.items()},
             "ngram_features": int(x_train.shape[1]), "ngram_buckets": layer.buckets,
-            "ngram_rows_weighed": int(np.count_nonzero(ratios.any(axis=1)))}
+            "ngram_rows_weighed": weighed}
 
 
 def fit_network_half(model, name, config, dm, train_seqs, train_y, val_seqs, val_y, run_dir, verbose,
@@ -488,6 +492,20 @@ def worker_models_dir(models_dir, distribution: Distribution | None):
         yield private
 
 
+def changed_inputs(stored: dict, snapshot: dict) -> list[str]:
+    """The "section.key" entries of snapshot that the interrupted training's stored inputs lack
+    or hold otherwise. Stored hyperparameters are read as a saved config.json is, so that a
+    training interrupted before a hyperparameter existed compares with that hyperparameter's
+    old meaning (see TrainConfig.from_dict), not with nothing."""
+    stored = dict(stored)
+    try:
+        stored["hyperparameters"] = TrainConfig.from_dict(stored["hyperparameters"]).to_dict()
+    except (KeyError, TypeError, ValueError, ConfigError):
+        pass  # missing or damaged: compared as it is, so every key differs
+    return [f"{section}.{key}" for section in snapshot for key in snapshot[section]
+            if stored.get(section, {}).get(key) != snapshot[section][key]]
+
+
 @contextlib.contextmanager
 def interrupted_training(models_dir, name: str, config: TrainConfig, data_info: dict, overwrite: bool,
                          resume: bool, verbose: int):
@@ -515,8 +533,7 @@ def interrupted_training(models_dir, name: str, config: TrainConfig, data_info: 
                                "it, or --overwrite to start again")
             shutil.rmtree(directory)
         else:
-            changed = [f"{section}.{key}" for section in snapshot for key in snapshot[section]
-                       if stored.get(section, {}).get(key) != snapshot[section][key]]
+            changed = changed_inputs(stored, snapshot)
             if changed:
                 raise RunError(f"{directory} is resumed with the options and data it started with; these differ: "
                                f"{', '.join(changed)}. Give the same ones, or start again with --overwrite")

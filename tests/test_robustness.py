@@ -317,3 +317,19 @@ def test_output_to_a_closed_pipe_ends_quietly(trained, tmp_path):
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
     assert done.stdout.splitlines()[0] == "id,label" and len(done.stdout.splitlines()) == 2
     assert "Traceback" not in done.stderr and "Error" not in done.stderr
+
+
+def test_a_training_interrupted_before_a_new_hyperparameter_compares_with_its_old_meaning():
+    from sentiment_cli.config import TrainConfig
+    from sentiment_cli.training import changed_inputs
+
+    old = {k: v for k, v in TrainConfig(ngram_buckets=2**21).to_dict().items()
+           if k not in ("ngram_max_length", "ngram_min_count")}
+    stored = {"hyperparameters": old, "data": {"train": "t.txt"}}
+    # the options that give the old behaviour resume it; the new defaults are named as different
+    same = {"hyperparameters": TrainConfig(ngram_buckets=2**21, ngram_max_length=400, ngram_min_count=1).to_dict(),
+            "data": {"train": "t.txt"}}
+    assert changed_inputs(stored, same) == []
+    assert sorted(changed_inputs(stored, {**same, "hyperparameters": TrainConfig().to_dict()})) == [
+        "hyperparameters.ngram_buckets", "hyperparameters.ngram_max_length", "hyperparameters.ngram_min_count"]
+    assert changed_inputs({}, same)  # nothing stored: everything differs

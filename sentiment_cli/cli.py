@@ -160,7 +160,8 @@ def hyperparameter_options(f):
                      help="Most hash rows for the 2..N-grams (more: fewer collisions, a bigger model); small "
                           "data gets fewer, four times its count of n-grams rounded up to a power of two."),
         click.option("--ngram-min-count", type=click.IntRange(1), default=d.ngram_min_count, show_default=True,
-                     help="N-grams found in fewer training texts than this weigh nothing (1 keeps them all)."),
+                     help="N-grams found in fewer training texts than this weigh nothing (1 keeps them all; "
+                          "a hashed n-gram counts by its row)."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
         click.option("--vocab-size", type=click.IntRange(3), default=d.vocab_size, show_default=True,
@@ -647,8 +648,8 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
 
     Each round, the best model so far labels the unlabeled text, each class's surest
     predictions join the training data (never the validation data), and the model trains
-    again. A round is kept only if it beats the model before it on validation by more than
-    noise; otherwise it is rolled back and the rounds stop. Every round is reported in
+    again. A round is rolled back, and the rounds stop, only if validation shows it worse than
+    the model before it beyond noise; otherwise it is kept. Every round is reported in
     rounds.csv; an interrupted run continues with --resume.
 
     \b
@@ -686,9 +687,10 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
         click.echo(json.dumps({"run": str(path), "metrics": metrics}))
         return
     click.echo(f"run saved to {path}")
+    kept = metrics["best_round"]
+    why = "the start" if kept == 0 else "the last round that validation did not show worse beyond noise"
     click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
-               f"(kept the model of round {metrics['best_round']} of {len(metrics['rounds']) - 1}: the last "
-               "round that validation did not show worse beyond noise)")
+               f"(kept the model of round {kept} of {len(metrics['rounds']) - 1}, {why})")
     if metrics.get("stopped"):
         click.echo(f"stopped: {metrics['stopped']}")
     _pictures_hint(path)

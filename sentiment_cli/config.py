@@ -51,11 +51,13 @@ class TrainConfig:
     recurrent_dropout: float = 0.0  # > 0 rules out the cuDNN kernel on a GPU
     ngram: int = 3  # longest word n-gram of the ngram model (1 = words only)
     # most hash rows for the 2..ngram-grams (fewer for small data). 5-fold cross-validation on
-    # IMDB's 25,000 training reviews: 2**21 rows (5 million n-grams sharing them) 0.9133, 2**23
-    # 0.9152; with ngram_min_count 2 as well, 0.9156 (C 0.1) and 0.9170 (C 0.3), the peer's 0.9172
+    # IMDB's 25,000 training reviews (bench/ngram_features.py cv, C 0.1): with a 20,000-word
+    # vocabulary, 2**21 rows (5 million n-grams sharing them) 0.9136 and 2**23 0.9163, both with
+    # ngram_min_count 2; the scikit-learn peer with exact n-grams and min count 2, 0.9172
     ngram_buckets: int = 2**23
-    # n-grams found in fewer training texts than this weigh nothing (scikit-learn's min_df):
-    # most of them are seen once, and their naive Bayes ratios are noise
+    # n-grams found in fewer training texts than this weigh nothing (scikit-learn's min_df; a
+    # hashed n-gram counts by its row). With many labels it is noise either way (+0.03 to +0.04
+    # points); with 300 and 1,000 labeled reviews it gained 0.2-0.5 and 0.5-0.6 points
     ngram_min_count: int = 2
     # L2 strength of the ngram model's logistic regression (scikit-learn's C: smaller is
     # stronger); None chooses it on validation accuracy among 0.03, 0.1, 0.3 and 1

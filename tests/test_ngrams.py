@@ -104,25 +104,46 @@ def test_logistic_regression_weights_fit_the_training_texts(classes):
     assert np.abs(layer.weight.numpy()[9]).max() < 0.5 * np.abs(layer.weight.numpy()[2:2 + classes]).max()
 
 
-def test_the_fit_over_rows_with_a_ratio_is_the_optimum_over_all_rows():
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_fit_over_rows_with_a_ratio_is_the_optimum_over_all_rows(classes):
     # fit_weights optimises only the rows with a ratio; the answer must still zero the gradient
-    # of scikit-learn's objective over every row (and leave the other rows' weights at 0)
+    # of scikit-learn's objective over every row (and leave the other rows' weights at 0), from
+    # a cold start and from the warm start of another C
     rng = np.random.default_rng(0)
-    layer = NGramLogits(40, ngram=2, buckets=64)
+    k = 1 if classes == 2 else classes
+    layer = NGramLogits(40, outputs=k, ngram=2, buckets=64)
     layer.build((None, None))
     ids = rng.integers(2, 40, size=(60, 6)).astype("int32")
-    y = (ids[:, :3].sum(axis=1) > 60).astype(int)
+    y = ids[:, :3].sum(axis=1) % classes
     x = layer.matrix([ids])
     ratio = layer.set_ratios(x, y, min_count=2)
-    assert (ratio == 0).any() and (ratio != 0).any()
+    pruned = ~ratio.any(axis=1)
+    assert pruned.any() and not pruned.all()
     c = 0.5
-    params = layer.fit_weights(x, y, c, max_iter=2000)
-    w, b = params[:-1].reshape(-1, 1), params[-1:]
-    assert (w[ratio[:, 0] == 0] == 0).all()
-    z = x @ (w * ratio) + b
-    residual = 1.0 / (1.0 + np.exp(-z)) - y.reshape(-1, 1)
-    gradient = np.concatenate([(c * (x.T @ residual) * ratio + w).ravel(), c * residual.sum(axis=0)])
-    assert np.abs(gradient).max() < 1e-4
+    for params in (layer.fit_weights(x, y, c, max_iter=2000),
+                   layer.fit_weights(x, y, c, start=layer.fit_weights(x, y, 5.0), max_iter=2000)):
+        w, b = params[:-k].reshape(-1, k), params[-k:]
+        assert (w[pruned] == 0).all()
+        z = x @ (w * ratio) + b
+        if k == 1:
+            residual = 1.0 / (1.0 + np.exp(-z)) - y.reshape(-1, 1)
+        else:
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            residual = p / p.sum(axis=1, keepdims=True) - np.eye(k)[y]
+        gradient = np.concatenate([(c * (x.T @ residual) * ratio + w).ravel(), c * residual.sum(axis=0)])
+        assert np.abs(gradient).max() < 1e-4
+
+
+def test_a_fit_with_every_row_pruned_fits_the_bias_only():
+    layer = NGramLogits(VOCAB, ngram=1)
+    layer.build((None, None))
+    ids = np.array([[2], [3], [4], [5]], dtype="int32")  # every word in one text
+    x = layer.matrix([ids])
+    y = np.array([1, 1, 1, 0])
+    assert not layer.set_ratios(x, y, min_count=2).any()
+    params = layer.fit_weights(x, y, c=1.0)
+    assert (params[:-1] == 0).all()
+    assert params[-1] > 0  # the bias leans to the majority class
 
 
 def test_the_hash_table_is_sized_from_the_training_data():
@@ -182,3 +203,14 @@ def test_a_config_saved_before_ngram_max_length_reads_as_it_did():
     assert TrainConfig().read_length == 5000 and TrainConfig(model="rnn").read_length == 400
     # nor had it ngram_min_count: every n-gram of the training texts weighed
     assert config.ngram_min_count == 1 and TrainConfig().ngram_min_count == 2
+
+
+def test_a_min_count_that_prunes_every_ngram_is_said(tmp_path):
+    from helpers import TINY, invoke, write_labeled
+
+    labeled = write_labeled(tmp_path / "train.txt")  # each text twice: 40 lines
+    result = invoke("train", "rare", "--train", labeled, *TINY, "--model", "ngram", "--ngram-min-count", "100",
+                    "--models-dir", tmp_path / "m")
+    assert result.exit_code == 0
+    assert "no n-gram is found in 100 or more training texts" in result.output and "--ngram-min-count" in result.output
+    assert runs.load_run(tmp_path / "m", "rare", with_model=False).metrics["ngram_rows_weighed"] == 0

@@ -237,7 +237,7 @@ def describe(config) -> str:
         return f"bow {config.bow_mode} hidden {config.hidden_size}"
     c = f"C {config.ngram_c}" if config.ngram_c else "C chosen on validation"
     ngram = (f"{config.ngram}-gram NB-scaled logistic regression ({c}, {config.ngram_buckets} hash rows, "
-             f"{config.ngram_max_length} tokens)")
+             f"min count {config.ngram_min_count}, {config.ngram_max_length} tokens)")
     text = f"vocab {config.vocab_size} maxlen {config.max_length} batch {config.batch_size}"
     if config.model == "ngram":
         return f"{ngram}, {text}"

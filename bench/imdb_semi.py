@@ -50,8 +50,9 @@ def main():
     parser.add_argument("--start-unlabeled", action="store_true",
                         help="(b) the start's Word2Vec also learns from the unlabeled text (train --unlabeled)")
     parser.add_argument("--reuse-start", action="store_true",
-                        help="(b) start from bench/out/models/imdb-b-start as an earlier run left it, with the "
-                             "same options, instead of training it again")
+                        help="(b) start from bench/out/models/imdb-b-start as an earlier run left it instead of "
+                             "training it again; refused if its hyperparameters differ from --set's (whether "
+                             "it used --start-unlabeled is not recorded: give the same)")
     args = parser.parse_args()
     train_file = imdb_file("training_label.txt.gz")
     nolabel_file = imdb_file("training_nolabel.txt.gz")
@@ -84,7 +85,16 @@ def main():
                     unl.write(line.partition("+++$+++")[2].strip() + "\n")
         data = DataManager.read_labeled(labeled_path)
         unlabeled = DataManager.read_unlabeled(unlabeled_path) if args.start_unlabeled else None
-        if not (args.reuse_start and (MODELS / base).exists()):
+        if args.reuse_start and (MODELS / base).exists():
+            from sentiment_cli import runs
+
+            stored = runs.load_run(MODELS, base, with_model=False).config.to_dict()
+            wanted = TrainConfig(**parse_overrides(args.set)).to_dict()
+            differ = [name for name in wanted if name != "labels" and stored.get(name) != wanted[name]]
+            if differ:
+                sys.exit(f"--reuse-start: {MODELS / base} was trained with another {', '.join(differ)}; "
+                         "run without --reuse-start")
+        else:
             train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data, {"train": str(labeled_path)},
                            overwrite=True, unlabeled_texts=unlabeled, verbose=2)
 

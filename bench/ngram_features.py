@@ -15,8 +15,12 @@ weight 0) to the n-grams found in fewer than 2 of the fold's training texts, as
   model's own ``NGramLogits`` rows (unigrams exact, 2-3 grams hashed into the named rows).
 
 `cv` scores 25,000 held-out predictions per row (about as many as the test set; the test
-reviews are never read). `few` draws 4 disjoint labeled sets per size after 4,000 development
+reviews are never read). Its tokenizer vocabularies and CountVectorizer columns are counted on
+all 25,000 texts, held-out folds included (no labels: the ratios and weights see only the
+fold's training rows). `few` draws 4 disjoint labeled sets per size after 4,000 development
 reviews from one permutation of the training file, and prints the mean development accuracy.
+Its tables have the rows named (`train` would size so little data's table smaller, by
+``ngram_buckets_for``): what it measures is the minimum count.
 """
 
 from __future__ import annotations

@@ -615,9 +615,9 @@ def _band(ctx, param, value):
 @click.option("--rounds", type=click.IntRange(1), default=SemiConfig.rounds, show_default=True,
               help="Most relabeling rounds (the original system ran 10); they stop at the first rolled back.")
 @click.option("--select", type=click.Choice(SELECTIONS), default=SemiConfig.select, show_default=True,
-              help="rank: each class's surest --share of the texts, the same number per class; threshold: "
-                   "the original rule, --confidence or --band; cotrain (hybrid runs): each half's surest "
-                   "--share, ranked likewise, trains the other half.")
+              help="cotrain (hybrid runs; a run of one half gets rank unless cotrain is given): each half's "
+                   "surest --share, the same number per class, trains the other half; rank: the mix's surest "
+                   "--share, likewise; threshold: the original rule, --confidence or --band.")
 @click.option("--share", type=click.FloatRange(0, 1, min_open=True), default=SemiConfig.share, show_default=True,
               help="rank and cotrain: pseudo-labels per round (per half with cotrain) as a share of the "
                    "unlabeled texts.")

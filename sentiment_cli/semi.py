@@ -17,6 +17,8 @@ to ``models/NAME`` only when the last round is done.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 import shutil
@@ -167,6 +169,14 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
         raise RunError(f"run {base_name!r} was made by an older version of sentiment-cli (its model has no "
                        f"calibrated mix of halves): retrain it with 'sentiment-cli train {base_name} --overwrite'")
     config = base.config
+    if not resume and semi.select == "cotrain" and len(halves(base.model)) != 2:
+        if "select" in explicit:  # refused before any work is written
+            raise RunError(f"--select cotrain needs a run with two halves (--model hybrid); {base_name!r} has "
+                           f"{', '.join(halves(base.model))}. Use --select rank")
+        # the default, on a run of one half: rank is what it can do
+        semi = dataclasses.replace(semi, select="rank")
+        print(f"note: {base_name!r} has one half ({', '.join(halves(base.model))}), and co-training needs "
+              "two: its pseudo-labels are chosen by --select rank", file=sys.stderr)
     stored_train = base.record.get("data", {}).get("train")
     if resume:
         if not (work / STATE_FILE).exists():

@@ -61,7 +61,7 @@ def read_rounds(path):
 
 def test_rounds_run_and_are_reported(setup, always_accept):
     models, common = setup
-    result = invoke("semi", "base", "--rounds", "2", *common)
+    result = invoke("semi", "base", "--select", "rank", "--rounds", "2", *common)
     assert result.exit_code == 0, result.output
     run = models / "base-semi"
     rows = read_rounds(run / runs.ROUNDS_FILE)
@@ -89,7 +89,7 @@ def test_cotrain_gives_each_half_the_other_s_pseudo_labels(setup, monkeypatch, a
         return real(config, labeled, run_dir, dm, model, extra, verbose, half_extra)
 
     monkeypatch.setattr(semi, "_train_round", spy)
-    result = invoke("semi", "base", "--select", "cotrain", "--share", "0.5", "--rounds", "1", *common)
+    result = invoke("semi", "base", "--share", "0.5", "--rounds", "1", *common)  # cotrain is the default
     assert result.exit_code == 0, result.output
     [(extra, half_extra)] = seen
     assert extra is None and set(half_extra) == {"ngrams", "rnn_logits"}
@@ -97,9 +97,14 @@ def test_cotrain_gives_each_half_the_other_s_pseudo_labels(setup, monkeypatch, a
         assert len(data.texts) == 10 and data.labels.count("0") == data.labels.count("1")
     rows = read_rounds(models / "base-semi" / runs.ROUNDS_FILE)
     assert int(rows[1]["pseudo_labels"]) > 0
-    # a run with one half has nothing to co-train
+    assert json.loads((models / "base-semi" / runs.CONFIG_FILE).read_text())["semi"]["select"] == "cotrain"
+    # a run with one half has nothing to co-train: asked for, refused; by default, rank, said
     refused = invoke("semi", "quick", "--select", "cotrain", *common)
     assert refused.exit_code == 1 and "needs a run with two halves" in refused.output
+    assert not list(models.glob(".quick-semi*"))  # and left no work behind
+    fallback = invoke("semi", "quick", "--rounds", "1", *common)
+    assert fallback.exit_code == 0 and "co-training needs two" in fallback.output
+    assert json.loads((models / "quick-semi" / runs.CONFIG_FILE).read_text())["semi"]["select"] == "rank"
 
 
 def test_a_bad_round_is_rolled_back(setup, monkeypatch):

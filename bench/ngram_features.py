@@ -36,6 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import imdb_file  # noqa: E402
 
 
+# cv's rows of sentiment-cli's own features: vocabulary size (None: every word), hash rows,
+# and the (C, min count) pairs fitted on them
+OURS = [(20000, 2**21, [(0.1, 1), (0.1, 2), (0.3, 2)]),
+        (None, 2**21, [(0.1, 1), (0.1, 2)]),
+        (None, 2**23, [(0.1, 1), (0.1, 2), (0.3, 2)]),
+        (20000, 2**23, [(0.1, 2)])]
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "cv"
     if mode not in ("cv", "few"):
@@ -98,20 +106,11 @@ def cross_validation(data):
     row(peer, "peer tokens, exact 1-3 grams", 0.1, 1)
     row(peer, "peer tokens, exact 1-3 grams", 0.1, 2)
     del peer
-    x = our_matrix(texts, 20000, 2**21)
-    row(x, "ours: vocab 20000, 2**21 rows", 0.1, 1)
-    row(x, "ours: vocab 20000, 2**21 rows", 0.1, 2)
-    row(x, "ours: vocab 20000, 2**21 rows", 0.3, 2)
-    x = our_matrix(texts, 10_000_000, 2**21)
-    row(x, "ours: every word, 2**21 rows", 0.1, 1)
-    row(x, "ours: every word, 2**21 rows", 0.1, 2)
-    x = our_matrix(texts, 10_000_000, 2**23)
-    row(x, "ours: every word, 2**23 rows", 0.1, 1)
-    row(x, "ours: every word, 2**23 rows", 0.1, 2)
-    row(x, "ours: every word, 2**23 rows", 0.3, 2)
-    x = our_matrix(texts, 20000, 2**23)
-    row(x, "ours: vocab 20000, 2**23 rows", 0.1, 2)
-
+    for vocabulary, rows, settings in OURS:
+        x = our_matrix(texts, vocabulary or 10_000_000, rows)
+        words = f"vocab {vocabulary}" if vocabulary else "every word"
+        for c, min_count in settings:
+            row(x, f"ours: {words}, 2**{rows.bit_length() - 1} rows", c, min_count)
 
 def few_labels(data):
     import numpy as np

@@ -112,6 +112,7 @@ def cross_validation(data):
         for c, min_count in settings:
             row(x, f"ours: {words}, 2**{rows.bit_length() - 1} rows", c, min_count)
 
+
 def few_labels(data):
     import numpy as np
     from sklearn.linear_model import LogisticRegression

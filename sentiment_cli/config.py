@@ -28,7 +28,8 @@ PREDICT_TOKENS = 8192
 # Upper bounds: values read from a damaged or hostile config.json must not ask for terabytes.
 LIMITS = {"layers": 16, "embedding_dim": 4096, "hidden_size": 8192, "max_length": 100_000,
           "ngram_max_length": 100_000, "batch_size": 1 << 16,
-          "epochs": 10_000, "ngram": 8, "ngram_buckets": 1 << 26, "ngram_min_count": 1 << 20, "vocab_size": 10_000_000, "patience": 10_000}
+          "epochs": 10_000, "ngram": 8, "ngram_buckets": 1 << 26, "ngram_min_count": 1 << 20,
+          "vocab_size": 10_000_000, "patience": 10_000}
 
 
 @dataclass
@@ -57,7 +58,8 @@ class TrainConfig:
     ngram_buckets: int = 2**23
     # n-grams found in fewer training texts than this weigh nothing (scikit-learn's min_df; a
     # hashed n-gram counts by its row). With many labels it is noise either way (+0.03 to +0.04
-    # points); with 300 and 1,000 labeled reviews it gained 0.2-0.5 and 0.5-0.6 points
+    # points); with 300 and 1,000 labeled reviews it gained 0.1-0.5 and 0.5-0.7 points
+    # (bench/ngram_features.py cv and few)
     ngram_min_count: int = 2
     # L2 strength of the ngram model's logistic regression (scikit-learn's C: smaller is
     # stronger); None chooses it on validation accuracy among 0.03, 0.1, 0.3 and 1

@@ -17,14 +17,12 @@ to ``models/NAME`` only when the last round is done.
 
 from __future__ import annotations
 
-import dataclasses
-
 import math
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +172,7 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
             raise RunError(f"--select cotrain needs a run with two halves (--model hybrid); {base_name!r} has "
                            f"{', '.join(halves(base.model))}. Use --select rank")
         # the default, on a run of one half: rank is what it can do
-        semi = dataclasses.replace(semi, select="rank")
+        semi = replace(semi, select="rank")
         print(f"note: {base_name!r} has one half ({', '.join(halves(base.model))}), and co-training needs "
               "two: its pseudo-labels are chosen by --select rank", file=sys.stderr)
     stored_train = base.record.get("data", {}).get("train")

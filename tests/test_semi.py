@@ -350,3 +350,18 @@ def test_resume_uses_the_stored_inputs_and_refuses_conflicts(setup, monkeypatch,
     config = json.loads((models / "quick-semi" / runs.CONFIG_FILE).read_text())
     assert config["semi"]["share"] == 0.4
     assert config["data"]["unlabeled"].endswith("nolabel.txt") and "other" not in config["data"]["unlabeled"]
+
+
+def test_a_round_trains_alike_from_the_same_seed(setup, always_accept):
+    # Keras draws a loaded model's dropout seeds from Python's generator; a round must not depend
+    # on where that generator happened to be when the base run was loaded
+    import random
+
+    models, common = setup
+    weights = []
+    for state, name in ((1, "first"), (2, "second")):
+        random.seed(state)
+        result = invoke("semi", "base", "--rounds", "1", "--output-run", name, *common)
+        assert result.exit_code == 0, result.output
+        weights.append(runs.load_run(models, name).model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))

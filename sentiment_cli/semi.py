@@ -291,8 +291,10 @@ def self_train(models_dir, base_name: str, output_name: str, train_path, unlabel
             model, model_val = result.model, new_val
             state.update(best_round=r, best_val_accuracy=val_accuracy, model_file=model_file)
         else:  # rolled back: the round's weights are discarded (the saved best stays), and the rounds
-            # stop, since the next one would relabel with the same model and repeat this one
+            # stop, since the next one would relabel with the same model and repeat this one. The
+            # round trained the model in place, so the kept one is read back from its file.
             state["stopped"] = f"round {r} was rolled back; the next round would relabel with the same model"
+            model = runs.load_model(work / state["model_file"])
         shutil.rmtree(round_dir, ignore_errors=True)
         counts = np.bincount(pseudo, minlength=config.num_classes)
         state["rounds"].append({

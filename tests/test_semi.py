@@ -128,6 +128,10 @@ def test_a_bad_round_is_rolled_back(setup, monkeypatch):
     assert float(rows[1]["val_accuracy"]) < float(rows[0]["val_accuracy"])
     final = runs.load_run(models, "base-semi").model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(base_weights, final))
+    # the validation probabilities `plot` draws are the kept model's, not the rolled-back round's
+    kept, start = (json.loads((models / name / runs.VALIDATION_FILE).read_text()) for name in ("base-semi", "base"))
+    assert kept["y"] == start["y"]
+    assert np.allclose(kept["probabilities"], start["probabilities"], atol=1e-5)
 
 
 def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch, always_accept):

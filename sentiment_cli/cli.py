@@ -193,6 +193,30 @@ def hyperparameter_options(f):
 
 
 _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name != "labels"]
+# Where each option of a run's recorded options (TrainJob.options, SemiJob.options) comes from on
+# the command line: a resume compares those given again with the recorded ones.
+_DATA_PARAMETERS = {"path": "train_path", "format": "fmt", "on_bad_lines": "on_bad_lines",
+                    "columns": {"text": "text_column", "label": "label_column", "id": "id_column"}}
+_TRAIN_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labels", "train": _DATA_PARAMETERS,
+                     "unlabeled": {"path": "unlabeled_path"}}
+
+
+def _given(ctx, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _asked(ctx, options: dict, parameters: dict) -> dict:
+    """The part of ``options`` whose command-line parameters were given (nested dicts likewise)."""
+    asked = {}
+    for key, param in parameters.items():
+        value = options.get(key) if isinstance(options, dict) else None
+        if isinstance(param, dict):
+            part = _asked(ctx, value if isinstance(value, dict) else {}, param)
+            if part:
+                asked[key] = part
+        elif _given(ctx, param):
+            asked[key] = value
+    return asked
 
 
 @cli.command()
@@ -251,22 +275,25 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
             raise click.ClickException("--tensorboard needs the tensorboard package, which is not installed: "
                                        "pip install 'sentiment-cli[tensorboard]' (or pip install tensorboard)")
     _load_tensorflow()
+    from sentiment_cli.data import DataSpec
     from sentiment_cli.distribute import make_distribution
-    from sentiment_cli.training import train_run
+    from sentiment_cli.training import RunOptions, TrainJob, resume_run, train_run
 
     distribution = make_distribution(strategy)  # before anything runs on a device
-    columns = _columns(kwargs)
     ctx = click.get_current_context()
-    if embeddings and ctx.get_parameter_source("pretrain_embeddings") == click.core.ParameterSource.DEFAULT:
+    if embeddings and not _given(ctx, "pretrain_embeddings"):
         pretrain_embeddings = False  # a file of vectors replaces the default Word2Vec
     config = TrainConfig(**{name: kwargs[name] for name in _HYPERPARAMETERS if name in kwargs},
                          embeddings=embeddings, pretrain_embeddings=pretrain_embeddings,
                          freeze_embeddings=freeze_embeddings)
-    allowed = [label.strip() for label in labels.split(",")] if labels else None
-    path, metrics = train_run(models_dir, run, config, train_path, fmt=fmt, columns=columns,
-                              allowed_labels=allowed, overwrite=overwrite, resume=resume,
-                              unlabeled_path=unlabeled_path, on_bad_lines=on_bad_lines, verbose=0 if quiet else 1,
-                              summary=show_summary, tensorboard=tensorboard, distribution=distribution)
+    job = TrainJob(models_dir, run, config, DataSpec(train_path, fmt, _columns(kwargs), on_bad_lines),
+                   DataSpec(unlabeled_path) if unlabeled_path else None,
+                   [label.strip() for label in labels.split(",")] if labels else None)
+    options = RunOptions(overwrite, not quiet, show_summary, tensorboard, distribution)
+    if resume:
+        path, metrics = resume_run(models_dir, run, _asked(ctx, job.options(), _TRAIN_PARAMETERS), options)
+    else:
+        path, metrics = train_run(job, options)
     if as_json:
         click.echo(json.dumps({"run": str(path) if path else None, "metrics": metrics}))
         return
@@ -490,11 +517,14 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
 @click.option("--errors", type=click.IntRange(0), default=0, show_default=True,
               help="List the N most confidently wrong examples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
+@click.option("--on-bad-lines", type=click.Choice(BAD_LINES),
+              help="A row with an empty text or a NUL byte: stop (error), or leave it out with a warning (warn) or "
+                   "silently (skip) [default: what the (first) run was trained with].")
 @data_options
 @prediction_options
 @models_dir_option
-def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, fmt, extra_runs, threshold, chunk_size,
-             batch_size, max_batch_tokens, quiet, models_dir, **kwargs):
+def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_bad_lines, fmt, extra_runs, threshold,
+             chunk_size, batch_size, max_batch_tokens, quiet, models_dir, **kwargs):
     """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix.
 
     Of a run on labeled data, of a run on a test file whose labels are in a separate gold file
@@ -525,9 +555,12 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, fmt
     _load_tensorflow()
     from sentiment_cli.predict import evaluate_file, save_report
 
+    from sentiment_cli.data import DataSpec
+
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
-    columns = _run_columns(kwargs, loaded[0])
-    report = evaluate_file(loaded, input_path, fmt=fmt, columns=columns, chunk_size=chunk_size,
+    policy = on_bad_lines or loaded[0].record.get("data", {}).get("on_bad_lines") or "error"
+    data = DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0]), policy)
+    report = evaluate_file(loaded, data, chunk_size=chunk_size,
                            batch_size=batch_size, max_tokens=max_batch_tokens, threshold=threshold,
                            errors=errors, progress=not quiet, gold=gold)
     if as_json:
@@ -614,8 +647,9 @@ def _band(ctx, param, value):
 @click.option("--output-run", help="Name of the new run (default: RUN-semi); RUN stays intact.")
 @click.option("--rounds", type=click.IntRange(1), default=SemiConfig.rounds, show_default=True,
               help="Most relabeling rounds (the original system ran 10); they stop at the first rolled back.")
-@click.option("--select", type=click.Choice(SELECTIONS), default=SemiConfig.select, show_default=True,
-              help="cotrain (hybrid runs; a run of one half gets rank unless cotrain is given): each half's "
+@click.option("--select", type=click.Choice(SELECTIONS),
+              help="[default: cotrain for a hybrid run, rank for a run of one half, threshold with --band] "
+                   "cotrain: each half's "
                    "surest --share, the same number per class, trains the other half; rank: the mix's surest "
                    "--share, likewise; threshold: the original rule, --confidence or --band.")
 @click.option("--share", type=click.FloatRange(0, 1, min_open=True), default=SemiConfig.share, show_default=True,
@@ -658,36 +692,37 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
         sentiment-cli semi demo --resume
     """
     _load_tensorflow()
-    from sentiment_cli.semi import self_train
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.semi.rounds import SemiJob, resume_semi, semi_run
 
     ctx = click.get_current_context()
-
-    def given(name):
-        return ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
-
     if old_threshold is not None:
-        if given("confidence"):
+        if _given(ctx, "confidence"):
             raise click.UsageError("--threshold is the old name of --confidence: give one of them")
         confidence = old_threshold
     columns = _columns(kwargs)
-    column_options = ("text_column", "label_column", "id_column")
     config = SemiConfig(rounds=rounds, select=select, share=share, threshold=confidence, band=band,
                         epochs_per_round=epochs_per_round, max_per_round=max_per_round, balance=balance,
                         pretrain_embeddings=pretrain_embeddings)
-    explicit = frozenset(name for name in config.to_dict() if given(name)
-                         or (name == "threshold" and (given("confidence") or old_threshold is not None)))
-    path, metrics = self_train(
-        models_dir, run, output_run or f"{os.path.basename(os.path.normpath(run))}-semi", train_path,
-        unlabeled_path if given("unlabeled_path") or not resume else None, config,
-        fmt=fmt if given("fmt") else None,
-        columns=columns if any(given(name) for name in column_options) else None,
-        unlabeled_fmt=unlabeled_format if given("unlabeled_format") else None, resume=resume,
-        overwrite=overwrite, allow_other_train=allow_other_train, explicit=explicit, verbose=0 if quiet else 1)
+    name = output_run or f"{os.path.basename(os.path.normpath(run))}-semi"
+    job = SemiJob(models_dir, run, name, config, DataSpec(unlabeled_path, unlabeled_format, columns),
+                  DataSpec(train_path, fmt, columns) if train_path else None, allow_other_train)
+    if resume:
+        parameters = {"semi": {**{f: f for f in config.to_dict()}, "threshold": "confidence"},
+                      "unlabeled": {"path": "unlabeled_path", "format": "unlabeled_format",
+                                    "columns": _DATA_PARAMETERS["columns"]},
+                      "train": _DATA_PARAMETERS, "allow_other_train": "allow_other_train"}
+        asked = _asked(ctx, job.options(), parameters)
+        if old_threshold is not None:
+            asked.setdefault("semi", {})["threshold"] = confidence
+        path, metrics = resume_semi(models_dir, run, name, asked, overwrite, not quiet)
+    else:
+        path, metrics = semi_run(job, overwrite, not quiet)
     if as_json:
         click.echo(json.dumps({"run": str(path), "metrics": metrics}))
         return
     click.echo(f"run saved to {path}")
-    kept = metrics["best_round"]
+    kept = metrics["kept_round"]
     why = "the start" if kept == 0 else "the last round that validation did not show worse beyond noise"
     click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
                f"(kept the model of round {kept} of {len(metrics['rounds']) - 1}, {why})")

@@ -172,11 +172,12 @@ class SemiConfig:
     rounds: int = 3
     # "rank": each class's surest `share` of the unlabeled texts, the same number per class;
     # "threshold": the original rule, p > 1 - t and p < t (multi-class: top probability >= 1 - t);
-    # "cotrain" (hybrid runs; the default, a run of one half uses "rank"): each half's surest
-    # `share`, ranked as "rank" does, trains the other half. On IMDB with 1,000 labels three
-    # rounds of it lifted the accuracy on 24,000 development reviews more than rank's did
-    # (bench/RESULTS.md, session 7)
-    select: str = "cotrain"
+    # "cotrain" (runs of two halves): each half's surest `share`, ranked as "rank" does, trains
+    # the other half. On IMDB with 1,000 labels three rounds of it lifted the accuracy on 24,000
+    # development reviews more than rank's did (bench/RESULTS.md; measured for 180ab51, 2026-11-23).
+    # None: chosen by the run, cotrain for a hybrid run and rank for one of one half (threshold
+    # when a band is given).
+    select: str | None = None
     share: float = 0.5  # rank: pseudo-labels per round as a share of the unlabeled texts
     threshold: float = 0.1  # threshold: t
     band: tuple | None = None  # threshold, binary only: (low, high) keeps p <= low and p >= high instead
@@ -188,7 +189,7 @@ class SemiConfig:
     pretrain_embeddings: bool = False
 
     def __post_init__(self):
-        if self.select not in SELECTIONS:
+        if self.select is not None and self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
         if self.rounds < 1:
             raise ConfigError(f"rounds must be at least 1, not {self.rounds}")
@@ -204,6 +205,18 @@ class SemiConfig:
                 raise ConfigError(f"band must be LOW,HIGH with 0 <= LOW < HIGH <= 1, not {low},{high}")
         if self.max_per_round is not None and self.max_per_round < 1:
             raise ConfigError(f"max_per_round must be at least 1, not {self.max_per_round}")
+        if self.band is not None and self.select not in (None, "threshold"):
+            raise ConfigError(f"--band bounds the threshold rule: give --select threshold, not {self.select}")
+
+    def for_run(self, halves: list[str]) -> "SemiConfig":
+        """The options with the selection rule chosen for a run of these halves."""
+        if self.select is None:
+            chosen = "threshold" if self.band is not None else "cotrain" if len(halves) == 2 else "rank"
+            return dataclasses.replace(self, select=chosen)
+        if self.select == "cotrain" and len(halves) != 2:
+            raise ConfigError(f"--select cotrain needs a run with two halves (--model hybrid); this one has "
+                              f"{', '.join(halves)}. Use --select rank")
+        return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

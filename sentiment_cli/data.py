@@ -1,4 +1,4 @@
-"""DataManager: read labeled, unlabeled and test files; tokenize, pad, split, pseudo-label.
+"""Readers: labeled, unlabeled and test files -> records, in every format, with their one-line errors.
 
 Readers stream: they yield one record at a time and name the file and line of anything they
 cannot read, so a 10 GB file costs no more memory than a 10 line one until the caller keeps it.
@@ -13,14 +13,11 @@ import json
 import re
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
-
-import numpy as np
 
 from sentiment_cli.errors import DataError
 from sentiment_cli.progress import step
-from sentiment_cli.tokenizer import PAD_ID, Tokenizer
 
 CLASSIC_SEPARATOR = "+++$+++"
 FORMATS = ("auto", "classic", "lines", "idtext", "csv", "tsv", "jsonl")
@@ -45,6 +42,25 @@ class Columns:
     text: str = "text"
     label: str = "label"
     id: str = "id"
+
+
+@dataclass
+class DataSpec:
+    """A data file and how to read it: what a run records of each file it reads."""
+
+    path: str
+    format: str = "auto"
+    columns: Columns = field(default_factory=Columns)
+    on_bad_lines: str = "error"  # an example with an empty text or a NUL byte: "error", "warn" or "skip"
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "format": self.format, "columns": vars(self.columns),
+                "on_bad_lines": self.on_bad_lines}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DataSpec":
+        return cls(data["path"], data.get("format") or "auto", Columns(**(data.get("columns") or {})),
+                   data.get("on_bad_lines") or "error")
 
 
 def _open_binary(path):
@@ -310,235 +326,58 @@ def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) 
     return True
 
 
-class DataManager:
-    """Owns the text pipeline of a run: tokenizer, label set, length limit.
+def keep_good(path, records: Iterable[Record], on_bad_lines: str) -> Iterator[Record]:
+    """The records, less those with an empty text or a NUL byte, which stop the reading
+    (on_bad_lines "error") or are left out ("warn" says so on stderr, "skip" does not)."""
+    for record in records:
+        if _check_record(path, record, on_bad_lines, None):
+            yield record
 
-    max_length is the tokens a text keeps when tokenized (``TrainConfig.read_length``).
+
+def read_labeled(path, fmt="auto", columns: Columns | None = None,
+                 allowed: Iterable[str] | None = None, on_bad_lines: str = "error",
+                 progress: bool = False) -> LabeledData:
+    """Read every labeled example; check that the labels make sense together.
+
+    on_bad_lines (pandas' convention) decides what an example with an empty text or a NUL
+    byte does: "error" stops with the file and line, "warn" skips it with a line on stderr,
+    "skip" skips it; the count of skipped lines is kept in ``skipped``.
     """
+    allowed = set(allowed) if allowed else None
+    texts, labels, lines = [], [], []
+    numeric = None
+    skipped = 0
+    with step(f"reading {path}", unit="rows", enabled=progress) as counter:
+        for record in read_records(path, "labeled", fmt, columns):
+            counter.update()
+            if not _check_record(path, record, on_bad_lines, allowed):
+                skipped += 1
+                continue
+            is_number = bool(_INTEGER.match(record.label))
+            if numeric is None:
+                numeric = is_number
+            elif numeric and not is_number:
+                raise DataError(path, f"label {record.label!r} is not a number like the labels before it",
+                                line=record.line,
+                                fix="Fix the label, or check that the line is not a broken continuation")
+            texts.append(record.text)
+            labels.append(record.label)
+            lines.append(record.line)
+    if not texts:
+        raise DataError(path, "no labeled examples in the file", fix="Give a file with at least two examples")
+    classes = set(labels)
+    if len(classes) < 2:
+        raise DataError(path, f"only one class ({labels[0]!r}) in {len(labels)} examples",
+                        fix="A classifier needs examples of at least two classes")
+    return LabeledData(texts, labels, lines, str(path), sorted(allowed) if allowed else None, skipped)
 
-    def __init__(self, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
-                 max_length: int = 400, truncating: str = "pre", model: str = "rnn",
-                 bow_mode: str = "tfidf", normalize: str = "none"):
-        self.tokenizer = tokenizer
-        self.normalize = normalize
-        self.labels = list(labels or [])
-        self.max_length = max_length
-        self.truncating = truncating
-        self.model = model
-        self.bow_mode = bow_mode
-
-    @classmethod
-    def from_config(cls, config, tokenizer: Tokenizer | None = None) -> "DataManager":
-        return cls(tokenizer, config.labels, config.read_length, config.truncating, config.model, config.bow_mode,
-                   config.normalize)
-
-    # ---- reading ----
-    @staticmethod
-    def read_labeled(path, fmt="auto", columns: Columns | None = None,
-                     allowed: Iterable[str] | None = None, on_bad_lines: str = "error",
-                     progress: bool = False) -> LabeledData:
-        """Read every labeled example; check that the labels make sense together.
-
-        on_bad_lines (pandas' convention) decides what an example with an empty text or a NUL
-        byte does: "error" stops with the file and line, "warn" skips it with a line on stderr,
-        "skip" skips it; the count of skipped lines is kept in ``skipped``.
-        """
-        allowed = set(allowed) if allowed else None
-        texts, labels, lines = [], [], []
-        numeric = None
-        skipped = 0
-        with step(f"reading {path}", unit="rows", enabled=progress) as counter:
-            for record in read_records(path, "labeled", fmt, columns):
-                counter.update()
-                if not _check_record(path, record, on_bad_lines, allowed):
-                    skipped += 1
-                    continue
-                is_number = bool(_INTEGER.match(record.label))
-                if numeric is None:
-                    numeric = is_number
-                elif numeric and not is_number:
-                    raise DataError(path, f"label {record.label!r} is not a number like the labels before it",
-                                    line=record.line,
-                                    fix="Fix the label, or check that the line is not a broken continuation")
+def read_unlabeled(path, fmt="auto", columns: Columns | None = None, progress: bool = False) -> list[str]:
+    texts = []
+    with step(f"reading {path}", unit="rows", enabled=progress) as counter:
+        for record in read_records(path, "unlabeled", fmt, columns):
+            counter.update()
+            if record.text.strip():
                 texts.append(record.text)
-                labels.append(record.label)
-                lines.append(record.line)
-        if not texts:
-            raise DataError(path, "no labeled examples in the file", fix="Give a file with at least two examples")
-        classes = set(labels)
-        if len(classes) < 2:
-            raise DataError(path, f"only one class ({labels[0]!r}) in {len(labels)} examples",
-                            fix="A classifier needs examples of at least two classes")
-        return LabeledData(texts, labels, lines, str(path), sorted(allowed) if allowed else None, skipped)
-
-    @staticmethod
-    def read_unlabeled(path, fmt="auto", columns: Columns | None = None, progress: bool = False) -> list[str]:
-        texts = []
-        with step(f"reading {path}", unit="rows", enabled=progress) as counter:
-            for record in read_records(path, "unlabeled", fmt, columns):
-                counter.update()
-                if record.text.strip():
-                    texts.append(record.text)
-        if not texts:
-            raise DataError(path, "no texts in the file", fix="Give a file with one text per line")
-        return texts
-
-    # ---- vocabulary and labels ----
-    def fit_labels(self, data: LabeledData) -> None:
-        """The label set: the data's, and any declared with --labels that the data lacks."""
-        self.labels = sort_labels(set(data.labels) | set(data.declared or ()))
-
-    def fit(self, texts: list[str], vocab_size: int, progress: bool = False) -> None:
-        """Vocabulary (and idf) from the training texts; validation texts stay unseen."""
-        self.tokenizer = Tokenizer.fit(texts, vocab_size, self.normalize, progress=progress)
-        if self.model == "bow" and self.bow_mode == "tfidf":
-            idf = fit_idf(self.sequences(texts), len(self.tokenizer))
-            self.tokenizer = Tokenizer(self.tokenizer.vocabulary, idf.tolist(), self.normalize)
-
-    def encode_labels(self, labels: list[str], path="labels", lines: list[int] | None = None) -> np.ndarray:
-        index = {label: i for i, label in enumerate(self.labels)}
-        out = np.empty(len(labels), dtype=np.int32)
-        for i, label in enumerate(labels):
-            if label not in index:
-                raise DataError(path, f"label {label!r} is not one the run knows ({', '.join(self.labels)})",
-                                line=lines[i] if lines else None, fix="Fix the label or retrain with it")
-            out[i] = index[label]
-        return out
-
-    # ---- sequences ----
-    def sequences(self, texts: Iterable[str], progress: bool = False) -> list[np.ndarray]:
-        """Token ids of each text, cut to max_length (keeping the end when truncating='pre').
-
-        A text without tokens becomes one unknown token: a fully masked row has no mean (0/0).
-        """
-        return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating, progress=progress)
-
-    def pad(self, seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
-        """Right-padded id matrix; length defaults to the longest sequence (at least 1)."""
-        return pad(seqs, length)
-
-    def features(self, seqs: list[np.ndarray]) -> np.ndarray:
-        """Model input for a batch: right-padded ids (the bow model makes its bag of words in the graph)."""
-        return pad(seqs)
-
-    # ---- splitting and pseudo-labels ----
-    @staticmethod
-    def split(y: np.ndarray, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        return stratified_split(y, val_ratio, seed)
-
-    @staticmethod
-    def select_pseudo_labels(probs, threshold=0.1, band=None, balance=False, max_count=None):
-        return select_pseudo_labels(probs, threshold, band, balance, max_count)
-
-
-def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre") -> list[np.ndarray]:
-    """Each id sequence cut to max_length, as the tokenizer cuts a text (its end with "pre")."""
-    return [s if len(s) <= max_length else (s[-max_length:] if truncating == "pre" else s[:max_length])
-            for s in seqs]
-
-
-def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
-    if length is None:
-        length = max((len(s) for s in seqs), default=1) or 1
-    out = np.full((len(seqs), length), PAD_ID, dtype=np.int32)
-    for i, s in enumerate(seqs):
-        s = s[:length]
-        out[i, : len(s)] = s
-    return out
-
-
-def fit_idf(seqs: list[np.ndarray], vocab_size: int) -> np.ndarray:
-    """Smooth inverse document frequency, as scikit-learn computes it."""
-    df = np.zeros(vocab_size, dtype=np.float64)
-    for s in seqs:
-        df[np.unique(s)] += 1
-    return (np.log((1 + len(seqs)) / (1 + df)) + 1).astype(np.float32)
-
-
-def stratified_split(y: np.ndarray, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split that keeps each class's share; every class keeps a training example."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for cls in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == cls))
-        n_val = int(round(len(idx) * val_ratio))
-        n_val = min(max(n_val, 1 if len(idx) > 1 else 0), len(idx) - 1)
-        val.append(idx[:n_val])
-        train.append(idx[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
-
-
-def length_batches(seqs: list[np.ndarray], batch_size: int, rng: np.random.Generator | None = None,
-                   pool: int = 50, max_tokens: int | None = None) -> list[np.ndarray]:
-    """Index batches of texts of similar length, so that each pads only to its own longest.
-
-    With rng (training): shuffle, sort within pools of ``pool`` batches, shuffle the batches.
-    Without (prediction): sort everything by length, and, with max_tokens, end a batch before
-    rows x its longest text would pass max_tokens, so that long texts come in smaller batches
-    and memory stays bounded whatever the texts' length.
-    """
-    n = len(seqs)
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
-    if rng is None:
-        order = np.argsort(lengths, kind="stable")
-        if max_tokens is None:
-            return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-        batches, start = [], 0
-        while start < n:
-            # sorted ascending: the batch's last row is its longest
-            longest = max(int(lengths[order[min(start + batch_size, n) - 1]]), 1)
-            rows = min(batch_size, max(max_tokens // longest, 1))
-            batches.append(order[start:start + rows])
-            start += rows
-        return batches
-    order = rng.permutation(n)
-    step = batch_size * pool
-    batches = []
-    for start in range(0, n, step):
-        chunk = order[start:start + step]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def select_pseudo_labels(probs: np.ndarray, threshold: float = 0.1, band: tuple[float, float] | None = None,
-                         balance: bool = False, max_count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and class ids of the predictions confident enough to serve as labels.
-
-    Binary (probs of shape (n,) or (n, 1): probability of class 1): keep p > 1 - t as class 1
-    and p < t as class 0, or, with band=(low, high), p >= high and p <= low. Multi-class
-    (n, K): keep the rows whose top probability is >= 1 - t. balance keeps the same number per
-    class (the most confident); max_count caps the total (the most confident first).
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim == 2 and probs.shape[1] == 1:
-        probs = probs[:, 0]
-    if probs.ndim == 1:
-        low, high = band if band is not None else (threshold, 1.0 - threshold)
-        if band is None:
-            positive, negative = probs > high, probs < low
-        else:
-            positive, negative = probs >= high, probs <= low
-        keep = positive | negative
-        labels = positive.astype(np.int64)
-        confidence = np.where(positive, probs, 1.0 - probs)
-        num_classes = 2
-    else:
-        labels = probs.argmax(axis=1)
-        confidence = probs.max(axis=1)
-        keep = confidence >= 1.0 - threshold
-        num_classes = probs.shape[1]
-    idx = np.flatnonzero(keep)
-    # most confident first; ties keep input order
-    idx = idx[np.argsort(-confidence[idx], kind="stable")]
-    if balance:
-        per_class = [idx[labels[idx] == c] for c in range(num_classes)]
-        n = min(len(p) for p in per_class)
-        if max_count is not None:
-            n = min(n, max_count // num_classes)
-        idx = np.concatenate([p[:n] for p in per_class])
-    elif max_count is not None:
-        idx = idx[:max_count]
-    idx = np.sort(idx)
-    return idx, labels[idx]
+    if not texts:
+        raise DataError(path, "no texts in the file", fix="Give a file with one text per line")
+    return texts

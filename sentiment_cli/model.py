@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import keras
@@ -11,7 +10,7 @@ import tensorflow as tf
 from keras import layers
 
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
-from sentiment_cli.data import length_batches, pad
+from sentiment_cli.encoding import length_batches
 from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import NGramLogits
 from sentiment_cli.textops import KeepTokens, TextToIds  # noqa: F401  (TextToIds: registered for loading)
@@ -186,20 +185,6 @@ def _head(config: TrainConfig, x):
     if config.dropout:
         x = layers.Dropout(config.dropout, name="head_dropout")(x)
     return x
-
-
-def ngram_matrix(model: keras.Model, seqs: list[np.ndarray]):
-    """Binary (texts x n-gram rows) matrix of the model's n-gram half, rows in input order."""
-    layer = model.get_layer("ngrams")
-    return layer.matrix(pad(seqs[i:i + PREDICT_BATCH]) for i in range(0, len(seqs), PREDICT_BATCH))
-
-
-def ngram_buckets_for(seqs: list[np.ndarray], config: TrainConfig) -> int:
-    """Hash rows for the 2..ngram-grams of the training texts: a power of two at least four
-    times their count (so few of them share a row), at most ``config.ngram_buckets``. A run
-    of 400 tweets gets 32,768 rows (its model file about 1 MB), IMDB the full 2**23."""
-    occurrences = sum(max(len(s) - n + 1, 0) for s in seqs for n in range(2, config.ngram + 1))
-    return int(min(config.ngram_buckets, max(1024, 1 << int(math.ceil(math.log2(max(4 * occurrences, 1)))))))
 
 
 def has_ngrams(model: keras.Model) -> bool:

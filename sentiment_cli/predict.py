@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from sentiment_cli import checks
 from sentiment_cli import runs as runs_module
-from sentiment_cli.data import Columns, DataManager, Record, read_records
+from sentiment_cli.data import Columns, DataSpec, Record, keep_good, read_records
+from sentiment_cli.encoding import Encoder
 from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
 from sentiment_cli.model import predict_proba
@@ -73,7 +74,7 @@ class Predictor:
         self.labels = check_ensemble(runs)
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        self.managers = [DataManager.from_config(run.config, run.tokenizer) for run in runs]
+        self.managers = [Encoder.from_config(run.config, run.tokenizer) for run in runs]
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self._average([dm.sequences(texts) for dm in self.managers])
@@ -178,22 +179,24 @@ def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto",
             "threshold": threshold}
 
 
-def evaluate_file(runs: list[Run], input_path, *, fmt: str = "auto", columns: Columns | None = None,
-                  chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
+def evaluate_file(runs: list[Run], data: DataSpec, *, chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
                   max_tokens: int = PREDICT_TOKENS, threshold: float | None = None,
                   errors: int = 0, progress: bool = True, gold: Gold | None = None) -> dict:
     """Metrics of the runs (averaged, if several) on a labeled file; the ``errors`` most confidently wrong.
 
     With ``gold``, the input is read as a test file (ids and texts) and each row's label is
-    the gold file's for its id.
+    the gold file's for its id. A row with an empty text or a NUL byte is an error or is left
+    out, as ``data.on_bad_lines`` says (the runs' own policy, by default).
     """
+    input_path, fmt, columns = data.path, data.format, data.columns
     predictor = Predictor(runs, batch_size, max_tokens)
     threshold = decision_threshold(runs, threshold)
     index = {label: i for i, label in enumerate(predictor.labels)}
     if gold is None:
-        records = read_records(input_path, "labeled", fmt, columns or Columns())
+        records = read_records(input_path, "labeled", fmt, columns)
     else:
-        records = _joined(input_path, read_records(input_path, "test", fmt, columns or Columns()), gold)
+        records = _joined(input_path, read_records(input_path, "test", fmt, columns), gold)
+    records = keep_good(input_path, records, data.on_bad_lines)
     trained_on = training_hashes(runs)
     overlap = 0
     y_true, y_pred, worst = [], [], []

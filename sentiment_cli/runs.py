@@ -36,6 +36,8 @@ ROUNDS_FILE = "rounds.csv"  # semi: one row per round
 LOGS_DIR = "logs"  # train --tensorboard
 # A hash of each training text (not the text), so that evaluate can warn about overlap.
 TEXTS_FILE = "training_texts.json"
+# The validation split as the hashes of its texts (encoding.Split): later steps rebuild it from them.
+SPLIT_FILE = "split.json"
 # The validation rows' true class and final (calibrated) probabilities, for the pictures of `plot`.
 VALIDATION_FILE = "validation.json"
 

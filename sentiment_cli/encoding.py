@@ -1,0 +1,193 @@
+"""Records -> model inputs: the label set, token ids, the validation split (kept as text hashes),
+and batches of texts of similar length."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+import numpy as np
+
+from sentiment_cli.checks import text_hash
+from sentiment_cli.errors import DataError
+from sentiment_cli.tokenizer import PAD_ID, Tokenizer
+
+# Fewer validation rows than this make an accuracy that moves in steps of 1/N or more: said.
+FEW_VALIDATION_ROWS = 30
+
+
+class Rows(NamedTuple):
+    """Encoded rows: token id sequences and their class ids."""
+
+    seqs: list
+    y: np.ndarray
+
+
+class Encoder:
+    """A run's text pipeline: tokenizer, label set and the tokens a text keeps.
+
+    max_length is the tokens a text keeps when tokenized (``TrainConfig.read_length``).
+    """
+
+    def __init__(self, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
+                 max_length: int = 400, truncating: str = "pre", tfidf: bool = False, normalize: str = "none"):
+        self.tokenizer = tokenizer
+        self.normalize = normalize
+        self.labels = list(labels or [])
+        self.max_length = max_length
+        self.truncating = truncating
+        self.tfidf = tfidf  # the bow model's tf-idf needs the training texts' idf
+
+    @classmethod
+    def from_config(cls, config, tokenizer: Tokenizer | None = None) -> "Encoder":
+        return cls(tokenizer, config.labels, config.read_length, config.truncating,
+                   config.model == "bow" and config.bow_mode == "tfidf", config.normalize)
+
+    def fit(self, texts: list[str], vocab_size: int, progress: bool = False) -> None:
+        """Vocabulary (and idf) from the training texts; validation texts stay unseen."""
+        self.tokenizer = Tokenizer.fit(texts, vocab_size, self.normalize, progress=progress)
+        if self.tfidf:
+            idf = fit_idf(self.sequences(texts), len(self.tokenizer))
+            self.tokenizer = Tokenizer(self.tokenizer.vocabulary, idf.tolist(), self.normalize)
+
+    def encode_labels(self, labels: list[str], path="labels", lines: list[int] | None = None) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels)}
+        out = np.empty(len(labels), dtype=np.int32)
+        for i, label in enumerate(labels):
+            if label not in index:
+                raise DataError(path, f"label {label!r} is not one the run knows ({', '.join(self.labels)})",
+                                line=lines[i] if lines else None, fix="Fix the label or retrain with it")
+            out[i] = index[label]
+        return out
+
+    def sequences(self, texts: Iterable[str], progress: bool = False) -> list[np.ndarray]:
+        """Token ids of each text, cut to max_length (keeping the end when truncating='pre').
+
+        A text without tokens becomes one unknown token: a fully masked row has no mean (0/0).
+        """
+        return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating, progress=progress)
+
+    def rows(self, texts: list[str], y: np.ndarray, progress: bool = False) -> Rows:
+        return Rows(self.sequences(texts, progress=progress), np.asarray(y))
+
+    def features(self, seqs: list[np.ndarray]) -> np.ndarray:
+        """Model input for a batch: right-padded ids (the bow model makes its bag of words in the graph)."""
+        return pad(seqs)
+
+
+# ---- the split ----
+@dataclass
+class Split:
+    """Which labeled rows train and which validate. ``hashes`` (of the validation texts, sorted)
+    is how a run records it: rebuilt from them, it follows the texts, whatever the file's order."""
+
+    train: np.ndarray
+    val: np.ndarray
+    hashes: list
+
+    def record(self) -> dict:
+        return {"digest": "blake2b-64 of checks.normalize(text)", "validation": self.hashes}
+
+
+def draw_split(texts: list[str], y: np.ndarray, val_ratio: float, seed: int) -> Split:
+    """A new split: each class's share drawn by the seed; then every row whose text equals a
+    validation text's (after checks.normalize) validates too, so no text stands on both sides."""
+    _, val_idx = stratified_split(y, val_ratio, seed)
+    return split_by_hashes(texts, sorted({text_hash(texts[i]) for i in val_idx}))
+
+
+def split_by_hashes(texts: list[str], hashes) -> Split:
+    """The split a run recorded: the rows whose text hash is among ``hashes`` validate."""
+    keys = set(hashes)
+    is_val = np.fromiter((text_hash(t) in keys for t in texts), dtype=bool, count=len(texts))
+    return Split(np.flatnonzero(~is_val), np.flatnonzero(is_val), sorted(keys))
+
+
+def check_split(split: Split, y: np.ndarray, labels: list[str], path) -> list[str]:
+    """Refuse a split that cannot train or validate; return warnings about one that validates little."""
+    present = sorted(set(int(c) for c in y))
+    if len(split.val) == 0:
+        counts = ", ".join(f"{labels[c]!r}: {int(np.sum(y == c))}" for c in present)
+        raise DataError(path, f"too few examples to hold out validation data ({counts})",
+                        fix="Give each class at least two examples, one to train and one to validate (better: "
+                            "dozens), or a larger --val-ratio")
+    missing = [labels[c] for c in present if not np.any(y[split.train] == c)]
+    if missing:
+        raise DataError(path, f"no training example left for {', '.join(map(repr, missing))}: all of its examples "
+                        "are validation texts (or repeat one)", fix="Give that class more (distinct) examples")
+    if len(split.val) < FEW_VALIDATION_ROWS:
+        return [f"validation holds only {len(split.val)} rows: its accuracy moves in steps of "
+                f"{1 / len(split.val):.0%} and says little; give more data or a larger --val-ratio"]
+    return []
+
+
+def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre") -> list[np.ndarray]:
+    """Each id sequence cut to max_length, as the tokenizer cuts a text (its end with "pre")."""
+    return [s if len(s) <= max_length else (s[-max_length:] if truncating == "pre" else s[:max_length])
+            for s in seqs]
+
+
+def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:
+    if length is None:
+        length = max((len(s) for s in seqs), default=1) or 1
+    out = np.full((len(seqs), length), PAD_ID, dtype=np.int32)
+    for i, s in enumerate(seqs):
+        s = s[:length]
+        out[i, : len(s)] = s
+    return out
+
+
+def fit_idf(seqs: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    """Smooth inverse document frequency, as scikit-learn computes it."""
+    df = np.zeros(vocab_size, dtype=np.float64)
+    for s in seqs:
+        df[np.unique(s)] += 1
+    return (np.log((1 + len(seqs)) / (1 + df)) + 1).astype(np.float32)
+
+
+def stratified_split(y: np.ndarray, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split that keeps each class's share; every class keeps a training example."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        n_val = int(round(len(idx) * val_ratio))
+        n_val = min(max(n_val, 1 if len(idx) > 1 else 0), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def length_batches(seqs: list[np.ndarray], batch_size: int, rng: np.random.Generator | None = None,
+                   pool: int = 50, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Index batches of texts of similar length, so that each pads only to its own longest.
+
+    With rng (training): shuffle, sort within pools of ``pool`` batches, shuffle the batches.
+    Without (prediction): sort everything by length, and, with max_tokens, end a batch before
+    rows x its longest text would pass max_tokens, so that long texts come in smaller batches
+    and memory stays bounded whatever the texts' length.
+    """
+    n = len(seqs)
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        if max_tokens is None:
+            return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        batches, start = [], 0
+        while start < n:
+            # sorted ascending: the batch's last row is its longest
+            longest = max(int(lengths[order[min(start + batch_size, n) - 1]]), 1)
+            rows = min(batch_size, max(max_tokens // longest, 1))
+            batches.append(order[start:start + rows])
+            start += rows
+        return batches
+    order = rng.permutation(n)
+    step = batch_size * pool
+    batches = []
+    for start in range(0, n, step):
+        chunk = order[start:start + step]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+

@@ -121,14 +121,14 @@ class Workspace:
             raise RunError(f"nothing to resume: no interrupted run {name!r} in {final.parent}. Start without "
                            "--resume")
         _refuse_if_owned(path, name)
+        if not _committed(path):
+            raise RunError(f"{path} holds no committed step: nothing to resume. Start "
+                           "again with --overwrite")
         found = _kind_of(path)
         if found != kind:
             raise RunError(f"{path} holds an interrupted {found or 'run of an unknown kind'}, not a {kind} run: "
                            f"resume it with 'sentiment-cli {found or kind} ... --resume', or start again with "
                            "--overwrite")
-        if not _committed(path):
-            raise RunError(f"{path} was interrupted before its first step was saved: nothing to resume. Start "
-                           "again with --overwrite")
         if final.exists() and not overwrite:
             raise RunError(f"run {name!r} already exists in {final.parent}: pass --overwrite (with --resume) to "
                            "replace it once the work is finished, or remove it")

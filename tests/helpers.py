@@ -14,10 +14,22 @@ NEGATIVE = ["awful boring movie", "i hate it", "terrible and sad", "worst day ev
             "horrible song", "dull and sad", "bad bad day", "hate this place", "awful awful awful"]
 
 
+# Words that say nothing of the sentiment: each copy of the texts gets its own, so that no text
+# repeats and no validation row is also a training row.
+NEUTRAL = ["", "today", "again", "here", "now", "then", "there", "too"]
+
+
+def texts(copies: int = 2) -> tuple[list[str], list[str]]:
+    """copies x 10 distinct positive and negative texts."""
+    return ([f"{t} {NEUTRAL[k]}".strip() for k in range(copies) for t in POSITIVE],
+            [f"{t} {NEUTRAL[k]}".strip() for k in range(copies) for t in NEGATIVE])
+
+
 def write_labeled(path, copies: int = 2):
-    """copies x 20 classic-format lines, two classes."""
-    lines = [f"1 +++$+++ {t}" for t in POSITIVE] + [f"0 +++$+++ {t}" for t in NEGATIVE]
-    path.write_text("\n".join(lines * copies) + "\n", encoding="utf-8")
+    """copies x 20 classic-format lines, two classes, every text distinct."""
+    positive, negative = texts(copies)
+    lines = [f"1 +++$+++ {t}" for t in positive] + [f"0 +++$+++ {t}" for t in negative]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 

@@ -13,8 +13,7 @@ def trained_once(tmp_path_factory):
     models = root / "models"
     result = invoke("train", "demo", "--train", write_labeled(root / "train.txt"), "--models-dir", models, *TINY)
     assert result.exit_code == 0, result.output
-    # write_labeled writes every line twice, which train points out
-    assert "warning: " in result.stderr and "20 of 40 rows repeat an earlier text (line 21 repeats line 1" in result.stderr
+    assert "repeat an earlier text" not in result.stderr  # every text distinct
     assert f"sentiment-cli plot {models / 'demo'} writes them into" in result.stderr
     return models
 
@@ -30,14 +29,16 @@ def test_train_writes_a_complete_run(trained):
     run = trained / "demo"
     assert sorted(p.name for p in run.iterdir()) == sorted(
         [runs.CONFIG_FILE, runs.TOKENIZER_FILE, runs.MODEL_FILE, runs.HISTORY_FILE, runs.METRICS_FILE,
-         runs.TEXTS_FILE, runs.VALIDATION_FILE])
-    assert len(json.loads((run / runs.TEXTS_FILE).read_text())["hashes"]) == 20  # 40 rows, 20 distinct texts
+         runs.TEXTS_FILE, runs.VALIDATION_FILE, runs.SPLIT_FILE])
+    assert len(json.loads((run / runs.TEXTS_FILE).read_text())["hashes"]) == 40
+    assert len(json.loads((run / runs.SPLIT_FILE).read_text())["validation"]) == 4  # val-ratio 0.1 of 40
     config = json.loads((run / runs.CONFIG_FILE).read_text())
     assert config["hyperparameters"]["labels"] == ["0", "1"]
     assert config["hyperparameters"]["max_length"] == 8
     assert {"tensorflow", "keras", "numpy", "python"} <= set(config["versions"])
     metrics = json.loads((run / runs.METRICS_FILE).read_text())
-    assert metrics["epochs_run"] >= 1 and 0.0 <= metrics["best_val_accuracy"] <= 1.0
+    assert metrics["epochs_run"] == 2  # --epochs 2: patience 2 cannot stop it before
+    assert metrics["val_examples"] == 4 and metrics["train_examples"] == 36
     assert metrics["threshold"] == 0.5  # calibrated probabilities: no threshold tuned on validation
     history = (run / runs.HISTORY_FILE).read_text().splitlines()
     assert history[0].startswith("epoch") and len(history) == metrics["epochs_run"] + 1
@@ -108,19 +109,22 @@ def test_bad_option_exits_2(labeled_file):
 
 def test_failure_during_training_leaves_no_partial_run(tmp_path, labeled_file, tiny_args, monkeypatch):
     from sentiment_cli import training
+    from sentiment_cli.data import DataSpec
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training.keras.Model, "fit", boom)
+    job = training.TrainJob(tmp_path / "m", "x", training.TrainConfig(epochs=1), DataSpec(labeled_file))
     with pytest.raises(KeyboardInterrupt):
-        training.train_run(tmp_path / "m", "x", training.TrainConfig(epochs=1), labeled_file, verbose=0)
-    assert list((tmp_path / "m").iterdir()) == []
+        training.train_run(job, training.RunOptions(progress=False))
+    assert list((tmp_path / "m").iterdir()) == []  # nothing was committed: no workspace kept either
 
 
 def test_foreign_tokenizer_is_refused(trained, tmp_path, labeled_file, tiny_args):
     other = tmp_path / "other.txt"
-    other.write_text("1 +++$+++ completely different words\n0 +++$+++ nothing shared here\n" * 5)
+    other.write_text("".join(f"1 +++$+++ completely different words {i}\n0 +++$+++ nothing shared here {i}\n"
+                             for i in range(5)))
     assert invoke("train", "other", "--train", other, "--models-dir", trained, *tiny_args).exit_code == 0
     (trained / "demo" / runs.TOKENIZER_FILE).write_text((trained / "other" / runs.TOKENIZER_FILE).read_text())
     result = invoke("info", "demo", "--models-dir", trained)
@@ -130,7 +134,8 @@ def test_foreign_tokenizer_is_refused(trained, tmp_path, labeled_file, tiny_args
 
 def test_multiclass_string_labels(tmp_path, tiny_args):
     path = tmp_path / "three.csv"
-    rows = ["label,text"] + [f"{lab},{lab} words here" for lab in ["negative", "neutral", "positive"] * 8]
+    rows = ["label,text"] + [f"{lab},{lab} words here {i}" for i in range(8)
+                             for lab in ["negative", "neutral", "positive"]]
     path.write_text("\n".join(rows) + "\n")
     result = invoke("train", "three", "--train", path, "--models-dir", tmp_path / "m", *tiny_args)
     assert result.exit_code == 0, result.output
@@ -236,3 +241,51 @@ def test_normalize_tweets_is_saved_and_applied_by_test(tmp_path, tiny_args):
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert lines[1].split(",")[1:] == lines[2].split(",")[1:]
+
+
+def test_repeated_rows_are_pointed_out(tmp_path, tiny_args):
+    lines = write_labeled(tmp_path / "train.txt").read_text().splitlines()
+    repeated = tmp_path / "repeated.txt"
+    repeated.write_text("\n".join(lines + lines[:5]) + "\n")
+    result = invoke("train", "rep", "--train", repeated, "--models-dir", tmp_path / "m", *tiny_args, "--model", "ngram")
+    assert result.exit_code == 0, result.output
+    assert "5 of 45 rows repeat an earlier text (line 41 repeats line 1" in result.stderr
+
+
+def test_patience_zero_stops_at_the_first_epoch_that_does_not_improve():
+    from sentiment_cli.fit.network import EpochCommit
+
+    class Model:
+        stop_training = False
+
+        def get_weights(self):
+            return []
+
+    for patience, accuracies, epochs in ((0, [0.5, 0.6, 0.7, 0.7, 0.8], 4), (1, [0.5, 0.6, 0.6, 0.7], 3),
+                                         (2, [0.5, 0.6, 0.5, 0.7, 0.6, 0.6, 0.9], 6)):
+        commit = EpochCommit(patience)
+        commit.set_model(Model())
+        for epoch, accuracy in enumerate(accuracies):
+            commit.on_epoch_end(epoch, {"val_accuracy": accuracy})
+            if commit.model.stop_training:
+                break
+        assert commit.state["epochs"] == epochs, (patience, commit.state)
+
+
+@pytest.mark.parametrize("model", ["hybrid", "ngram", "rnn-no-vectors"])
+def test_too_little_data_is_refused_plainly(tmp_path, tiny_args, model):
+    two = tmp_path / "two.txt"
+    two.write_text("1 +++$+++ good\n0 +++$+++ bad\n")
+    extra = ["--model", "rnn", "--no-pretrain-embeddings"] if model == "rnn-no-vectors" else ["--model", model]
+    result = invoke("train", "tiny", "--train", two, "--models-dir", tmp_path / "m", *tiny_args, *extra)
+    assert result.exit_code == 1, result.output
+    assert "too few examples to hold out validation data ('0': 1, '1': 1)" in result.output
+    assert "Traceback" not in result.output and "--resume" not in result.output
+    assert list((tmp_path / "m").iterdir()) == []  # no run, no workspace
+
+
+def test_few_validation_rows_are_pointed_out(tmp_path, labeled_file, tiny_args):
+    result = invoke("train", "few", "--train", labeled_file, "--models-dir", tmp_path / "m", *tiny_args,
+                    "--model", "ngram")
+    assert result.exit_code == 0
+    assert "warning: validation holds only 4 rows" in result.stderr

@@ -79,17 +79,23 @@ def test_a_run_created_meanwhile_is_not_overwritten(tmp_path, monkeypatch):
     models = tmp_path / "models"
     real = training.train
 
-    def another_process_finishes_first(config, data, run_dir, **kwargs):
-        result = real(config, data, run_dir, **kwargs)
+    def another_process_finishes_first(*args, **kwargs):
+        result = real(*args, **kwargs)
         (models / "demo").mkdir()
         (models / "demo" / "marker").write_text("the other run")
         return result
 
     monkeypatch.setattr(training, "train", another_process_finishes_first)
     result = invoke("train", "demo", "--train", labeled, "--models-dir", models, *TINY)
-    assert result.exit_code == 1 and "created in" in result.output and "by another process" in result.output
+    assert result.exit_code == 1 and "appeared in" in result.output and "--resume --overwrite" in result.output
     assert (models / "demo" / "marker").read_text() == "the other run"
-    assert [p.name for p in models.iterdir()] == ["demo"]  # no partial left either
+    # the committed work is kept, and finishes in the other run's place when asked to
+    assert sorted(p.name for p in models.iterdir()) == [".demo.work", "demo"]
+    monkeypatch.setattr(training, "train", real)
+    result = invoke("train", "demo", "--models-dir", models, "--resume", "--overwrite", "-q")
+    assert result.exit_code == 0, result.output
+    assert not (models / "demo" / "marker").exists() and runs.load_run(models, "demo").model is not None
+    assert [p.name for p in models.iterdir()] == ["demo"]
 
 
 def test_leftovers_of_killed_work_are_cleaned(trained, tmp_path):
@@ -99,8 +105,10 @@ def test_leftovers_of_killed_work_are_cleaned(trained, tmp_path):
     shutil.copytree(trained / "models", models)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    (models / f".demo2.partial-{dead}-abc").mkdir()
-    (models / f".demo2.partial-{os.getpid()}-live").mkdir()  # a live process's work stays
+    (models / ".demo2.work").mkdir()  # a killed training's workspace, nothing committed
+    (models / ".demo2.work" / "owner.json").write_text(json.dumps({"pid": int(dead), "kind": "train"}))
+    (models / ".demo3.work").mkdir()  # a live process's work stays
+    (models / ".demo3.work" / "owner.json").write_text(json.dumps({"pid": os.getppid(), "kind": "train"}))
     (tmp_path / f".out.csv.{dead}.xyz.partial").write_text("half")
     result = invoke("test", "demo", "--input", "-", "--output", tmp_path / "out.csv", "--models-dir", models,
                     "-q", input="great\n")
@@ -109,8 +117,10 @@ def test_leftovers_of_killed_work_are_cleaned(trained, tmp_path):
     assert "removed 1 leftover" in result.output
     result = invoke("train", "demo2", "--train", trained / "train.txt", "--models-dir", models, *TINY)
     assert result.exit_code == 0, result.output
-    assert not (models / f".demo2.partial-{dead}-abc").exists()
-    assert (models / f".demo2.partial-{os.getpid()}-live").exists()
+    assert not (models / ".demo2.work").exists()
+    result = invoke("train", "demo3", "--train", trained / "train.txt", "--models-dir", models, *TINY)
+    assert result.exit_code == 1 and f"being worked on by process {os.getppid()}" in result.output
+    assert (models / ".demo3.work").exists()
 
 
 def test_metrics_never_hold_nan(tmp_path):
@@ -120,16 +130,15 @@ def test_metrics_never_hold_nan(tmp_path):
 
 
 def test_config_records_the_command_only_from_the_cli(trained, tmp_path):
-    from sentiment_cli.data import DataManager
-    from sentiment_cli.training import train_and_save
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.training import RunOptions, TrainJob, train_run
 
     record = json.loads((trained / "models" / "demo" / runs.CONFIG_FILE).read_text())
     assert record["command"] and "train" in record["command"]
     runs.invocation = None
-    data = DataManager.read_labeled(trained / "train.txt")
     config = TrainConfig(vocab_size=60, max_length=8, ngram_buckets=256, embedding_dim=4, hidden_size=4, epochs=1,
                          batch_size=8, model="ngram")
-    train_and_save(tmp_path, "lib", config, data, {"train": "x"}, verbose=0)
+    train_run(TrainJob(tmp_path, "lib", config, DataSpec(str(trained / "train.txt"))), RunOptions(progress=False))
     assert json.loads((tmp_path / "lib" / runs.CONFIG_FILE).read_text())["command"] is None
 
 
@@ -154,17 +163,21 @@ def test_declared_labels_without_examples_are_kept(tmp_path):
 
 
 def test_vocabulary_is_fitted_on_the_training_side_only(tmp_path):
-    from sentiment_cli.data import LabeledData
-    from sentiment_cli.training import train
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.training import RunOptions, TrainJob, train_run
 
     texts = [f"good pos{i}" for i in range(20)] + [f"bad neg{i}" for i in range(20)]
-    data = LabeledData(texts, ["1"] * 20 + ["0"] * 20, list(range(1, 41)), "x")
+    labeled = tmp_path / "train.txt"
+    labeled.write_text("".join(f"{1 if i < 20 else 0} +++$+++ {t}\n" for i, t in enumerate(texts)))
     config = TrainConfig(model="ngram", ngram=1, vocab_size=1000, val_ratio=0.25, seed=3)
-    result = train(config, data, tmp_path, verbose=0)
-    vocabulary = set(result.data_manager.tokenizer.vocabulary)
-    train_idx, val_idx = result.data_manager.split(result.data_manager.encode_labels(data.labels), 0.25, 3)
-    assert all(texts[i].split()[1] not in vocabulary for i in val_idx)
-    assert all(texts[i].split()[1] in vocabulary for i in train_idx)
+    train_run(TrainJob(tmp_path, "v", config, DataSpec(str(labeled))), RunOptions(progress=False))
+    run = runs.load_run(tmp_path, "v", with_model=False)
+    vocabulary = set(run.tokenizer.vocabulary)
+    from sentiment_cli.checks import text_hash
+
+    validation = set(json.loads((tmp_path / "v" / runs.SPLIT_FILE).read_text())["validation"])
+    assert len(validation) == 10
+    assert all((t.split()[1] in vocabulary) == (text_hash(t) not in validation) for t in texts)
 
 
 def test_damaged_run_files_say_so(trained, tmp_path):
@@ -205,37 +218,51 @@ def test_a_model_with_code_is_refused_plainly(tmp_path):
     assert "contains Python code" in str(info.value) and "tampered with" in str(info.value)
 
 
-def test_train_resumes_to_the_same_result(tmp_path, monkeypatch):
-    """Ctrl-C after epoch 2 of 4, then --resume: the same weights and history as without the stop."""
-    import numpy as np
+def _stop_at_commit(monkeypatch, n, before=False):
+    """Ctrl-C at the workspace's n-th commit point: right after it (or right before it)."""
+    from sentiment_cli.workspace import Workspace
 
-    from sentiment_cli import training
+    real, calls = Workspace.commit, []
 
-    labeled = write_labeled(tmp_path / "train.txt")
-    args = ["--train", labeled, *TINY, "--epochs", "4", "--patience", "4", "--models-dir"]
-    assert invoke("train", "whole", *args, tmp_path / "a").exit_code == 0
-
-    real = training.EpochCommit.on_epoch_end
-
-    def stop_after_epoch_2(self, epoch, logs=None):
-        real(self, epoch, logs)
-        if epoch + 1 == 2:
+    def stop(self, state):
+        calls.append(1)
+        if before and len(calls) == n:
+            raise KeyboardInterrupt
+        real(self, state)
+        if not before and len(calls) == n:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training.EpochCommit, "on_epoch_end", stop_after_epoch_2)
+    monkeypatch.setattr(Workspace, "commit", stop)
+    return real
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_train_resumes_to_the_same_result(tmp_path, monkeypatch, before):
+    """Ctrl-C at the commit of epoch 2 of 4 (after it, or before it), then --resume with no other option:
+    the weights and history of the training that was not stopped."""
+    import numpy as np
+
+    from sentiment_cli.workspace import Workspace
+
+    labeled = write_labeled(tmp_path / "train.txt")
+    args = ["--train", labeled, *TINY, "--epochs", "4", "--patience", "4", "--lr", "0.01", "--models-dir"]
+    assert invoke("train", "whole", *args, tmp_path / "a").exit_code == 0
+
+    real = _stop_at_commit(monkeypatch, 2, before)
     result = invoke("train", "whole", *args, tmp_path / "b")
-    assert result.exit_code == 1 and "train whole --resume" in result.output
-    assert not (tmp_path / "b" / "whole").exists() and (tmp_path / "b" / ".whole.resume").is_dir()
+    assert result.exit_code == 1 and f"Continue it with: sentiment-cli train whole --resume --models-dir {tmp_path / 'b'}" \
+        in result.output
+    assert not (tmp_path / "b" / "whole").exists() and (tmp_path / "b" / ".whole.work").is_dir()
     # started again without --resume: refused, the work is kept
     result = invoke("train", "whole", *args, tmp_path / "b")
     assert result.exit_code == 1 and "--resume" in result.output
-    # resumed with another option: refused
-    result = invoke("train", "whole", *args, tmp_path / "b", "--resume", "--lr", "0.5")
-    assert result.exit_code == 1 and "hyperparameters.lr" in result.output
-    monkeypatch.setattr(training.EpochCommit, "on_epoch_end", real)
-    result = invoke("train", "whole", *args, tmp_path / "b", "--resume")
+    # resumed with another option: refused, naming it with both values
+    result = invoke("train", "whole", "--models-dir", tmp_path / "b", "--resume", "--lr", "0.5")
+    assert result.exit_code == 1 and "options.lr: 0.01 -> 0.5" in result.output
+    monkeypatch.setattr(Workspace, "commit", real)
+    result = invoke("train", "whole", "--models-dir", tmp_path / "b", "--resume", "-q")  # the stored options
     assert result.exit_code == 0, result.output
-    assert not (tmp_path / "b" / ".whole.resume").exists()
+    assert not (tmp_path / "b" / ".whole.work").exists()
 
     a, b = (runs.load_run(tmp_path / d, "whole") for d in ("a", "b"))
     for x, y in zip(a.model.get_weights(), b.model.get_weights()):
@@ -243,6 +270,20 @@ def test_train_resumes_to_the_same_result(tmp_path, monkeypatch):
     history = [(tmp_path / d / "whole" / runs.HISTORY_FILE).read_text() for d in ("a", "b")]
     assert [line.split(",")[0] for line in history[1].splitlines()] == ["epoch", "1", "2", "3", "4"]
     assert history[0] == history[1]
+
+
+def test_resume_refuses_a_changed_training_file(tmp_path, monkeypatch):
+    """Every label flipped between the interruption and the resume: refused, the file's hash named."""
+    labeled = write_labeled(tmp_path / "train.txt")
+    _stop_at_commit(monkeypatch, 1)
+    args = ["--train", labeled, *TINY, "--epochs", "3", "--models-dir", tmp_path / "m"]
+    assert invoke("train", "flip", *args).exit_code == 1
+    monkeypatch.undo()
+    flipped = ["".join(("0" if line[0] == "1" else "1", line[1:])) for line in labeled.read_text().splitlines()]
+    labeled.write_text("\n".join(flipped) + "\n")
+    result = invoke("train", "flip", "--models-dir", tmp_path / "m", "--resume")
+    assert result.exit_code == 1 and "files.train.sha256" in result.output and "Restore them" in result.output
+    assert (tmp_path / "m" / ".flip.work" / "state.json").exists()  # the committed work is kept
 
 
 def test_resume_without_interrupted_work_is_refused(tmp_path):
@@ -317,19 +358,3 @@ def test_output_to_a_closed_pipe_ends_quietly(trained, tmp_path):
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
     assert done.stdout.splitlines()[0] == "id,label" and len(done.stdout.splitlines()) == 2
     assert "Traceback" not in done.stderr and "Error" not in done.stderr
-
-
-def test_a_training_interrupted_before_a_new_hyperparameter_compares_with_its_old_meaning():
-    from sentiment_cli.config import TrainConfig
-    from sentiment_cli.training import changed_inputs
-
-    old = {k: v for k, v in TrainConfig(ngram_buckets=2**21).to_dict().items()
-           if k not in ("ngram_max_length", "ngram_min_count")}
-    stored = {"hyperparameters": old, "data": {"train": "t.txt"}}
-    # the options that give the old behaviour resume it; the new defaults are named as different
-    same = {"hyperparameters": TrainConfig(ngram_buckets=2**21, ngram_max_length=400, ngram_min_count=1).to_dict(),
-            "data": {"train": "t.txt"}}
-    assert changed_inputs(stored, same) == []
-    assert sorted(changed_inputs(stored, {**same, "hyperparameters": TrainConfig().to_dict()})) == [
-        "hyperparameters.ngram_buckets", "hyperparameters.ngram_max_length", "hyperparameters.ngram_min_count"]
-    assert changed_inputs({}, same)  # nothing stored: everything differs

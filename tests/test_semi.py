@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from helpers import NEGATIVE, POSITIVE, TINY, invoke, write_labeled
 
-from sentiment_cli import runs, semi
+from sentiment_cli import runs, workspace
+from sentiment_cli.semi import acceptance, rounds, selection
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +16,7 @@ def base_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("semi")
     labeled = write_labeled(root / "train.txt")
     unlabeled = root / "nolabel.txt"
-    unlabeled.write_text("\n".join(POSITIVE + NEGATIVE) + "\n")
+    unlabeled.write_text("\n".join(POSITIVE + NEGATIVE) + "\n")  # some equal validation texts: left out
     result = invoke("train", "base", "--train", labeled, "--models-dir", root / "models", *TINY,
                     "--lr", "0.03", "--epochs", "5", "--patience", "5")
     assert result.exit_code == 0, result.output
@@ -36,7 +37,7 @@ def setup(base_models, tmp_path):
 
 def interrupt_in_round(monkeypatch, n):
     """Ctrl-C during round n's training; rounds before it train for real."""
-    real = semi._train_round
+    real = rounds._train_round
     calls = []
 
     def interrupted(*args):
@@ -45,14 +46,14 @@ def interrupt_in_round(monkeypatch, n):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(semi, "_train_round", interrupted)
+    monkeypatch.setattr(rounds, "_train_round", interrupted)
     return real
 
 
 @pytest.fixture
 def always_accept(monkeypatch):
     """Rounds are kept whatever validation says, so that several rounds run on tiny data."""
-    monkeypatch.setattr(semi, "worse_beyond_noise", lambda *args: False)
+    monkeypatch.setattr(rounds, "worse_beyond_noise", lambda *args: False)
 
 
 def read_rounds(path):
@@ -70,38 +71,38 @@ def test_rounds_run_and_are_reported(setup, always_accept):
         assert int(row["pseudo_labels"]) == int(row["pseudo_0"]) + int(row["pseudo_1"])
         assert int(row["pseudo_labels"]) > 0
     assert rows[2]["agreement"] != ""
-    assert all(float(row["val_log_loss"]) > 0 for row in rows)  # what the acceptance rule compared
     metrics = json.loads((run / runs.METRICS_FILE).read_text())
-    assert len(metrics["rounds"]) == 3
-    assert metrics["best_val_accuracy"] >= metrics["start_val_accuracy"]
+    assert len(metrics["rounds"]) == 3 and metrics["kept_round"] == 2  # every round kept (forced)
+    assert metrics["best_val_accuracy"] == pytest.approx(float(rows[2]["val_accuracy"]))
     # the base run is intact and the new run loads on its own
     assert runs.load_run(models, "base").path.name == "base"
     assert runs.load_run(models, "base-semi").config.labels == ["0", "1"]
-    assert not (models / ".base-semi.inprogress").exists()
+    assert not (models / ".base-semi.work").exists()
 
 
 def test_cotrain_gives_each_half_the_other_s_pseudo_labels(setup, monkeypatch, always_accept):
     models, common = setup
-    real, seen = semi._train_round, []
+    real, seen = rounds._train_round, []
 
-    def spy(config, labeled, run_dir, dm, model, extra, verbose, half_extra=None):
-        seen.append((extra, half_extra))
-        return real(config, labeled, run_dir, dm, model, extra, verbose, half_extra)
+    def spy(config, state, model, extra):
+        seen.append((extra, len(state.unlabeled)))
+        return real(config, state, model, extra)
 
-    monkeypatch.setattr(semi, "_train_round", spy)
+    monkeypatch.setattr(rounds, "_train_round", spy)
     result = invoke("semi", "base", "--share", "0.5", "--rounds", "1", *common)  # cotrain is the default
     assert result.exit_code == 0, result.output
-    [(extra, half_extra)] = seen
-    assert extra is None and set(half_extra) == {"ngrams", "rnn_logits"}
-    for data in half_extra.values():  # 0.5 of the 20 unlabeled texts, the same number per class
-        assert len(data.texts) == 10 and data.labels.count("0") == data.labels.count("1")
+    [(extra, unlabeled)] = seen
+    assert set(extra) == {"ngrams", "rnn_logits"} and extra["ngrams"][0] != extra["rnn_logits"][0]
+    for texts, labels in extra.values():  # half of the unlabeled texts, the same number per class
+        assert len(texts) == 2 * (int(0.5 * unlabeled) // 2) and list(labels).count(0) == list(labels).count(1)
     rows = read_rounds(models / "base-semi" / runs.ROUNDS_FILE)
     assert int(rows[1]["pseudo_labels"]) > 0
     assert json.loads((models / "base-semi" / runs.CONFIG_FILE).read_text())["semi"]["select"] == "cotrain"
     # a run with one half has nothing to co-train: asked for, refused; by default, rank, said
     refused = invoke("semi", "quick", "--select", "cotrain", *common)
-    assert refused.exit_code == 1 and "needs a run with two halves" in refused.output
+    assert refused.exit_code == 2 and "needs a run with two halves" in refused.output
     assert not list(models.glob(".quick-semi*"))  # and left no work behind
+    assert not (models / "quick-semi").exists()
     fallback = invoke("semi", "quick", "--rounds", "1", *common)
     assert fallback.exit_code == 0 and "co-training needs two" in fallback.output
     assert json.loads((models / "quick-semi" / runs.CONFIG_FILE).read_text())["semi"]["select"] == "rank"
@@ -109,10 +110,10 @@ def test_cotrain_gives_each_half_the_other_s_pseudo_labels(setup, monkeypatch, a
 
 def test_a_bad_round_is_rolled_back(setup, monkeypatch):
     models, common = setup
-    real = semi._train_round
+    real = rounds._train_round
 
-    def sabotaged(config, labeled, run_dir, dm, model, extra, verbose, half_extra=None):
-        result = real(config, labeled, run_dir, dm, model, extra, verbose, half_extra)
+    def sabotaged(*args):
+        result = real(*args)
         # Make the (hybrid) model predict one class for everything: validation accuracy drops to 0.5.
         ngrams, rnn = result.model.get_layer("ngrams"), result.model.get_layer("rnn_logits")
         ngrams.weight.assign(np.zeros(ngrams.weight.shape, dtype="float32"))
@@ -120,7 +121,7 @@ def test_a_bad_round_is_rolled_back(setup, monkeypatch):
         rnn.set_weights([np.zeros_like(kernel), np.full_like(bias, 50.0)])
         return result
 
-    monkeypatch.setattr(semi, "_train_round", sabotaged)
+    monkeypatch.setattr(rounds, "_train_round", sabotaged)
     base_weights = runs.load_run(models, "base").model.get_weights()
     assert invoke("semi", "base", "--rounds", "1", *common).exit_code == 0
     rows = read_rounds(models / "base-semi" / runs.ROUNDS_FILE)
@@ -139,17 +140,19 @@ def test_interrupted_run_resumes_at_the_right_round(setup, monkeypatch, always_a
     real = interrupt_in_round(monkeypatch, 2)
     result = invoke("semi", "quick", "--rounds", "3", *common)
     assert result.exit_code == 1 and "Aborted" in result.output  # click's answer to Ctrl-C
-    work = models / ".quick-semi.inprogress"
-    assert json.loads((work / semi.STATE_FILE).read_text())["completed_rounds"] == 1
+    # the command that continues it, with the options it needs
+    assert f"Continue it with: sentiment-cli semi quick --output-run quick-semi --resume --models-dir {models}" \
+        in result.output
+    work = models / ".quick-semi.work"
+    assert json.loads((work / workspace.STATE_FILE).read_text())["completed_rounds"] == 1
     assert not (models / "quick-semi").exists()
     # without --resume the interrupted work is not silently discarded
     result = invoke("semi", "quick", "--rounds", "3", *common)
     assert result.exit_code == 1 and "--resume" in result.output
 
-    monkeypatch.setattr(semi, "_train_round", real)
     seen = []
-    monkeypatch.setattr(semi, "_train_round", lambda *a: seen.append(1) or real(*a))
-    assert invoke("semi", "quick", "--rounds", "3", "--resume", *common).exit_code == 0
+    monkeypatch.setattr(rounds, "_train_round", lambda *a: seen.append(1) or real(*a))
+    assert invoke("semi", "quick", "--resume", *common).exit_code == 0  # the stored --rounds 3
     assert len(seen) == 2  # rounds 2 and 3 only
     rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2", "3"]
@@ -171,22 +174,25 @@ def test_semi_refuses_to_overwrite(setup):
 def test_pretrain_embeddings_retrains_the_start_on_all_text(setup, monkeypatch):
     models, common = setup
     seen = {}
-    real = semi.train
+    real = rounds.train
 
-    def spy(config, labeled, run_dir, **kwargs):
-        if kwargs.get("initial_model") is None:  # round 0: a fresh model with Word2Vec on all the text
+    def spy(config, data, out_dir, encoder, model=None, options=None):
+        if model is None:  # round 0: a fresh model with Word2Vec on all the text
             seen["pretrain"] = config.pretrain_embeddings
-            seen["unlabeled"] = len(kwargs["unlabeled_texts"])
-        return real(config, labeled, run_dir, **kwargs)
+            seen["unlabeled"] = len(data.unlabeled)
+        return real(config, data, out_dir, encoder, model, options)
 
-    monkeypatch.setattr(semi, "train", spy)
+    monkeypatch.setattr(rounds, "train", spy)
     result = invoke("semi", "base", "--rounds", "1", "--pretrain-embeddings", *common)
     assert result.exit_code == 0, result.output
-    assert seen == {"pretrain": True, "unlabeled": len(POSITIVE + NEGATIVE)}
+    validation = set(json.loads((models / "base" / runs.SPLIT_FILE).read_text())["validation"])
+    from sentiment_cli.checks import text_hash
+
+    outside = [t for t in POSITIVE + NEGATIVE if text_hash(t) not in validation]
+    assert seen == {"pretrain": True, "unlabeled": len(outside)} and len(outside) < len(POSITIVE + NEGATIVE)
     metrics = json.loads((models / "base-semi" / runs.METRICS_FILE).read_text())
-    assert 0.0 <= metrics["pretrained_val_accuracy"] <= 1.0
+    assert metrics["pretrained_val_accuracy"] is not None
     rows = read_rounds(models / "base-semi" / runs.ROUNDS_FILE)
-    assert float(rows[0]["seconds"]) > 0
     # round 0 starts from whichever model validates better
     assert float(rows[0]["val_accuracy"]) == pytest.approx(
         max(metrics["start_val_accuracy"], metrics["pretrained_val_accuracy"]), abs=1e-6)
@@ -194,7 +200,7 @@ def test_pretrain_embeddings_retrains_the_start_on_all_text(setup, monkeypatch):
 
 def test_resume_of_work_without_a_saved_round_is_refused(setup):
     models, common = setup
-    (models / ".quick-semi.inprogress").mkdir()
+    (models / ".quick-semi.work").mkdir()
     result = invoke("semi", "quick", "--resume", *common)
     assert result.exit_code != 0
     assert "nothing to resume" in result.output and "--overwrite" in result.output
@@ -204,18 +210,18 @@ def test_resume_of_work_without_a_saved_round_is_refused(setup):
 def test_rank_selection_by_hand():
     probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55], [0.3, 0.7], [0.99, 0.01]])
     # share 0.5 of 6 texts, 2 classes: the 1 + 1 ... here 1.5 -> 1 per class: the surest of each
-    idx, labels = semi.rank_pseudo_labels(probs, 0.5)
+    idx, labels = selection.rank_pseudo_labels(probs, 0.5)
     assert idx.tolist() == [2, 5] and labels.tolist() == [1, 0]
-    idx, labels = semi.rank_pseudo_labels(probs, 1.0)  # 3 per class
+    idx, labels = selection.rank_pseudo_labels(probs, 1.0)  # 3 per class
     assert idx.tolist() == [0, 1, 2, 3, 4, 5]
     # an unsure model (every p within 0.4-0.6) still gets its surest examples
     unsure = np.array([[0.55, 0.45], [0.41, 0.59], [0.52, 0.48], [0.49, 0.51]])
-    idx, labels = semi.rank_pseudo_labels(unsure, 0.5)
+    idx, labels = selection.rank_pseudo_labels(unsure, 0.5)
     assert idx.tolist() == [0, 1] and labels.tolist() == [0, 1]
     # balanced: a class the model never predicts leaves nothing to pair with
-    assert len(semi.rank_pseudo_labels(np.array([[0.9, 0.1], [0.8, 0.2]]), 1.0)[0]) == 0
+    assert len(selection.rank_pseudo_labels(np.array([[0.9, 0.1], [0.8, 0.2]]), 1.0)[0]) == 0
     # max_per_round caps the total, split over the classes
-    assert len(semi.rank_pseudo_labels(probs, 1.0, max_count=4)[0]) == 4
+    assert len(selection.rank_pseudo_labels(probs, 1.0, max_count=4)[0]) == 4
 
 
 def test_rounds_are_rolled_back_on_harm_beyond_noise_only():
@@ -231,42 +237,42 @@ def test_rounds_are_rolled_back_on_harm_beyond_noise_only():
 
     old_p = rng.uniform(0.2, 0.95, size=100)
     old = probs_of(old_p)
-    assert not semi.worse_beyond_noise(old, old, y)
+    assert not acceptance.worse_beyond_noise(old, old, y)
     # a couple of rows flipped, nothing else moving: noise, kept
     flipped = old_p.copy()
     right = np.flatnonzero(old_p > 0.5)
     flipped[right[:2]] = 0.45
-    assert not semi.worse_beyond_noise(probs_of(flipped), old, y)
+    assert not acceptance.worse_beyond_noise(probs_of(flipped), old, y)
     # surer where right and less wrong where wrong: kept
     better_p = np.where(old_p > 0.5, old_p + 0.5 * (1 - old_p), old_p + 0.3 * (0.5 - old_p))
-    assert not semi.worse_beyond_noise(probs_of(better_p), old, y)
+    assert not acceptance.worse_beyond_noise(probs_of(better_p), old, y)
     # less sure where right, surer where wrong, the decisions unchanged: worse log-loss beyond noise
     unsure_p = np.where(old_p > 0.5, 0.5 + 0.3 * (old_p - 0.5), 0.5 * old_p)
     assert (probs_of(unsure_p).argmax(axis=1) == old.argmax(axis=1)).all()
-    assert semi.worse_beyond_noise(probs_of(unsure_p), old, y)
+    assert acceptance.worse_beyond_noise(probs_of(unsure_p), old, y)
     # ten rows wrong that were right, none the other way: fewer right beyond noise
     wrong_p = old_p.copy()
     wrong_p[right[:10]] = 1 - old_p[right[:10]]
-    assert semi.worse_beyond_noise(probs_of(wrong_p), old, y)
+    assert acceptance.worse_beyond_noise(probs_of(wrong_p), old, y)
 
 
 def test_cotrain_selection_by_hand():
     # two halves' logits on 6 texts: the n-gram half (0) is surest of texts 0 (positive) and
     # 1 (negative), the network (1) of texts 2 (positive) and 3 (negative)
     logits = np.array([[4.0, 0.1], [-4.0, -0.1], [0.5, 3.0], [-0.5, -3.0], [0.2, 0.2], [-0.2, -0.2]])[:, :, None]
-    picks = semi.cotrain_pseudo_labels(logits, ["ngrams", "rnn_logits"], share=2 / 6)  # 1 per class
+    picks = selection.cotrain_pseudo_labels(logits, ["ngrams", "rnn_logits"], share=2 / 6)  # 1 per class
     idx, labels = picks["rnn_logits"]  # what the n-gram half teaches the network
     assert idx.tolist() == [0, 1] and labels.tolist() == [1, 0]
     idx, labels = picks["ngrams"]
     assert idx.tolist() == [2, 3] and labels.tolist() == [1, 0]
     # a text the halves label differently is left out of the union
-    idx, labels = semi._union([(np.array([0, 4]), np.array([1, 1])), (np.array([4, 5]), np.array([0, 0]))], 6)
+    idx, labels = selection.union([(np.array([0, 4]), np.array([1, 1])), (np.array([4, 5]), np.array([0, 0]))], 6)
     assert idx.tolist() == [0, 5] and labels.tolist() == [1, 0]
 
 
 def test_a_rolled_back_round_stops_the_rounds(setup, monkeypatch):
     models, common = setup
-    monkeypatch.setattr(semi, "worse_beyond_noise", lambda *args: True)
+    monkeypatch.setattr(rounds, "worse_beyond_noise", lambda *args: True)
     result = invoke("semi", "quick", "--rounds", "3", *common)
     assert result.exit_code == 0, result.output
     rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)
@@ -292,11 +298,11 @@ def test_resume_does_not_repeat_a_round(setup, monkeypatch, always_accept):
     models, common = setup
     real = interrupt_in_round(monkeypatch, 2)
     assert invoke("semi", "quick", "--rounds", "3", *common).exit_code == 1
-    work = models / ".quick-semi.inprogress"
+    work = models / ".quick-semi.work"
     rounds_csv = work / runs.ROUNDS_FILE
     lines = rounds_csv.read_text().splitlines()
     rounds_csv.write_text("\n".join(lines + lines[-1:]) + "\n")  # as if a kill came between two writes
-    monkeypatch.setattr(semi, "_train_round", real)
+    monkeypatch.setattr(rounds, "_train_round", real)
     assert invoke("semi", "quick", "--rounds", "3", "--resume", *common).exit_code == 0
     rows = read_rounds(models / "quick-semi" / runs.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2", "3"]
@@ -304,18 +310,18 @@ def test_resume_does_not_repeat_a_round(setup, monkeypatch, always_accept):
 
 def test_a_taken_output_name_leaves_the_work_resumable(setup, monkeypatch):
     models, common = setup
-    real = semi._train_round
+    real = rounds._train_round
 
     def another_run_takes_the_name(*args):
         (models / "quick-semi").mkdir(exist_ok=True)
         return real(*args)
 
-    monkeypatch.setattr(semi, "_train_round", another_run_takes_the_name)
+    monkeypatch.setattr(rounds, "_train_round", another_run_takes_the_name)
     result = invoke("semi", "quick", "--rounds", "1", *common)
-    assert result.exit_code == 1 and "appeared while semi ran" in result.output
-    work = models / ".quick-semi.inprogress"
-    assert (work / semi.STATE_FILE).exists()  # nothing committed: it can still be finished
-    monkeypatch.setattr(semi, "_train_round", real)
+    assert result.exit_code == 1 and "appeared in" in result.output and "while this one worked" in result.output
+    work = models / ".quick-semi.work"
+    assert json.loads((work / workspace.STATE_FILE).read_text())["completed_rounds"] == 1  # kept, committed
+    monkeypatch.setattr(rounds, "_train_round", real)
     result = invoke("semi", "quick", "--rounds", "1", "--resume", "--overwrite", *common)
     assert result.exit_code == 0, result.output
     assert runs.load_run(models, "quick-semi").model is not None
@@ -334,25 +340,29 @@ def test_semi_refuses_another_training_file(setup, tmp_path):
 
 def test_resume_uses_the_stored_inputs_and_refuses_conflicts(setup, monkeypatch, tmp_path):
     models, common = setup
-    real = semi._train_round
+    real = rounds._train_round
 
     def interrupt(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(semi, "_train_round", interrupt)
+    monkeypatch.setattr(rounds, "_train_round", interrupt)
     assert invoke("semi", "quick", "--rounds", "2", "--share", "0.4", *common).exit_code == 1
-    monkeypatch.setattr(semi, "_train_round", real)
-    result = invoke("semi", "quick", "--rounds", "2", "--resume", "--share", "0.8", *common)
-    assert result.exit_code == 1 and "--share 0.8 (the run started with 0.4)" in result.output
+    monkeypatch.setattr(rounds, "_train_round", real)
+    result = invoke("semi", "quick", "--resume", "--share", "0.8", *common)
+    assert result.exit_code == 1 and "options.semi.share: 0.4 -> 0.8" in result.output
+    # the stored --rounds win; another one given is refused like any option
+    result = invoke("semi", "quick", "--resume", "--rounds", "5", *common)
+    assert result.exit_code == 1 and "options.semi.rounds: 2 -> 5" in result.output
     other = tmp_path / "other_nolabel.txt"
     other.write_text("great\nawful\n")
     result = invoke("semi", "quick", "--resume", "--unlabeled", other, "--models-dir", models, "-q")
-    assert result.exit_code == 1 and "--unlabeled" in result.output
+    assert result.exit_code == 1 and "options.unlabeled.path" in result.output
     # without the options, the stored ones (share 0.4, the original unlabeled file) are used
-    result = invoke("semi", "quick", "--rounds", "2", "--resume", "--models-dir", models, "-q")
+    result = invoke("semi", "quick", "--resume", "--models-dir", models, "-q")
     assert result.exit_code == 0, result.output
     config = json.loads((models / "quick-semi" / runs.CONFIG_FILE).read_text())
     assert config["semi"]["share"] == 0.4
+    assert len(json.loads((models / "quick-semi" / runs.METRICS_FILE).read_text())["rounds"]) == 3
     assert config["data"]["unlabeled"].endswith("nolabel.txt") and "other" not in config["data"]["unlabeled"]
 
 
@@ -369,3 +379,141 @@ def test_a_round_trains_alike_from_the_same_seed(setup, always_accept):
         assert result.exit_code == 0, result.output
         weights.append(runs.load_run(models, name).model.get_weights())
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+def _validation_texts_seen(monkeypatch):
+    """Spy on the rounds: the validation texts each one is judged on, and the texts it trains on."""
+    real, seen = rounds._train_round, []
+
+    def spy(config, state, model, extra):
+        seen.append((set(state.data.val_texts), set(state.data.train_texts)))
+        return real(config, state, model, extra)
+
+    monkeypatch.setattr(rounds, "_train_round", spy)
+    return seen
+
+
+def test_the_split_follows_the_texts_when_the_file_is_edited(base_models, tmp_path, monkeypatch, always_accept):
+    """semi validates on the base run's validation texts, also after the training file was reordered
+    and rows were removed in place: none of its validation rows was a training row of the base run."""
+    from sentiment_cli.checks import text_hash
+
+    labeled = write_labeled(tmp_path / "train.txt", copies=3)
+    models = tmp_path / "models"
+    assert invoke("train", "quick", "--train", labeled, "--models-dir", models, *TINY, "--model", "ngram",
+                  "--val-ratio", "0.25").exit_code == 0
+    hashes = set(json.loads((models / "quick" / runs.SPLIT_FILE).read_text())["validation"])
+    lines = labeled.read_text().splitlines()
+    base_validation = {line.split(" +++$+++ ")[1] for line in lines if text_hash(line.split(" +++$+++ ")[1]) in hashes}
+    base_training = {line.split(" +++$+++ ")[1] for line in lines} - base_validation
+    edited = lines[::-1][3:]  # reversed, and three rows gone
+    labeled.write_text("\n".join(edited) + "\n")
+    seen = _validation_texts_seen(monkeypatch)
+    unlabeled = tmp_path / "nolabel.txt"
+    unlabeled.write_text("great fun day\nawful sad day\nlove love it\nhate hate it\n")
+    result = invoke("semi", "quick", "--unlabeled", unlabeled, "--models-dir", models, "--rounds", "1",
+                    "--select", "rank", "-q")
+    assert result.exit_code == 0, result.output
+    [(validation, training)] = seen
+    remaining = {line.split(" +++$+++ ")[1] for line in edited}
+    assert validation == base_validation & remaining and not validation & base_training
+    assert training == base_training & remaining
+
+
+def test_unlabeled_texts_that_are_validation_texts_are_left_out(setup, monkeypatch, always_accept):
+    from sentiment_cli.checks import text_hash
+
+    models, common = setup
+    real, seen = rounds._train_round, []
+    monkeypatch.setattr(rounds, "_train_round", lambda config, state, *a: seen.append(state.unlabeled) or
+                        real(config, state, *a))
+    result = invoke("semi", "quick", "--rounds", "1", "--select", "rank", *[c for c in common if c != "-q"])
+    assert result.exit_code == 0, result.output
+    validation = set(json.loads((models / "quick" / runs.SPLIT_FILE).read_text())["validation"])
+    inside = [t for t in POSITIVE + NEGATIVE if text_hash(t) in validation]
+    assert inside and f"{len(inside)} unlabeled text(s) equal validation texts and are left out" in result.output
+    assert sorted(seen[0]) == sorted(t for t in POSITIVE + NEGATIVE if t not in inside)
+
+
+def test_a_run_given_as_a_path(setup):
+    models, common = setup
+    path = str(models / "quick")
+    # its own name as the output: refused before any work, the base run untouched
+    result = invoke("semi", path, "--output-run", "quick", "--overwrite", *common)
+    assert result.exit_code == 1 and "needs a name of its own" in result.output
+    assert runs.load_run(models, "quick").model is not None and not list(models.glob(".quick*"))
+    # resumed by the same path
+    import sentiment_cli.semi.rounds as module
+
+    real = module._train_round
+    module._train_round = lambda *a: (_ for _ in ()).throw(KeyboardInterrupt)
+    try:
+        assert invoke("semi", path, "--rounds", "2", *common).exit_code == 1
+    finally:
+        module._train_round = real
+    result = invoke("semi", path, "--resume", *common)
+    assert result.exit_code == 0, result.output
+    assert runs.load_run(models, "quick-semi").model is not None
+
+
+def test_a_run_trained_with_bad_lines_skipped(tmp_path):
+    labeled = write_labeled(tmp_path / "train.txt")
+    labeled.write_text(labeled.read_text() + "1 +++$+++ \n")  # an empty text
+    models = tmp_path / "models"
+    assert invoke("train", "q", "--train", labeled, "--models-dir", models, *TINY, "--model", "ngram").exit_code == 1
+    assert invoke("train", "q", "--train", labeled, "--models-dir", models, *TINY, "--model", "ngram",
+                  "--on-bad-lines", "skip").exit_code == 0
+    unlabeled = tmp_path / "nolabel.txt"
+    unlabeled.write_text("great fun day\nawful sad day\n")
+    result = invoke("semi", "q", "--unlabeled", unlabeled, "--models-dir", models, "--rounds", "1", "-q")
+    assert result.exit_code == 0, result.output  # semi reads the file as the run did
+    result = invoke("evaluate", "q", "--input", labeled, "--models-dir", models, "-q")
+    assert result.exit_code == 0 and "accuracy" in result.output, result.output
+    result = invoke("evaluate", "q", "--input", labeled, "--models-dir", models, "-q", "--on-bad-lines", "error")
+    assert result.exit_code == 1 and "an empty text" in result.output
+
+
+def test_selection_options_that_cannot_work_are_refused(setup, tmp_path):
+    models, common = setup
+    result = invoke("semi", "quick", "--max-per-round", "1", *common)
+    assert result.exit_code == 2 and "less than one pseudo-label per class" in result.output
+    assert not list(models.glob(".quick-semi*"))
+    result = invoke("semi", "quick", "--select", "rank", "--band", "0.1,0.9", *common)
+    assert result.exit_code == 2 and "--select threshold" in result.output
+    three = tmp_path / "three.txt"
+    three.write_text("".join(f"{c} +++$+++ {w} {c} {i}\n" for c, w in (("a", "good"), ("b", "bad"), ("c", "meh"))
+                             for i in range(8)))
+    assert invoke("train", "tri", "--train", three, "--models-dir", models, *TINY, "--model", "ngram").exit_code == 0
+    result = invoke("semi", "tri", "--band", "0.1,0.9", *common)
+    assert result.exit_code == 2 and "--band is for runs of two classes" in result.output
+
+
+def test_semi_learns_from_its_pseudo_labels(tmp_path):
+    """Words that only the unlabeled text has ('superb', 'dreadful') stand beside words the labels
+    teach ('good', 'bad'): the base run cannot tell texts of the new words apart, the semi run
+    can, through its pseudo-labels. With the pseudo-labels inverted, this fails."""
+    good = [f"good {w}" for w in ("film", "plot", "cast", "song", "end", "day", "show", "book", "art", "play")]
+    bad = [f"bad {w}" for w in ("film", "plot", "cast", "song", "end", "day", "show", "book", "art", "play")]
+    labeled = tmp_path / "train.txt"
+    labeled.write_text("".join(f"1 +++$+++ {t}\n" for t in good) + "".join(f"0 +++$+++ {t}\n" for t in bad))
+    unlabeled = tmp_path / "nolabel.txt"
+    nouns = ["film", "plot", "cast", "song", "end", "day", "show", "book", "art", "play", "tale", "act"]
+    unlabeled.write_text("".join(f"good superb {n} {k}\nbad dreadful {n} {k}\n" for n in nouns for k in range(3)))
+    probe = tmp_path / "probe.txt"
+    probe.write_text("id,text\n" + "".join(f"{i},{w} {n}\n" for i, (w, n) in
+                                           enumerate((w, n) for n in nouns for w in ("superb", "dreadful"))))
+    models = tmp_path / "models"
+    args = ["--models-dir", models, "-q"]
+    assert invoke("train", "few", "--train", labeled, "--unlabeled", unlabeled, "--model", "ngram", "--ngram", "1",
+                  "--ngram-min-count", "1", "--val-ratio", "0.3", *args).exit_code == 0
+    result = invoke("semi", "few", "--unlabeled", unlabeled, "--rounds", "1", "--share", "1.0", *args)
+    assert result.exit_code == 0, result.output
+
+    def accuracy(run):
+        out = tmp_path / f"{run}.csv"
+        assert invoke("test", run, "--input", probe, "--output", out, *args).exit_code == 0
+        labels = [row["label"] for row in csv.DictReader(open(out))]
+        return sum(label == ("1" if i % 2 == 0 else "0") for i, label in enumerate(labels)) / len(labels)
+
+    assert accuracy("few") <= 0.6  # the base run has no weight for the new words
+    assert accuracy("few-semi") >= 0.95

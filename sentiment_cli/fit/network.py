@@ -77,7 +77,7 @@ class EpochCommit(keras.callbacks.Callback):
     end the best epoch's weights are restored, as EarlyStopping(restore_best_weights=True) does.
 
     Stopping follows Keras' EarlyStopping: after ``patience`` epochs in a row that did not beat
-    the best (0: at the first), never after an epoch that did.
+    the best (0, like 1: at the first), never after an epoch that did.
     """
 
     def __init__(self, patience: int, workspace=None):
@@ -110,7 +110,7 @@ class EpochCommit(keras.callbacks.Callback):
             self.best_weights = self.model.get_weights()
         else:
             state["wait"] += 1
-            if state["wait"] > self.patience:
+            if state["wait"] >= self.patience:
                 state["stopped"] = True
                 self.model.stop_training = True
         state["epochs"] = epoch + 1

@@ -111,7 +111,11 @@ def _load_base(job: SemiJob) -> runs.Run:
     if not halves(base.model):
         raise RunError(f"run {job.base!r} was made by an older version of sentiment-cli (its model has no "
                        f"calibrated mix of halves): retrain it with 'sentiment-cli train {job.base} --overwrite'")
-    job.semi = job.semi.for_run(halves(base.model))
+    chosen = job.semi.for_run(halves(base.model))
+    if job.semi.select is None and chosen.select == "rank":
+        print(f"note: {job.base!r} has one half ({', '.join(halves(base.model))}) and co-training needs two: its "
+              "pseudo-labels are chosen by --select rank", file=sys.stderr)
+    job.semi = chosen
     check_selection(job.semi, base.config.num_classes)
     return base
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.errors import ConfigError, RunError
+from sentiment_cli.safety import check_model_file
 from sentiment_cli.tokenizer import Tokenizer
 
 CONFIG_FILE = "config.json"
@@ -328,13 +329,18 @@ def classifier_of(text_model, path):
 
 def load_model(path, text: bool = False):
     """A saved model, loaded safely: the classifier inside it, or with ``text`` the whole file's
-    model (raw strings -> probabilities)."""
+    model (raw strings -> probabilities).
+
+    safe_mode alone has been bypassed (see safety.py): the archive's config.json is checked
+    against what our models contain first, and Keras never reads a file that fails."""
+    if not Path(path).is_file():
+        raise RunError(f"{path}: no model here. Train the run again")
+    check_model_file(path)
+
     import keras
 
     import sentiment_cli.model  # noqa: F401  (registers our layers for loading)
 
-    if not Path(path).is_file():
-        raise RunError(f"{path}: no model here. Train the run again")
     try:
         loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
     except (ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError) as exc:

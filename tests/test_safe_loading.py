@@ -1,0 +1,227 @@
+"""Model files are checked against what our models contain before Keras reads them (safety.py).
+
+The crafted archives start from a real run's best.keras with its config.json rewritten, the
+way an attacker would: a Lambda layer (Python bytecode), a TFSMLayer (an outside SavedModel)
+and function references (os.system, builtins.exec, keras.config.enable_unsafe_deserialization).
+Each must be refused before keras.saving.load_model is called: the tests replace it with one
+that fails the test.
+"""
+
+import ast
+import json
+import shutil
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from helpers import TINY, invoke, write_labeled
+
+from sentiment_cli import runs, safety
+from sentiment_cli.config import TrainConfig
+from sentiment_cli.errors import RunError
+from sentiment_cli.model import build_model
+from sentiment_cli.tokenizer import Tokenizer
+
+VOCAB = 12
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two tiny runs made by the CLI: "demo" (hybrid, the default) and "bag" (bow)."""
+    root = tmp_path_factory.mktemp("safe")
+    labeled = write_labeled(root / "train.txt")
+    for name, extra in (("demo", []), ("bag", ["--model", "bow"])):
+        result = invoke("train", name, "--train", labeled, "--models-dir", root / "models", *TINY, *extra)
+        assert result.exit_code == 0, result.output
+    return root / "models"
+
+
+@pytest.fixture
+def keras_never_loads(monkeypatch):
+    def fail(*args, **kwargs):
+        pytest.fail(f"keras.saving.load_model was called on a refused file: {args}")
+
+    monkeypatch.setattr(keras.saving, "load_model", fail)
+
+
+def rewrite(src, dst, edit):
+    """Copy the .keras archive ``src`` to ``dst`` with ``edit`` applied to its config.json."""
+    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w") as new:
+        for info in old.infolist():
+            data = old.read(info)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            new.writestr(info, data)
+    return dst
+
+
+def layer(config, name):
+    """The serialized layer ``name`` of the classifier inside the text model."""
+    classifier = next(entry for entry in config["config"]["layers"] if entry["class_name"] == "Functional")
+    return next(entry for entry in classifier["config"]["layers"] if entry["config"]["name"] == name)
+
+
+def replace_layer(config, name, serialized):
+    entry = layer(config, name)
+    entry.update({key: serialized[key] for key in ("module", "class_name", "config", "registered_name")})
+
+
+def with_lambda(config):
+    # what Keras itself writes for a Lambda layer: the function as marshalled Python bytecode
+    replace_layer(config, "output", keras.saving.serialize_keras_object(keras.layers.Lambda(lambda x: x * 2,
+                                                                                            name="output")))
+
+
+def with_tfsmlayer(config):
+    replace_layer(config, "output", {
+        "module": "keras.layers", "class_name": "TFSMLayer", "registered_name": None,
+        "config": {"name": "output", "trainable": False, "filepath": "/tmp/outside_saved_model",
+                   "call_endpoint": "serving_default", "call_training_endpoint": None}})
+
+
+def with_os_system(config):  # CVE-2025-1550: any module's function, here as an activation
+    layer(config, "output")["config"]["activation"] = {
+        "module": "os", "class_name": "function", "config": "system", "registered_name": "system"}
+
+
+def with_builtins_exec(config):
+    layer(config, "head")["config"]["kernel_initializer"] = {
+        "module": "builtins", "class_name": "function", "config": "exec", "registered_name": "function"}
+
+
+def with_safe_mode_off(config):  # CVE-2025-9906: a Keras function that turns safe_mode off
+    config["config"]["layers"][1]["config"]["dtype"] = {
+        "module": "keras.config", "class_name": "function", "config": "enable_unsafe_deserialization",
+        "registered_name": "enable_unsafe_deserialization"}
+
+
+CRAFTED = {
+    "lambda": (with_lambda, "class Lambda of module keras.layers in 'output'"),
+    "tfsmlayer": (with_tfsmlayer, "class TFSMLayer of module keras.layers in 'output'"),
+    "os.system": (with_os_system, "function os.system in 'output'"),
+    "builtins.exec": (with_builtins_exec, "function builtins.exec in 'head'"),
+    "safe-mode-off": (with_safe_mode_off, "function keras.config.enable_unsafe_deserialization in 'text_to_ids'"),
+}
+
+
+def assert_refused(message, path, named):
+    assert message.startswith(f"{path}: ") and named in message, message
+    assert "was not made by sentiment-cli" in message and "do not load it; train the run again" in message
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_a_crafted_model_file_is_refused_before_keras_reads_it(trained, tmp_path, keras_never_loads, case):
+    edit, named = CRAFTED[case]
+    path = rewrite(trained / "demo" / runs.MODEL_FILE, tmp_path / "evil.keras", edit)
+    for text in (False, True):
+        with pytest.raises(RunError) as info:
+            runs.load_model(path, text=text)
+        assert_refused(str(info.value), path, named)
+
+
+def test_a_lambda_model_made_by_keras_is_refused_before_keras_reads_it(tmp_path, keras_never_loads):
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2, name="double")(inputs))
+    model.save(tmp_path / "evil.keras")
+    with pytest.raises(RunError) as info:
+        runs.load_model(tmp_path / "evil.keras")
+    # the layer first, then what it holds
+    assert_refused(str(info.value), tmp_path / "evil.keras",
+                   "class Lambda of module keras.layers in 'double' (and 1 more)")
+    assert any("__lambda__" in found for found in safety.disallowed(safety.read_model_config(tmp_path / "evil.keras")))
+
+
+@pytest.mark.parametrize("case", ["lambda", "tfsmlayer", "os.system"])
+def test_cli_refuses_a_run_holding_a_crafted_model(trained, tmp_path, keras_never_loads, case):
+    edit, named = CRAFTED[case]
+    models = tmp_path / "models"
+    shutil.copytree(trained / "demo", models / "demo")
+    model_file = models / "demo" / runs.MODEL_FILE
+    rewrite(trained / "demo" / runs.MODEL_FILE, model_file, edit)
+    result = invoke("test", "demo", "--input", "-", "--output", "-", "--models-dir", models, input="great fun\n")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert_refused(lines[0][len("Error: "):], model_file, named)
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("damage", ["no config.json", "config.json not JSON", "not a zip"])
+def test_an_unreadable_config_is_damage_and_keras_never_reads_it(trained, tmp_path, keras_never_loads, damage):
+    path = tmp_path / "m.keras"
+    if damage == "not a zip":
+        path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # an HDF5 (legacy .h5) header: never loaded
+    else:
+        with zipfile.ZipFile(trained / "demo" / runs.MODEL_FILE) as old, zipfile.ZipFile(path, "w") as new:
+            for info in old.infolist():
+                if info.filename == "config.json":
+                    if damage == "no config.json":
+                        continue
+                    new.writestr(info, b'{"module": "keras.src.models.functional", "class_name": ')
+                else:
+                    new.writestr(info, old.read(info))
+    with pytest.raises(RunError) as info:
+        runs.load_model(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: damaged, truncated or not a Keras model (")
+    assert {"no config.json": "no config.json", "config.json not JSON": "not valid JSON",
+            "not a zip": "not a readable zip"}[damage] in message
+    assert "train the run again" in message
+
+
+def test_runs_made_by_the_cli_pass_and_load(trained):
+    for name in ("demo", "bag"):
+        path = trained / name / runs.MODEL_FILE
+        assert safety.disallowed(safety.read_model_config(path)) == []
+        run = runs.load_run(trained, name)
+        assert run.model.outputs[0].shape[-1] == 1
+
+
+BUILDS = {
+    "rnn gru unidirectional 2 layers last": dict(model="rnn", cell="gru", bidirectional=False, layers=2,
+                                                 pooling="last"),
+    "rnn lstm sum mean": dict(model="rnn", merge_mode="sum", pooling="mean"),
+    "hybrid mul, n-grams read more (KeepTokens)": dict(merge_mode="mul", max_length=3, ngram_max_length=20),
+    "ngram, three classes": dict(model="ngram", labels=["a", "b", "c"]),
+    "bow counts": dict(model="bow", bow_mode="counts"),
+    "bow tfidf, three classes": dict(model="bow", labels=["a", "b", "c"]),
+    "frozen embeddings file, tweets": dict(model="rnn", embeddings="v.txt", pretrain_embeddings=False,
+                                           freeze_embeddings=True, normalize="tweets"),
+    "no dropout, ave": dict(model="rnn", dropout=0.0, merge_mode="ave"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BUILDS))
+def test_every_model_kind_the_project_builds_passes_the_allow_list(tmp_path, kind):
+    options = {"labels": ["0", "1"], "embedding_dim": 4, "hidden_size": 4, "ngram_buckets": 64, **BUILDS[kind]}
+    config = TrainConfig(**options)
+    tokenizer = Tokenizer(["", "[UNK]"] + [f"w{i}" for i in range(2, VOCAB)], normalize=config.normalize)
+    embeddings = np.ones((VOCAB, 4), dtype="float32") if config.embeddings else None
+    model = build_model(config, vocab_size=VOCAB, embeddings=embeddings, idf=np.ones(VOCAB))
+    runs.save_model(tmp_path / "m.keras", model, tokenizer, config)
+    assert safety.disallowed(safety.read_model_config(tmp_path / "m.keras")) == []
+    loaded = runs.load_model(tmp_path / "m.keras")
+    x = np.array([[2, 3, 4, 0]], dtype="int32")
+    assert np.allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), atol=1e-6)
+
+
+def test_an_unknown_activation_name_is_refused():
+    config = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+              "config": {"name": "dense", "activation": "exec"}}
+    assert safety.disallowed(config) == ["activation function 'exec' in 'dense'"]
+    assert safety.disallowed({**config, "config": {"name": "dense", "activation": "relu"}}) == []
+
+
+def test_names_from_the_file_cannot_break_the_message_line():
+    found = safety.disallowed({"module": "x\ny", "class_name": "Evil\nError: fine", "config": {"name": "a\nb"}})
+    assert len(found) == 1 and "\n" not in found[0]
+
+
+def test_the_safety_module_imports_only_the_standard_library_and_errors():
+    tree = ast.parse(open(safety.__file__, encoding="utf-8").read())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= {"__future__", "json", "zipfile", "pathlib", "sentiment_cli.errors", "sentiment_cli.config"}

@@ -517,3 +517,34 @@ def test_semi_learns_from_its_pseudo_labels(tmp_path):
 
     assert accuracy("few") <= 0.6  # the base run has no weight for the new words
     assert accuracy("few-semi") >= 0.95
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkeypatch, always_accept, before):
+    """Ctrl-C at the commit of round 1 of 2 (right after it, or right before it), then --resume: the
+    model and rounds of a semi run that was not stopped."""
+    from sentiment_cli.workspace import Workspace
+
+    models, common = setup
+    assert invoke("semi", "quick", "--rounds", "2", "--select", "rank", "--output-run", "whole", *common).exit_code == 0
+    real, calls = Workspace.commit, []
+
+    def stop(self, state):
+        calls.append(1)
+        if before and len(calls) == 2:
+            raise KeyboardInterrupt
+        real(self, state)
+        if not before and len(calls) == 2:  # the 1st commit is round 0's, the 2nd round 1's
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workspace, "commit", stop)
+    assert invoke("semi", "quick", "--rounds", "2", "--select", "rank", "--output-run", "cut", *common).exit_code == 1
+    monkeypatch.setattr(Workspace, "commit", real)
+    result = invoke("semi", "quick", "--output-run", "cut", "--resume", *common)
+    assert result.exit_code == 0, result.output
+    whole, cut = (runs.load_run(models, name) for name in ("whole", "cut"))
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(whole.model.get_weights(), cut.model.get_weights()))
+    drop = ("seconds",)
+    rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(models / n / runs.ROUNDS_FILE)]
+            for n in ("whole", "cut")]
+    assert rows[0] == rows[1] and len(rows[0]) == 3

@@ -41,7 +41,6 @@ from sentiment_cli.training import TrainData, describe, save_validation, train
 from sentiment_cli.workspace import Workspace
 
 INPUTS_VERSION = 1
-PSEUDO_FILE = "pseudo_labels.npy"  # class id per unlabeled text, -1 where none was kept
 
 
 @dataclass
@@ -252,8 +251,9 @@ def _pretrained_start(rounds: Rounds):
 def _run_rounds(rounds: Rounds, model, state: dict):
     """The rounds after the committed ones, until the last, a rollback, or a round with nothing
     to learn; returns the kept model."""
-    previous = np.load(rounds.workspace.file(PSEUDO_FILE), allow_pickle=False) \
-        if rounds.workspace.file(PSEUDO_FILE).exists() else None
+    # the last committed round's pseudo-labels (a class id per unlabeled text, -1 where none was kept)
+    previous = np.load(rounds.workspace.file(state["pseudo_file"]), allow_pickle=False) \
+        if state.get("pseudo_file") else None
     _, _, kept_val = judge(model, rounds.encoder, rounds.val, rounds.config.seed)
     for r in range(state["completed_rounds"] + 1, rounds.job.semi.rounds + 1):
         if state.get("stopped"):
@@ -289,10 +289,13 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
                                 "val_accuracy": accuracy, "val_probs": new_val, "accepted": accepted,
                                 "seconds": round(time.perf_counter() - started, 2)})
     state["completed_rounds"] = r
-    _save_pseudo(rounds.workspace.file(PSEUDO_FILE), current)
+    old_pseudo, state["pseudo_file"] = state.get("pseudo_file"), f"pseudo-{r}.npy"
+    _save_pseudo(rounds.workspace.file(state["pseudo_file"]), current)
     _commit(rounds.workspace, state)  # the round is committed here
     if accepted and old_file != state["model_file"]:
         rounds.workspace.file(old_file).unlink(missing_ok=True)
+    if old_pseudo:
+        rounds.workspace.file(old_pseudo).unlink(missing_ok=True)
     if rounds.progress:
         print(f"round {r}: {len(idx)} pseudo-labels, validation accuracy {accuracy:.4f}"
               f"{'' if accepted else ' (rolled back: worse beyond noise on validation; stopping)'}", file=sys.stderr)

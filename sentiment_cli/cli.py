@@ -447,8 +447,9 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
     """Label every row of a file and write id,label to a CSV, in input order.
 
     Input: 'id,text' files (TEXT is everything after the first comma), CSV/TSV/JSONL with
-    column options, or plain lines (ids are line numbers); .gz too. Several runs average
-    their class probabilities. The CSV appears only once every row is written.
+    column options, plain lines (ids are line numbers), or train's LABEL +++$+++ TEXT lines
+    (ids are line numbers; the labels are ignored: evaluate scores them); .gz too. Several
+    runs average their class probabilities. The CSV appears only once every row is written.
 
     \b
     Example:

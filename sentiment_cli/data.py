@@ -97,7 +97,12 @@ def read_lines(path) -> Iterator[tuple[int, str]]:
 
 
 def detect_format(path, kind: str, first_line: str | None = None) -> str:
-    """The format a file's name (and, for .txt test files, its header) implies."""
+    """The format a file's name (and, for test files, its first line) implies.
+
+    A test file is idtext when its first line is the header 'id,text', and classic when it is
+    a .txt whose first line holds the separator: the labeled training layout, whose texts
+    (not its whole lines) are what to label.
+    """
     name = str(path).lower()
     if name.endswith(".gz"):
         name = name[:-3]
@@ -111,6 +116,9 @@ def detect_format(path, kind: str, first_line: str | None = None) -> str:
         return "classic"
     if kind == "test" and first_line is not None and first_line.strip().lower() == "id,text":
         return "idtext"
+    if kind == "test" and name.endswith(".txt") and first_line is not None \
+            and f" {CLASSIC_SEPARATOR} " in first_line:
+        return "classic"
     return "lines"
 
 
@@ -140,6 +148,7 @@ def read_records(path, kind: str, fmt: str = "auto", columns: Columns | None = N
 
 
 def _read_classic(path, lines, kind, fmt, columns):
+    told = False  # a test file's labels are left out, and said so once
     for number, line in lines:
         if not line.strip():
             continue
@@ -155,6 +164,13 @@ def _read_classic(path, lines, kind, fmt, columns):
         if kind == "labeled" and not label:
             raise DataError(path, f"no label before '{CLASSIC_SEPARATOR}'", line=number,
                             fix=f"Write the line as 'LABEL {CLASSIC_SEPARATOR} TEXT'")
+        if kind == "test":
+            if label and not told:
+                print(f"note: {path} is labeled (LABEL {CLASSIC_SEPARATOR} TEXT): its texts are read and its labels "
+                      f"ignored; to score the labels, run: sentiment-cli evaluate RUN --input {path}",
+                      file=sys.stderr)
+                told = True
+            label = ""
         yield Record(number, text.strip(), label or None, str(number))
 
 

@@ -158,3 +158,25 @@ def test_empty_texts_and_nul_bytes(tmp_path, capsys, policy):
     assert data.texts == ["good", "awful"] and data.skipped == 2
     warned = capsys.readouterr().err
     assert ("line 3: a NUL byte" in warned) == (policy == "warn")
+
+
+def test_a_classic_labeled_txt_is_read_as_texts_by_test(tmp_path, capsys):
+    """The default training layout given to `test`: its texts, ids by line, the labels left out and said so once."""
+    path = write(tmp_path / "t.txt", "1 +++$+++ good film\n\n0 +++$+++ bad film\n1 +++$+++ fun\n")
+    records = list(read_records(path, "test"))
+    assert [(r.id, r.text, r.label) for r in records] == [("1", "good film", None), ("3", "bad film", None),
+                                                          ("4", "fun", None)]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{path} is labeled" in err and "labels ignored" in err
+    assert f"sentiment-cli evaluate RUN --input {path}" in err
+    # named: the same, whatever the file is called
+    other = write(tmp_path / "t.data", path.read_text())
+    assert [r.text for r in read_records(other, "test", "classic")] == ["good film", "bad film", "fun"]
+    assert [r.text for r in read_records(other, "test")][0] == "1 +++$+++ good film"  # not a .txt: plain lines
+
+
+def test_a_plain_test_file_is_not_taken_for_classic(tmp_path, capsys):
+    path = write(tmp_path / "t.txt", "a line with x+++$+++y inside\n")  # not ' +++$+++ ': not the layout
+    assert [r.text for r in read_records(path, "test")] == ["a line with x+++$+++y inside"]
+    assert capsys.readouterr().err == ""

@@ -308,6 +308,28 @@ def sort_labels(labels: Iterable[str]) -> list[str]:
     return sorted(unique)
 
 
+def label_variants(labels: Iterable[str], lines: Iterable[int]) -> list[list[tuple[str, int, int]]]:
+    """Labels that differ only in case or surrounding spaces ('POS', 'pos', 'Pos '; the readers
+    strip the spaces, so what they leave is case), which train as separate classes: per group,
+    (label, rows, first line) with the most rows first."""
+    found = {}
+    for label, line in zip(labels, lines):
+        rows, first = found.get(label, (0, line))
+        found[label] = (rows + 1, first)
+    groups = {}
+    for label, (rows, first) in found.items():
+        groups.setdefault(label.strip().casefold(), []).append((label, rows, first))
+    return [sorted(group, key=lambda v: (-v[1], v[2])) for group in groups.values() if len(group) > 1]
+
+
+def describe_label_variants(group: list[tuple[str, int, int]]) -> str:
+    """One group of ``label_variants`` and how to merge it."""
+    named = [f"{label!r} ({rows} row{'s' if rows != 1 else ''}, first on line {first})" for label, rows, first in group]
+    listed = ", ".join(named[:-1]) + " and " + named[-1]
+    return (f"labels {listed} differ only in case and train as {len(group)} separate classes; to make them "
+            f"one, write them alike in the file (for example every one as {group[0][0]!r})")
+
+
 def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) -> bool:
     """Stop on (or warn of) an empty text or a NUL byte, as on_bad_lines says; refuse a label
     outside ``allowed``. Returns whether the record is kept."""
@@ -385,6 +407,8 @@ class DataManager:
         if len(classes) < 2:
             raise DataError(path, f"only one class ({labels[0]!r}) in {len(labels)} examples",
                             fix="A classifier needs examples of at least two classes")
+        for group in label_variants(labels, lines):
+            print(f"warning: {path}: {describe_label_variants(group)}", file=sys.stderr)
         return LabeledData(texts, labels, lines, str(path), sorted(allowed) if allowed else None, skipped)
 
     @staticmethod

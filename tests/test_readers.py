@@ -180,3 +180,16 @@ def test_a_plain_test_file_is_not_taken_for_classic(tmp_path, capsys):
     path = write(tmp_path / "t.txt", "a line with x+++$+++y inside\n")  # not ' +++$+++ ': not the layout
     assert [r.text for r in read_records(path, "test")] == ["a line with x+++$+++y inside"]
     assert capsys.readouterr().err == ""
+
+
+def test_labels_that_differ_only_in_case_are_warned_of_with_counts(tmp_path, capsys):
+    path = write(tmp_path / "t.txt", "pos +++$+++ good\nneg +++$+++ bad\nPOS +++$+++ fine\nPos  +++$+++ fun\n"
+                                     "pos +++$+++ nice\n")
+    data = DataManager.read_labeled(path)
+    assert data.labels == ["pos", "neg", "POS", "Pos", "pos"]  # read as written: the warning says how to merge
+    err = capsys.readouterr().err
+    assert err == (f"warning: {path}: labels 'pos' (2 rows, first on line 1), 'POS' (1 row, first on line 3) and "
+                   "'Pos' (1 row, first on line 4) differ only in case and train as 3 separate classes; to make them "
+                   "one, write them alike in the file (for example every one as 'pos')\n")
+    DataManager.read_labeled(write(tmp_path / "u.txt", "pos +++$+++ good\nneg +++$+++ bad\n"))
+    assert capsys.readouterr().err == ""

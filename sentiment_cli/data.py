@@ -65,6 +65,12 @@ def _open_binary(path):
     return handle
 
 
+# Windows-1252, not Latin-1: files that are not UTF-8 are most often Windows', and Latin-1 reads
+# its curly quotes, dashes and euro sign (bytes 0x80-0x9F) as invisible control characters.
+_TO_UTF8 = ("Convert the file to UTF-8, for example from Windows-1252: "
+            "iconv -f cp1252 -t utf-8 FILE > FILE.utf8 (or give -f the file's own encoding)")
+
+
 def read_lines(path) -> Iterator[tuple[int, str]]:
     """Yield (line number, text without its line end) of a UTF-8 file, gzip or not.
 
@@ -82,7 +88,7 @@ def read_lines(path) -> Iterator[tuple[int, str]]:
                     path,
                     f"bytes that are not UTF-8 (byte {exc.start + 1} of the line)",
                     line=number,
-                    fix="Convert the file to UTF-8 (for example: iconv -f latin1 -t utf-8)",
+                    fix=_TO_UTF8,
                 ) from None
             if number == 1 and line.startswith("\ufeff"):
                 line = line[1:]

@@ -193,3 +193,14 @@ def test_labels_that_differ_only_in_case_are_warned_of_with_counts(tmp_path, cap
                    "one, write them alike in the file (for example every one as 'pos')\n")
     DataManager.read_labeled(write(tmp_path / "u.txt", "pos +++$+++ good\nneg +++$+++ bad\n"))
     assert capsys.readouterr().err == ""
+
+
+def test_a_file_that_is_not_utf8_is_told_to_convert_from_windows_1252(tmp_path):
+    # Windows-1252's curly quotes and dash: Latin-1 would read them as control characters
+    raw = "0 +++$+++ \u201cdull\u201d \u2013 very".encode("cp1252")
+    path = write(tmp_path / "a.txt", b"1 +++$+++ ok\n" + raw + b"\n")
+    with pytest.raises(DataError) as err:
+        DataManager.read_labeled(path)
+    assert "line 2: bytes that are not UTF-8" in str(err.value)
+    assert "iconv -f cp1252 -t utf-8" in str(err.value) and "latin1" not in str(err.value)
+    assert raw.decode("cp1252") == "0 +++$+++ \u201cdull\u201d \u2013 very"

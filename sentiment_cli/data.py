@@ -203,11 +203,19 @@ def _read_idtext(path, lines, kind, fmt, columns):
 
 
 def _read_table(path, lines, kind, fmt, columns):
-    counter = _LineCounter(lines)
-    reader = csv.reader(counter, delimiter="\t" if fmt == "tsv" else ",")
+    wanted = _wanted_columns(kind, columns)
+    first = next(lines)
+    delimiter = "\t" if fmt == "tsv" else ","
+    semicolon_names = _semicolon_names(first[1], wanted) if fmt == "csv" else None
+    if semicolon_names is not None and all(name in semicolon_names for name in wanted.values()):
+        # Spreadsheets in locales whose decimal mark is a comma write CSV with semicolons.
+        delimiter = ";"
+        print(f"note: {path}: fields separated by ';' (the header is {first[1][:60]!r}): read with ';'",
+              file=sys.stderr)
+    counter = _LineCounter(itertools.chain([first], lines))
+    reader = csv.reader(counter, delimiter=delimiter)
     try:
         header = next(reader)
-        wanted = _wanted_columns(kind, columns)
         positions = {}
         for role, name in wanted.items():
             if name not in header:
@@ -215,10 +223,10 @@ def _read_table(path, lines, kind, fmt, columns):
                     raise DataError(path, f"the first line looks like data, not a header ({', '.join(header)[:60]})",
                                     line=1, fix=f"Add a header line that names the columns (for example "
                                     f"'id,{columns.text}'), or give plain lines with --format lines")
-                raise DataError(
-                    path, f"no column {name!r} (the header has: {', '.join(header)})", line=1,
-                    fix=f"Name the {role} column with --{role}-column",
-                )
+                has = f"the header has: {', '.join(header)}" if semicolon_names is None else \
+                    f"the header, read with ';' between fields, has: {', '.join(semicolon_names)}"
+                raise DataError(path, f"no column {name!r} ({has})", line=1,
+                                fix=f"Name the {role} column with --{role}-column")
             positions[role] = header.index(name)
         if kind == "test" and columns.id in header:  # optional: line numbers name rows without it
             positions["id"] = header.index(columns.id)
@@ -240,6 +248,16 @@ def _read_table(path, lines, kind, fmt, columns):
     except csv.Error as exc:
         raise DataError(path, f"not valid {fmt.upper()} ({exc})", line=counter.number,
                         fix="Check the quoting on that line") from None
+
+
+def _semicolon_names(line: str, wanted: dict) -> list[str] | None:
+    """The column names of a CSV header separated by semicolons (one that names no wanted
+    column when split at commas, and splits at semicolons into several names); else None."""
+    with_commas = next(csv.reader([line]), [])
+    if any(name in with_commas for name in wanted.values()):
+        return None
+    with_semicolons = next(csv.reader([line], delimiter=";"), [])
+    return with_semicolons if len(with_semicolons) > 1 else None
 
 
 class _LineCounter:

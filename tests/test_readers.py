@@ -204,3 +204,23 @@ def test_a_file_that_is_not_utf8_is_told_to_convert_from_windows_1252(tmp_path):
     assert "line 2: bytes that are not UTF-8" in str(err.value)
     assert "iconv -f cp1252 -t utf-8" in str(err.value) and "latin1" not in str(err.value)
     assert raw.decode("cp1252") == "0 +++$+++ \u201cdull\u201d \u2013 very"
+
+
+def test_a_csv_separated_by_semicolons_is_read_so_and_said(tmp_path, capsys):
+    path = write(tmp_path / "r.csv", 'text;label\ngood, really;pos\n"bad; awful";neg\n')
+    data = DataManager.read_labeled(path)
+    assert data.texts == ["good, really", "bad; awful"] and data.labels == ["pos", "neg"]
+    assert capsys.readouterr().err == f"note: {path}: fields separated by ';' (the header is 'text;label'): read with ';'\n"
+    test = write(tmp_path / "t.csv", "id;text\n7;fine, thanks\n")
+    assert [(r.id, r.text) for r in read_records(test, "test")] == [("7", "fine, thanks")]
+    # a header of semicolons without the column asked for: the message says how it was read
+    other = write(tmp_path / "o.csv", "review;stars\ngood;5\n")
+    with pytest.raises(DataError) as err:
+        DataManager.read_labeled(other)
+    assert str(err.value) == (f"{other}, line 1: no column 'text' (the header, read with ';' between fields, has: "
+                              "review, stars). Name the text column with --text-column")
+    data = DataManager.read_labeled(write(tmp_path / "p.csv", "review;stars\ngood;5\nbad;1\n"),
+                                    columns=Columns(text="review", label="stars"))
+    assert data.texts == ["good", "bad"]
+    # commas stay commas: a semicolon inside a comma header is part of a name
+    assert DataManager.read_labeled(write(tmp_path / "c.csv", "label,text\n1,a;b\n0,c\n")).texts == ["a;b", "c"]

@@ -46,10 +46,44 @@ def _load_tensorflow() -> None:
 
         configure_threads()
         configure_gpus()  # CUDA's probe logs here, once
+        _spend_onednn_bool_notice()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _spend_onednn_bool_notice() -> None:
+    """Have oneDNN print, now that stderr is muted, the line it prints once per process when its
+    graph rewrite first meets a boolean tensor on a CPU without AVX-512.
+
+    Keras' recurrent loop transposes the Embedding's boolean padding mask to time-major
+    (keras/src/backend/tensorflow/rnn.py), and where TensorFlow turns oneDNN on by default (CPUs
+    with AVX-VNNI but not AVX-512) that Transpose makes every command that runs an RNN print
+    "E0000 ... util.cc] oneDNN supports DT_BOOL only on platforms with AVX-512. Falling back to the
+    default Eigen-based implementation", which reads like an error and is none: the transpose
+    runs on the Eigen kernel either way, so nothing changes in the numbers. The mask cannot be
+    avoided without changing what the model computes, so the same op runs here once in a
+    throwaway graph and session. That session is apart from TensorFlow's eager runtime (whose
+    threads and distribution strategy are set later) and has no GPU.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        if not _pywrap_util_port.IsMklEnabled():
+            return
+    except (ImportError, AttributeError):  # private API: without it, the line just shows
+        return
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default(), graph.device("/CPU:0"):
+        mask = tf.compat.v1.placeholder(tf.bool, [1, 2])
+        transposed = tf.transpose(mask)
+    config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}, inter_op_parallelism_threads=1,
+                                      intra_op_parallelism_threads=1)
+    with tf.compat.v1.Session(graph=graph, config=config) as session:
+        session.run(transposed, {mask: [[True, False]]})
 
 
 class Group(click.Group):

@@ -405,8 +405,9 @@ def list_command(as_json, models_dir):
             click.echo(f"{row['run']:<24} {row['problem']}")
             continue
         labels = ",".join(row["labels"] or [])
+        labels = labels if len(labels) <= 20 else labels[:19] + "…"  # cut, and said so
         accuracy = f"{row['val_accuracy']:.4f}" if isinstance(row["val_accuracy"], (int, float)) else "-"
-        click.echo(f"{row['run']:<24} {labels[:20]:<20} {str(row['model']):<8} {accuracy:>8}  "
+        click.echo(f"{row['run']:<24} {labels:<20} {str(row['model']):<8} {accuracy:>8}  "
                    f"{str(row['created']):<25} {row['size_mb']:>8.2f}")
 
 

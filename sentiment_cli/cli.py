@@ -309,9 +309,19 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
         return
     click.echo(f"run saved to {path}")
     epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
-    click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, calibration error "
-               f"{metrics['ece_before']:.3f} -> {metrics['ece_after']:.3f}, {metrics['train_seconds']:.1f} s")
+    click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, {metrics['train_seconds']:.1f} s")
+    click.echo(_calibration_summary(metrics))
     _pictures_hint(path)
+
+
+def _calibration_summary(metrics: dict) -> str:
+    """The calibration error before and after the mix, worded so that a rise reads as worse."""
+    before, after = round(metrics["ece_before"], 3), round(metrics["ece_after"], 3)
+    line = (f"calibration error (lower is better) {before:.3f} before the mix, {after:.3f} after "
+            "(out-of-fold on the validation rows)")
+    if after > before:
+        line += f": worse after the mix, by {after - before:.3f}"
+    return line
 
 
 def _pictures_hint(path) -> None:

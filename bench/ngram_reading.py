@@ -9,8 +9,9 @@ read. For each C of the grid: sentiment-cli's n-gram model (``--model ngram``) r
 tokens of each review (the network's --max-length) and reading it whole (--ngram-max-length
 5000), and scikit-learn's NB-scaled binarized 1-3 gram logistic regression (the peer of
 bench/imdb.py) on the same 900 reviews. Prints one table of development accuracy. The n-gram
-model has the defaults of the code it runs (session 6's figures: before --ngram-min-count,
-so every n-gram weighed).
+model has the defaults of the code it runs (the figures in bench/RESULTS.md, written down in
+commit 9a02979 on 2026-11-23, are from before --ngram-min-count of commit 1c4e384, so every
+n-gram weighed).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ none rolled back. After each round it prints the accuracy on the 24,000 reviews 
 training file that serve as unlabeled text (their labels are known here, never to the model:
 the development figure) and on the test reviews (reported), and the paired statistic on the
 100 validation rows that semi's rule reads (mean log-loss gain, its standard error, rows
-right). Session 6 ran it with the rule function of commit a665f0a (better_by_more_than_noise,
-whose verdict it printed as "rule says"); the statistic is computed here, the same then and now.
+right). Its run of 2026-11-23 (bench/RESULTS.md, commit 9a02979) used the rule function of
+commit a665f0a (better_by_more_than_noise, whose verdict it printed as "rule says"); the
+statistic is computed here, the same then and now.
 """
 
 from __future__ import annotations

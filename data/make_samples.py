@@ -3,9 +3,15 @@
 They are made up here, from templates and word lists, so the repository holds no third-party
 text: short tweet-like lines, 1 = positive, 0 = negative, at the paths `sentiment-cli` reads by
 default. python data/make_samples.py rewrites them identically (seeded).
+
+No text appears twice in or across the files (compared as `sentiment-cli check` compares them:
+case and punctuation aside): a repeated training text can land on both sides of the validation
+split, a test text that is also a training text flatters the test score, and an unlabeled text
+that is a labeled one gives semi nothing new.
 """
 
 import random
+import re
 
 POSITIVE = ["love", "loved", "great", "awesome", "amazing", "wonderful", "fantastic", "enjoyed",
             "brilliant", "happy", "perfect", "beautiful", "fun", "excellent", "best", "cool", "nice"]
@@ -33,22 +39,33 @@ def sentence(rng, label):
     return text
 
 
+def new_sentence(rng, label, seen):
+    """A sentence no file has yet, as checks.normalize compares texts (letters and digits, case folded)."""
+    while True:
+        text = sentence(rng, label)
+        key = re.sub(r"[\W_]+", " ", text.casefold()).strip()
+        if key not in seen:
+            seen.add(key)
+            return text
+
+
 def main():
     rng = random.Random(20261122)
+    seen = set()
     with open("data/training_label.txt", "w", encoding="utf-8", newline="\n") as f:
         for _ in range(400):
             label = rng.randint(0, 1)
-            f.write(f"{label} +++$+++ {sentence(rng, label)}\n")
+            f.write(f"{label} +++$+++ {new_sentence(rng, label, seen)}\n")
     with open("data/training_nolabel.txt", "w", encoding="utf-8", newline="\n") as f:
         for _ in range(400):
-            f.write(sentence(rng, rng.randint(0, 1)) + "\n")
+            f.write(new_sentence(rng, rng.randint(0, 1), seen) + "\n")
     with open("data/testing_data.txt", "w", encoding="utf-8", newline="\n") as f, \
          open("data/testing_label.csv", "w", encoding="utf-8", newline="\n") as g:
         f.write("id,text\n")
         g.write("id,label\n")
         for i in range(200):
             label = rng.randint(0, 1)
-            f.write(f"{i},{sentence(rng, label)}\n")
+            f.write(f"{i},{new_sentence(rng, label, seen)}\n")
             g.write(f"{i},{label}\n")
 
 

@@ -131,6 +131,7 @@ def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, 
     whole training file (train builds it from the training side of its split); lengths are in
     tokens of sentiment-cli's tokenizer.
     """
+    from sentiment_cli.data import describe_label_variants, label_variants
     from sentiment_cli.tokenizer import Tokenizer, tokenize_batch
 
     texts, labels, lines = _read(train_path, fmt, columns, labeled=True)
@@ -143,12 +144,15 @@ def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, 
     exact, exact_examples = _repeats(texts, lines, lambda t: t)
     near, near_examples = _repeats(texts, lines, normalize)
     n_conflicts, conflict_rows, conflict_examples = conflicts(texts, labels, lines)
+    variants = label_variants(labels, lines)
     report = {"train": {
         "path": str(train_path), "rows": len(texts),
         "labels": {label: {"rows": n, "share": round(n / len(texts), 4)} for label, n in sorted(classes.items())},
         "duplicates": {"exact": exact, "normalized": near,
                        "examples": [{"line": a, "repeats_line": b} for a, b in near_examples]},
         "conflicts": {"texts": n_conflicts, "rows": conflict_rows, "examples": conflict_examples},
+        "label_variants": [[{"label": label, "rows": rows, "first_line": first} for label, rows, first in group]
+                           for group in variants],
         "vocabulary": {"distinct_tokens": len(counts), "kept": len(vocabulary), "vocab_size": vocab_size},
         **_token_stats(tokens, vocabulary, max_length),
     }}
@@ -157,6 +161,7 @@ def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, 
         findings.append(f"{near} training rows repeat an earlier text ({exact} exactly)")
     if n_conflicts:
         findings.append(f"{n_conflicts} training texts have more than one label")
+    findings.extend(describe_label_variants(group) for group in variants)
     if test_path is not None:
         test_texts, test_labels, test_lines = _read(test_path, test_fmt, columns, labeled=False)
         first_exact = {}

@@ -46,10 +46,44 @@ def _load_tensorflow() -> None:
 
         configure_threads()
         configure_gpus()  # CUDA's probe logs here, once
+        _spend_onednn_bool_notice()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _spend_onednn_bool_notice() -> None:
+    """Have oneDNN print, now that stderr is muted, the line it prints once per process when its
+    graph rewrite first meets a boolean tensor on a CPU without AVX-512.
+
+    Keras' recurrent loop transposes the Embedding's boolean padding mask to time-major
+    (keras/src/backend/tensorflow/rnn.py), and where TensorFlow turns oneDNN on by default (CPUs
+    with AVX-VNNI but not AVX-512) that Transpose makes every command that runs an RNN print
+    "E0000 ... util.cc] oneDNN supports DT_BOOL only on platforms with AVX-512. Falling back to the
+    default Eigen-based implementation", which reads like an error and is none: the transpose
+    runs on the Eigen kernel either way, so nothing changes in the numbers. The mask cannot be
+    avoided without changing what the model computes, so the same op runs here once in a
+    throwaway graph and session. That session is apart from TensorFlow's eager runtime (whose
+    threads and distribution strategy are set later) and has no GPU.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        if not _pywrap_util_port.IsMklEnabled():
+            return
+    except (ImportError, AttributeError):  # private API: without it, the line just shows
+        return
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default(), graph.device("/CPU:0"):
+        mask = tf.compat.v1.placeholder(tf.bool, [1, 2])
+        transposed = tf.transpose(mask)
+    config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}, inter_op_parallelism_threads=1,
+                                      intra_op_parallelism_threads=1)
+    with tf.compat.v1.Session(graph=graph, config=config) as session:
+        session.run(transposed, {mask: [[True, False]]})
 
 
 class Group(click.Group):
@@ -302,9 +336,19 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
         return
     click.echo(f"run saved to {path}")
     epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
-    click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, calibration error "
-               f"{metrics['ece_before']:.3f} -> {metrics['ece_after']:.3f}, {metrics['train_seconds']:.1f} s")
+    click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, {metrics['train_seconds']:.1f} s")
+    click.echo(_calibration_summary(metrics))
     _pictures_hint(path)
+
+
+def _calibration_summary(metrics: dict) -> str:
+    """The calibration error before and after the mix, worded so that a rise reads as worse."""
+    before, after = round(metrics["ece_before"], 3), round(metrics["ece_after"], 3)
+    line = (f"calibration error (lower is better) {before:.3f} before the mix, {after:.3f} after "
+            "(out-of-fold on the validation rows)")
+    if after > before:
+        line += f": worse after the mix, by {after - before:.3f}"
+    return line
 
 
 def _pictures_hint(path) -> None:
@@ -398,8 +442,9 @@ def list_command(as_json, models_dir):
             click.echo(f"{row['run']:<24} {row['problem']}")
             continue
         labels = ",".join(row["labels"] or [])
+        labels = labels if len(labels) <= 20 else labels[:19] + "…"  # cut, and said so
         accuracy = f"{row['val_accuracy']:.4f}" if isinstance(row["val_accuracy"], (int, float)) else "-"
-        click.echo(f"{row['run']:<24} {labels[:20]:<20} {str(row['model']):<8} {accuracy:>8}  "
+        click.echo(f"{row['run']:<24} {labels:<20} {str(row['model']):<8} {accuracy:>8}  "
                    f"{str(row['created']):<25} {row['size_mb']:>8.2f}")
 
 
@@ -474,8 +519,9 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
     """Label every row of a file and write id,label to a CSV, in input order.
 
     Input: 'id,text' files (TEXT is everything after the first comma), CSV/TSV/JSONL with
-    column options, or plain lines (ids are line numbers); .gz too. Several runs average
-    their class probabilities. The CSV appears only once every row is written.
+    column options, plain lines (ids are line numbers), or train's LABEL +++$+++ TEXT lines
+    (ids are line numbers; the labels are ignored: evaluate scores them); .gz too. Several
+    runs average their class probabilities. The CSV appears only once every row is written.
 
     \b
     Example:

@@ -73,7 +73,8 @@ class TrainConfig:
     max_length: int = 400  # tokens the network half reads per text; batches pad to their own longest text
     # tokens the n-gram half reads per text (hybrid and ngram models): it costs little per token,
     # and on IMDB, where 18% of the reviews are longer than 400 tokens, reading them whole gained
-    # 0.6 points with 900 labeled reviews and 0.3 (noise) with 22,500 (bench/RESULTS.md, session 6)
+    # 0.6 points with 900 labeled reviews and 0.3 (noise) with 22,500 (bench/RESULTS.md, 2026-11-23,
+    # the code of commit c32f794; figures written down in commit 9a02979)
     ngram_max_length: int = 5000
     truncating: str = "pre"  # "pre" keeps a long text's end (where reviews give the verdict)
     normalize: str = "none"  # "tweets": URLs, @users, hashtags, emoticons, entities (see textops.py)
@@ -174,7 +175,8 @@ class SemiConfig:
     # "threshold": the original rule, p > 1 - t and p < t (multi-class: top probability >= 1 - t);
     # "cotrain" (runs of two halves): each half's surest `share`, ranked as "rank" does, trains
     # the other half. On IMDB with 1,000 labels three rounds of it lifted the accuracy on 24,000
-    # development reviews more than rank's did (bench/RESULTS.md; measured for 180ab51, 2026-11-23).
+    # development reviews more than rank's did (bench/RESULTS.md: bench/semi_rounds.py on 2026-11-23, commit 180ab51;
+    # again with seeded rounds on 2026-11-29, commit 6db8995).
     # None: chosen by the run, cotrain for a hybrid run and rank for one of one half (threshold
     # when a band is given).
     select: str | None = None

@@ -81,6 +81,12 @@ def _open_binary(path):
     return handle
 
 
+# Windows-1252, not Latin-1: files that are not UTF-8 are most often Windows', and Latin-1 reads
+# its curly quotes, dashes and euro sign (bytes 0x80-0x9F) as invisible control characters.
+_TO_UTF8 = ("Convert the file to UTF-8, for example from Windows-1252: "
+            "iconv -f cp1252 -t utf-8 FILE > FILE.utf8 (or give -f the file's own encoding)")
+
+
 def read_lines(path) -> Iterator[tuple[int, str]]:
     """Yield (line number, text without its line end) of a UTF-8 file, gzip or not.
 
@@ -98,7 +104,7 @@ def read_lines(path) -> Iterator[tuple[int, str]]:
                     path,
                     f"bytes that are not UTF-8 (byte {exc.start + 1} of the line)",
                     line=number,
-                    fix="Convert the file to UTF-8 (for example: iconv -f latin1 -t utf-8)",
+                    fix=_TO_UTF8,
                 ) from None
             if number == 1 and line.startswith("\ufeff"):
                 line = line[1:]
@@ -113,7 +119,12 @@ def read_lines(path) -> Iterator[tuple[int, str]]:
 
 
 def detect_format(path, kind: str, first_line: str | None = None) -> str:
-    """The format a file's name (and, for .txt test files, its header) implies."""
+    """The format a file's name (and, for test files, its first line) implies.
+
+    A test file is idtext when its first line is the header 'id,text', and classic when it is
+    a .txt whose first line holds the separator: the labeled training layout, whose texts
+    (not its whole lines) are what to label.
+    """
     name = str(path).lower()
     if name.endswith(".gz"):
         name = name[:-3]
@@ -127,6 +138,9 @@ def detect_format(path, kind: str, first_line: str | None = None) -> str:
         return "classic"
     if kind == "test" and first_line is not None and first_line.strip().lower() == "id,text":
         return "idtext"
+    if kind == "test" and name.endswith(".txt") and first_line is not None \
+            and f" {CLASSIC_SEPARATOR} " in first_line:
+        return "classic"
     return "lines"
 
 
@@ -156,6 +170,7 @@ def read_records(path, kind: str, fmt: str = "auto", columns: Columns | None = N
 
 
 def _read_classic(path, lines, kind, fmt, columns):
+    told = False  # a test file's labels are left out, and said so once
     for number, line in lines:
         if not line.strip():
             continue
@@ -171,6 +186,13 @@ def _read_classic(path, lines, kind, fmt, columns):
         if kind == "labeled" and not label:
             raise DataError(path, f"no label before '{CLASSIC_SEPARATOR}'", line=number,
                             fix=f"Write the line as 'LABEL {CLASSIC_SEPARATOR} TEXT'")
+        if kind == "test":
+            if label and not told:
+                print(f"note: {path} is labeled (LABEL {CLASSIC_SEPARATOR} TEXT): its texts are read and its labels "
+                      f"ignored; to score the labels, run: sentiment-cli evaluate RUN --input {path}",
+                      file=sys.stderr)
+                told = True
+            label = ""
         yield Record(number, text.strip(), label or None, str(number))
 
 
@@ -197,11 +219,19 @@ def _read_idtext(path, lines, kind, fmt, columns):
 
 
 def _read_table(path, lines, kind, fmt, columns):
-    counter = _LineCounter(lines)
-    reader = csv.reader(counter, delimiter="\t" if fmt == "tsv" else ",")
+    wanted = _wanted_columns(kind, columns)
+    first = next(lines)
+    delimiter = "\t" if fmt == "tsv" else ","
+    semicolon_names = _semicolon_names(first[1], wanted) if fmt == "csv" else None
+    if semicolon_names is not None and all(name in semicolon_names for name in wanted.values()):
+        # Spreadsheets in locales whose decimal mark is a comma write CSV with semicolons.
+        delimiter = ";"
+        print(f"note: {path}: fields separated by ';' (the header is {first[1][:60]!r}): read with ';'",
+              file=sys.stderr)
+    counter = _LineCounter(itertools.chain([first], lines))
+    reader = csv.reader(counter, delimiter=delimiter)
     try:
         header = next(reader)
-        wanted = _wanted_columns(kind, columns)
         positions = {}
         for role, name in wanted.items():
             if name not in header:
@@ -209,10 +239,10 @@ def _read_table(path, lines, kind, fmt, columns):
                     raise DataError(path, f"the first line looks like data, not a header ({', '.join(header)[:60]})",
                                     line=1, fix=f"Add a header line that names the columns (for example "
                                     f"'id,{columns.text}'), or give plain lines with --format lines")
-                raise DataError(
-                    path, f"no column {name!r} (the header has: {', '.join(header)})", line=1,
-                    fix=f"Name the {role} column with --{role}-column",
-                )
+                has = f"the header has: {', '.join(header)}" if semicolon_names is None else \
+                    f"the header, read with ';' between fields, has: {', '.join(semicolon_names)}"
+                raise DataError(path, f"no column {name!r} ({has})", line=1,
+                                fix=f"Name the {role} column with --{role}-column")
             positions[role] = header.index(name)
         if kind == "test" and columns.id in header:  # optional: line numbers name rows without it
             positions["id"] = header.index(columns.id)
@@ -234,6 +264,16 @@ def _read_table(path, lines, kind, fmt, columns):
     except csv.Error as exc:
         raise DataError(path, f"not valid {fmt.upper()} ({exc})", line=counter.number,
                         fix="Check the quoting on that line") from None
+
+
+def _semicolon_names(line: str, wanted: dict) -> list[str] | None:
+    """The column names of a CSV header separated by semicolons (one that names no wanted
+    column when split at commas, and splits at semicolons into several names); else None."""
+    with_commas = next(csv.reader([line]), [])
+    if any(name in with_commas for name in wanted.values()):
+        return None
+    with_semicolons = next(csv.reader([line], delimiter=";"), [])
+    return with_semicolons if len(with_semicolons) > 1 else None
 
 
 class _LineCounter:
@@ -308,6 +348,28 @@ def sort_labels(labels: Iterable[str]) -> list[str]:
     return sorted(unique)
 
 
+def label_variants(labels: Iterable[str], lines: Iterable[int]) -> list[list[tuple[str, int, int]]]:
+    """Labels that differ only in case or surrounding spaces ('POS', 'pos', 'Pos '; the readers
+    strip the spaces, so what they leave is case), which train as separate classes: per group,
+    (label, rows, first line) with the most rows first."""
+    found = {}
+    for label, line in zip(labels, lines):
+        rows, first = found.get(label, (0, line))
+        found[label] = (rows + 1, first)
+    groups = {}
+    for label, (rows, first) in found.items():
+        groups.setdefault(label.strip().casefold(), []).append((label, rows, first))
+    return [sorted(group, key=lambda v: (-v[1], v[2])) for group in groups.values() if len(group) > 1]
+
+
+def describe_label_variants(group: list[tuple[str, int, int]]) -> str:
+    """One group of ``label_variants`` and how to merge it."""
+    named = [f"{label!r} ({rows} row{'s' if rows != 1 else ''}, first on line {first})" for label, rows, first in group]
+    listed = ", ".join(named[:-1]) + " and " + named[-1]
+    return (f"labels {listed} differ only in case and train as {len(group)} separate classes; to make them "
+            f"one, write them alike in the file (for example every one as {group[0][0]!r})")
+
+
 def _check_record(path, record: Record, on_bad_lines: str, allowed: set | None) -> bool:
     """Stop on (or warn of) an empty text or a NUL byte, as on_bad_lines says; refuse a label
     outside ``allowed``. Returns whether the record is kept."""
@@ -369,7 +431,10 @@ def read_labeled(path, fmt="auto", columns: Columns | None = None,
     if len(classes) < 2:
         raise DataError(path, f"only one class ({labels[0]!r}) in {len(labels)} examples",
                         fix="A classifier needs examples of at least two classes")
+    for group in label_variants(labels, lines):
+        print(f"warning: {path}: {describe_label_variants(group)}", file=sys.stderr)
     return LabeledData(texts, labels, lines, str(path), sorted(allowed) if allowed else None, skipped)
+
 
 def read_unlabeled(path, fmt="auto", columns: Columns | None = None, progress: bool = False) -> list[str]:
     texts = []

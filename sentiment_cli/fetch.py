@@ -88,9 +88,11 @@ def fetch_imdb(dest="data/imdb", url: str = IMDB_URL, sha256: str = IMDB_SHA256,
     if existing and not overwrite:
         raise FetchError(f"{dest} already holds {', '.join(existing)}: pass --overwrite to replace them, "
                          "or choose another --dest")
+    made = _missing_directories(dest)  # removed again if the fetch fails: a failure leaves no empty --dest
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_empty(made)
         raise FetchError(f"{dest}: cannot make the directory ({exc.strerror or exc}). Choose another --dest") from None
     name = _archive_name(url)
     for leftover in (name, *IMDB_FILES):
@@ -100,6 +102,7 @@ def fetch_imdb(dest="data/imdb", url: str = IMDB_URL, sha256: str = IMDB_SHA256,
     partial = dest / f".{name}.{pid}.partial"
     temporary = {path: path.with_name(f".{path.name}.{pid}.partial") for path in finals}
     result = FetchResult(dest)
+    done = False
     try:
         source = archive if _matches(archive, sha256) else None
         if source is None:
@@ -123,13 +126,34 @@ def fetch_imdb(dest="data/imdb", url: str = IMDB_URL, sha256: str = IMDB_SHA256,
             os.replace(partial, archive)
         if source == archive or keep_archive:
             result.archive = archive
+        done = True
     except OSError as exc:
         raise FetchError(f"{getattr(exc, 'filename', None) or dest}: cannot read or write ({exc.strerror or exc}). "
                          "Free some disk space, or choose another --dest") from None
     finally:
         for tmp in (partial, *temporary.values()):
             tmp.unlink(missing_ok=True)
+        if not done:
+            _remove_empty(made)
     return result
+
+
+def _missing_directories(path: Path) -> list[Path]:
+    """path and those of its parents that do not exist, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove the directories (deepest first) that are still empty; one that is not stays."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
 
 
 def _archive_name(url: str) -> str:

@@ -259,7 +259,10 @@ def semi_rounds(run_dir: Path, labels: list[str]):
     top.set_ylabel("pseudo-labels")
     top.legend(title="class", fontsize="small", loc="upper left")
     top.grid(axis="y", alpha=0.3)
-    bottom.plot(rounds, best, drawstyle="steps-post", color="0.5", linestyle="--", label="best so far")
+    # Not a running best: a round is kept unless validation shows it worse beyond noise, so the
+    # kept model's accuracy can fall; the line shows the model the run holds after each round.
+    bottom.plot(rounds, best, drawstyle="steps-post", color="0.5", linestyle="--",
+                label="kept model (kept unless worse beyond noise)")
     bottom.plot(rounds[accepted], accuracy[accepted], marker="o", linestyle="none", color="tab:green",
                 label="round kept", clip_on=False, zorder=3)
     if (~accepted).any():

@@ -96,3 +96,13 @@ def test_data_manager_split_unchanged():
     a = DataManager.split(y, 0.2, 5)
     b = DataManager.split(y, 0.2, 5)
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+def test_train_words_a_worse_calibration_error_as_worse():
+    from sentiment_cli.cli import _calibration_summary
+
+    assert _calibration_summary({"ece_before": 0.0921, "ece_after": 0.1804}) == (
+        "calibration error (lower is better) 0.092 before the mix, 0.180 after (out-of-fold on the validation rows)"
+        ": worse after the mix, by 0.088")
+    assert _calibration_summary({"ece_before": 0.091, "ece_after": 0.074}) == (
+        "calibration error (lower is better) 0.091 before the mix, 0.074 after (out-of-fold on the validation rows)")

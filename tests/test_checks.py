@@ -89,3 +89,18 @@ def test_an_unlabeled_test_file_with_a_blank_first_line_is_read_as_unlabeled(tmp
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)["test"]
     assert report["labeled"] is False and report["overlap"]["exact"] == 1
+
+
+def test_check_finds_labels_that_differ_only_in_case(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text("label,text\nPOS,good\nneg,bad\npos,fine\nPOS,great\n")
+    result = invoke("check", "--train", train)
+    assert result.exit_code == 0, result.output
+    said = ("labels 'POS' (2 rows, first on line 2) and 'pos' (1 row, first on line 4) differ only in case and train "
+            "as 2 separate classes; to make them one, write them alike in the file (for example every one as 'POS')")
+    assert f"  - {said}" in result.stdout
+    report = json.loads(invoke("check", "--train", train, "--json").stdout)
+    assert report["train"]["label_variants"] == [[{"label": "POS", "rows": 2, "first_line": 2},
+                                                  {"label": "pos", "rows": 1, "first_line": 4}]]
+    assert said in report["findings"]
+    assert invoke("check", "--train", train, "--strict").exit_code == 1

@@ -91,6 +91,27 @@ def test_gzip_stdin_and_stdout(models, tmp_path):
     assert [r[0] for r in csv.reader(io.StringIO(result.stdout))] == ["id", "1", "2"]
 
 
+def test_a_classic_labeled_file_is_labeled_by_its_texts(models, tmp_path):
+    """train's default layout given to test: the texts are labeled (the same as alone), not whole lines."""
+    texts = ["great fun movie", "i hate it", "so good , love it", "awful boring movie"]
+    classic = tmp_path / "labeled.txt"
+    classic.write_text("".join(f"{i % 2} +++$+++ {t}\n" for i, t in enumerate(texts)))
+    plain = tmp_path / "plain.txt"
+    plain.write_text("".join(f"{t}\n" for t in texts))
+    outs = {}
+    for src, fmt in [(plain, "auto"), (classic, "auto"), (classic, "classic")]:
+        out = tmp_path / f"{src.stem}-{fmt}.csv"
+        result = invoke("test", "a", "--input", src, "--output", out, "--format", fmt, "--probabilities",
+                        "--models-dir", models, "-q")
+        assert result.exit_code == 0, result.output
+        outs[src.stem, fmt] = rows(out)
+        said = f"{src} is labeled (LABEL +++$+++ TEXT): its texts are read and its labels ignored"
+        assert (said in result.stderr) == (src == classic), result.stderr
+        assert result.stderr.count("labels ignored") == (src == classic)
+    assert outs["plain", "auto"] == outs["labeled", "auto"] == outs["labeled", "classic"]
+    assert [r[0] for r in outs["labeled", "auto"][1:]] == ["1", "2", "3", "4"]  # line numbers
+
+
 def test_labels_and_threshold(models, tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("love it\nhate it\nfun\n")

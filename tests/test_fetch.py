@@ -152,7 +152,21 @@ def test_wrong_sha256_leaves_nothing(tmp_path, archive):
     assert result.exit_code == 1
     assert f"SHA-256 mismatch: expected {'0' * 64}, got {good}" in result.output
     assert "--sha256" in result.output and "Traceback" not in result.output
-    assert os.listdir(dest) == []
+    assert not dest.exists()  # fetch made it, and removed it on failure
+
+
+def test_a_failed_fetch_removes_the_directories_it_made_only(tmp_path, archive):
+    url = archive[0]
+    root = tmp_path / "root"
+    root.mkdir()
+    dest = root / "data" / "imdb"
+    assert fetch(dest, url, "0" * 64).exit_code == 1
+    assert os.listdir(root) == []  # data/ and data/imdb/ were made by fetch: both gone
+    dest.mkdir(parents=True)
+    assert fetch(dest, url, "0" * 64).exit_code == 1
+    assert os.listdir(dest) == []  # there before: it stays
+    assert fetch(root / "data" / "more" / "imdb", url, "0" * 64).exit_code == 1
+    assert sorted(os.listdir(root / "data")) == ["imdb"]  # more/ went, data/ (there before) stays
 
 
 def test_malformed_sha256_is_a_bad_option(tmp_path, archive):
@@ -168,7 +182,7 @@ def test_http_404(tmp_path, served):
     assert result.exit_code == 1
     assert f"Error: {base}/missing.tar.gz: HTTP error 404 (File not found)" in result.output
     assert "Traceback" not in result.output
-    assert os.listdir(dest) == []
+    assert not dest.exists()
 
 
 def test_connection_refused(tmp_path):
@@ -178,7 +192,7 @@ def test_connection_refused(tmp_path):
     result = fetch(tmp_path / "imdb", f"http://127.0.0.1:{port}/a.tar.gz", "0" * 64)
     assert result.exit_code == 1
     assert "cannot download (Connection refused)" in result.output
-    assert os.listdir(tmp_path / "imdb") == []
+    assert not (tmp_path / "imdb").exists()
 
 
 def test_timeout(tmp_path, served):
@@ -186,7 +200,7 @@ def test_timeout(tmp_path, served):
     result = fetch(tmp_path / "imdb", f"{base}/slow", "0" * 64, "--timeout", "0.3")
     assert result.exit_code == 1
     assert "no answer within 0.3 s" in result.output
-    assert os.listdir(tmp_path / "imdb") == []
+    assert not (tmp_path / "imdb").exists()
 
 
 def test_not_an_archive(tmp_path, served):
@@ -196,7 +210,7 @@ def test_not_an_archive(tmp_path, served):
     result = fetch(tmp_path / "imdb", f"{base}/page.html", sha256_of(page))
     assert result.exit_code == 1
     assert "not a readable .tar.gz archive" in result.output
-    assert os.listdir(tmp_path / "imdb") == []
+    assert not (tmp_path / "imdb").exists()
 
 
 def test_an_archive_without_the_layout(tmp_path, served):
@@ -205,7 +219,7 @@ def test_an_archive_without_the_layout(tmp_path, served):
     result = fetch(tmp_path / "imdb", f"{base}/other.tar.gz", sha256_of(other))
     assert result.exit_code == 1
     assert "does not have the aclImdb layout: no reviews (NUMBER_RATING.txt) in aclImdb/test/neg/" in result.output
-    assert os.listdir(tmp_path / "imdb") == []
+    assert not (tmp_path / "imdb").exists()
 
 
 def test_existing_files_are_kept_without_overwrite(tmp_path, archive):

@@ -202,3 +202,19 @@ def test_plot_needs_no_tensorflow_and_help_no_matplotlib(trained_once, tmp_path,
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"LOADED {loaded}" in done.stderr
+
+
+def test_the_rounds_line_is_the_kept_model_not_a_best_so_far(tmp_path):
+    """A kept round may score lower than the one before it (kept unless worse beyond noise): the
+    line is the kept model's accuracy and says so, not a 'best so far' that goes down."""
+    run = tmp_path / "r-semi"
+    run.mkdir()
+    (run / runs.ROUNDS_FILE).write_text(
+        "round,pseudo_labels,pseudo_0,pseudo_1,val_accuracy,accepted,best_val_accuracy\n"
+        "0,0,0,0,0.80,True,0.80\n1,10,5,5,0.84,True,0.84\n2,10,5,5,0.83,True,0.83\n3,10,5,5,0.70,False,0.83\n")
+    name, fig = plots.semi_rounds(run, ["0", "1"])
+    bottom = fig.axes[1]
+    labels = [line.get_label() for line in bottom.get_lines()]
+    assert not any("best" in label for label in labels)
+    line = next(line for line in bottom.get_lines() if line.get_label().startswith("kept model"))
+    assert list(line.get_ydata()) == [0.80, 0.84, 0.83, 0.83]

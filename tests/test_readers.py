@@ -158,3 +158,69 @@ def test_empty_texts_and_nul_bytes(tmp_path, capsys, policy):
     assert data.texts == ["good", "awful"] and data.skipped == 2
     warned = capsys.readouterr().err
     assert ("line 3: a NUL byte" in warned) == (policy == "warn")
+
+
+def test_a_classic_labeled_txt_is_read_as_texts_by_test(tmp_path, capsys):
+    """The default training layout given to `test`: its texts, ids by line, the labels left out and said so once."""
+    path = write(tmp_path / "t.txt", "1 +++$+++ good film\n\n0 +++$+++ bad film\n1 +++$+++ fun\n")
+    records = list(read_records(path, "test"))
+    assert [(r.id, r.text, r.label) for r in records] == [("1", "good film", None), ("3", "bad film", None),
+                                                          ("4", "fun", None)]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{path} is labeled" in err and "labels ignored" in err
+    assert f"sentiment-cli evaluate RUN --input {path}" in err
+    # named: the same, whatever the file is called
+    other = write(tmp_path / "t.data", path.read_text())
+    assert [r.text for r in read_records(other, "test", "classic")] == ["good film", "bad film", "fun"]
+    assert [r.text for r in read_records(other, "test")][0] == "1 +++$+++ good film"  # not a .txt: plain lines
+
+
+def test_a_plain_test_file_is_not_taken_for_classic(tmp_path, capsys):
+    path = write(tmp_path / "t.txt", "a line with x+++$+++y inside\n")  # not ' +++$+++ ': not the layout
+    assert [r.text for r in read_records(path, "test")] == ["a line with x+++$+++y inside"]
+    assert capsys.readouterr().err == ""
+
+
+def test_labels_that_differ_only_in_case_are_warned_of_with_counts(tmp_path, capsys):
+    path = write(tmp_path / "t.txt", "pos +++$+++ good\nneg +++$+++ bad\nPOS +++$+++ fine\nPos  +++$+++ fun\n"
+                                     "pos +++$+++ nice\n")
+    data = DataManager.read_labeled(path)
+    assert data.labels == ["pos", "neg", "POS", "Pos", "pos"]  # read as written: the warning says how to merge
+    err = capsys.readouterr().err
+    assert err == (f"warning: {path}: labels 'pos' (2 rows, first on line 1), 'POS' (1 row, first on line 3) and "
+                   "'Pos' (1 row, first on line 4) differ only in case and train as 3 separate classes; to make them "
+                   "one, write them alike in the file (for example every one as 'pos')\n")
+    DataManager.read_labeled(write(tmp_path / "u.txt", "pos +++$+++ good\nneg +++$+++ bad\n"))
+    assert capsys.readouterr().err == ""
+
+
+def test_a_file_that_is_not_utf8_is_told_to_convert_from_windows_1252(tmp_path):
+    # Windows-1252's curly quotes and dash: Latin-1 would read them as control characters
+    raw = "0 +++$+++ \u201cdull\u201d \u2013 very".encode("cp1252")
+    path = write(tmp_path / "a.txt", b"1 +++$+++ ok\n" + raw + b"\n")
+    with pytest.raises(DataError) as err:
+        DataManager.read_labeled(path)
+    assert "line 2: bytes that are not UTF-8" in str(err.value)
+    assert "iconv -f cp1252 -t utf-8" in str(err.value) and "latin1" not in str(err.value)
+    assert raw.decode("cp1252") == "0 +++$+++ \u201cdull\u201d \u2013 very"
+
+
+def test_a_csv_separated_by_semicolons_is_read_so_and_said(tmp_path, capsys):
+    path = write(tmp_path / "r.csv", 'text;label\ngood, really;pos\n"bad; awful";neg\n')
+    data = DataManager.read_labeled(path)
+    assert data.texts == ["good, really", "bad; awful"] and data.labels == ["pos", "neg"]
+    assert capsys.readouterr().err == f"note: {path}: fields separated by ';' (the header is 'text;label'): read with ';'\n"
+    test = write(tmp_path / "t.csv", "id;text\n7;fine, thanks\n")
+    assert [(r.id, r.text) for r in read_records(test, "test")] == [("7", "fine, thanks")]
+    # a header of semicolons without the column asked for: the message says how it was read
+    other = write(tmp_path / "o.csv", "review;stars\ngood;5\n")
+    with pytest.raises(DataError) as err:
+        DataManager.read_labeled(other)
+    assert str(err.value) == (f"{other}, line 1: no column 'text' (the header, read with ';' between fields, has: "
+                              "review, stars). Name the text column with --text-column")
+    data = DataManager.read_labeled(write(tmp_path / "p.csv", "review;stars\ngood;5\nbad;1\n"),
+                                    columns=Columns(text="review", label="stars"))
+    assert data.texts == ["good", "bad"]
+    # commas stay commas: a semicolon inside a comma header is part of a name
+    assert DataManager.read_labeled(write(tmp_path / "c.csv", "label,text\n1,a;b\n0,c\n")).texts == ["a;b", "c"]

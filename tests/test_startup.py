@@ -72,3 +72,18 @@ def test_scoring_a_predictions_file_does_not_import_tensorflow(tmp_path):
                            str(gold), "--json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "NOT IMPORTED" in done.stderr and '"accuracy": 0.5' in done.stdout
+
+
+def test_no_onednn_notice_about_boolean_tensors(models, tmp_path):
+    """The RNN's boolean mask made oneDNN print 'E0000 ... oneDNN supports DT_BOOL only on platforms
+    with AVX-512' at run time, which reads like an error. oneDNN is forced on here, as TensorFlow
+    turns it on by default on CPUs with AVX-VNNI; on a CPU with AVX-512 there is no line to miss."""
+    import os
+
+    src = tmp_path / "in.txt"
+    src.write_text("great fun\nawful\n")
+    done = subprocess.run([sys.executable, "-m", "sentiment_cli", "test", "run", "--input", str(src),
+                           "--output", str(tmp_path / "o.csv"), "--models-dir", str(models), "-q"],
+                          capture_output=True, text=True, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "oneDNN" not in done.stderr and "E0000" not in done.stderr, done.stderr

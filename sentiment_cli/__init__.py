@@ -1,3 +1,3 @@
 """sentiment-cli: train, apply and improve neural sentiment classifiers."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

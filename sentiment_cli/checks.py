@@ -78,8 +78,8 @@ def duplicate_warnings(texts: list[str], labels: list[str], lines: list[int], pa
     count, examples = _repeats(texts, lines, normalize)
     if count:
         where = ", ".join(f"line {a} repeats line {b}" for a, b in examples[:3])
-        out.append(f"{path}: {count} of {len(texts)} rows repeat an earlier text ({where}); repeats can land on both "
-                   "sides of the validation split and make validation accuracy look better than it is")
+        out.append(f"{path}: {count} of {len(texts)} rows repeat an earlier text ({where}); a repeated text "
+                   "validates or trains with all its copies, but weighs more than once in either")
     n_texts, n_rows, found = conflicts(texts, labels, lines)
     if n_texts:
         first = found[0]["labels"]

@@ -243,7 +243,8 @@ def semi_rounds(run_dir: Path, labels: list[str]):
         raise _Skip(f"{path.name} holds no rounds")
     rounds = _column(rows, "round", path).astype(int)
     accuracy = _column(rows, "val_accuracy", path)
-    best = _column(rows, "best_val_accuracy", path)
+    # the kept model's accuracy after each round (called best_val_accuracy before 0.3.0)
+    best = _column(rows, "kept_val_accuracy" if "kept_val_accuracy" in rows[0] else "best_val_accuracy", path)
     accepted = np.array([str(row.get("accepted", "")).strip().lower() == "true" for row in rows])
     classes = [label for label in labels if f"pseudo_{label}" in rows[0]]
     counts = [_column(rows, f"pseudo_{label}", path) for label in classes] or [_column(rows, "pseudo_labels", path)]

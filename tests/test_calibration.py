@@ -4,7 +4,9 @@ import pytest
 from sentiment_cli import runs, training
 from sentiment_cli.calibration import Mix, expected_calibration_error, fit_mix, out_of_fold, probabilities
 from sentiment_cli.config import TrainConfig
-from sentiment_cli.data import DataManager
+from sentiment_cli.data import sort_labels
+from sentiment_cli.encoding import Encoder, check_split, draw_split, split_by_hashes, stratified_split
+from sentiment_cli.fit import FitOptions
 
 
 def overconfident(n=4000, classes=2, seed=0):
@@ -66,9 +68,16 @@ def test_each_half_of_the_hybrid_is_trained(tmp_path, monkeypatch):
 
     texts = (POSITIVE + NEGATIVE) * 3
     labels = (["1"] * 10 + ["0"] * 10) * 3
-    data = training.LabeledData(texts, labels, list(range(1, 61)), "tiny")
     config = TrainConfig(vocab_size=60, max_length=8, ngram_buckets=256, embedding_dim=4, hidden_size=4,
                          epochs=3, batch_size=8, lr=0.03, seed=3, pretrain_embeddings=False, val_ratio=0.25)
+    encoder = Encoder.from_config(config)
+    encoder.labels = sort_labels(labels)
+    config.labels = list(encoder.labels)
+    y = encoder.encode_labels(labels)
+    split = draw_split(texts, y, config.val_ratio, config.seed)
+    check_split(split, y, encoder.labels, "tiny")
+    data = training.TrainData([texts[i] for i in split.train], y[split.train], [texts[i] for i in split.val],
+                              y[split.val])
     initial = {}
     real = training.build_model
 
@@ -78,7 +87,7 @@ def test_each_half_of_the_hybrid_is_trained(tmp_path, monkeypatch):
         return model
 
     monkeypatch.setattr(training, "build_model", spy)
-    result = training.train(config, data, tmp_path, verbose=0)
+    result = training.train(config, data, tmp_path, encoder, options=FitOptions(progress=False))
     model, metrics = result.model, result.metrics
     assert np.abs(model.get_layer("ngrams").weight.numpy()).sum() > 0
     moved = [not np.allclose(a, b) for a, b in zip(initial["rnn"], model.get_layer("rnn_logits").get_weights())]
@@ -90,12 +99,32 @@ def test_each_half_of_the_hybrid_is_trained(tmp_path, monkeypatch):
     assert np.allclose(model.get_layer("mix").get_weights()[0], metrics["mix_scales"], atol=1e-5)
 
 
-def test_data_manager_split_unchanged():
-    """semi relies on the base run's split: the same labels and seed give the same rows."""
+def test_stratified_split_unchanged():
+    """semi redraws the split of a run that records none (made before split.json) from the labels
+    and seed: the same labels and seed give the same rows, the rows they gave before."""
     y = np.array([0, 1] * 50)
-    a = DataManager.split(y, 0.2, 5)
-    b = DataManager.split(y, 0.2, 5)
+    a = stratified_split(y, 0.2, 5)
+    b = stratified_split(y, 0.2, 5)
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    assert a[1].tolist() == [1, 9, 12, 15, 18, 29, 34, 37, 39, 46, 49, 52, 58, 60, 64, 65, 69, 75, 78, 96]
+
+
+def test_drawn_split_is_rebuilt_from_its_hashes():
+    """semi relies on the base run's split as recorded: its hashes give the same rows, in any file order."""
+    from helpers import NEGATIVE, POSITIVE
+
+    texts = (POSITIVE + NEGATIVE) * 3
+    y = np.array(([1] * 10 + [0] * 10) * 3)
+    split = draw_split(texts, y, 0.25, 3)
+    again = draw_split(texts, y, 0.25, 3)
+    assert np.array_equal(split.train, again.train) and np.array_equal(split.val, again.val)
+    rebuilt = split_by_hashes(texts, split.record()["validation"])
+    assert np.array_equal(rebuilt.train, split.train) and np.array_equal(rebuilt.val, split.val)
+    # no text on both sides
+    assert not {texts[i] for i in split.train} & {texts[i] for i in split.val}
+    reversed_texts = texts[::-1]
+    flipped = split_by_hashes(reversed_texts, split.hashes)
+    assert sorted(reversed_texts[i] for i in flipped.val) == sorted(texts[i] for i in split.val)
 
 
 def test_train_words_a_worse_calibration_error_as_worse():

@@ -17,7 +17,8 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     labeled = write_labeled(root / "train.txt")
     three = root / "three.csv"
-    three.write_text("label,text\n" + "".join(f"{l},{l} words\n" for l in ["neg", "neu", "pos"] * 6))
+    # distinct texts: a text repeated is on one side of the validation split only
+    three.write_text("label,text\n" + "".join(f"{l},{l} words {i // 3}\n" for i, l in enumerate(["neg", "neu", "pos"] * 6)))
     models = root / "models"
     for name, path, seed in [("a", labeled, "1"), ("b", labeled, "2"), ("three", three, "1")]:
         args = [a if a != "7" else seed for a in TINY]
@@ -48,11 +49,15 @@ def test_count_order_and_ids_on_a_tricky_file(models, tmp_path):
     table = rows(out)
     assert table[0] == ["id", "label"]
     assert [r[0] for r in table[1:]] == ["7", "3", "3", "x", "5"]
-    assert all(r[1] in ("0", "1") for r in table[1:])
     out = tmp_path / "p.csv"
     invoke("test", "a", "--input", src, "--output", out, "--probabilities", "--models-dir", models, "-q")
-    probs = np.array([[float(v) for v in r[2:]] for r in rows(out)[1:]])
+    with_probs = rows(out)
+    assert with_probs[0] == ["id", "label", "p_0", "p_1"]
+    probs = np.array([[float(v) for v in r[2:]] for r in with_probs[1:]])
     assert np.isfinite(probs).all()  # the empty text too (a fully masked mean would be 0/0)
+    # each row's label is the one its probabilities give (threshold 0.5), in both outputs
+    assert [r[:2] for r in with_probs[1:]] == table[1:]
+    assert [r[1] for r in table[1:]] == ["1" if p1 >= 0.5 else "0" for p1 in probs[:, 1]]
 
 
 def test_output_matches_in_memory_prediction_whatever_the_chunking(models, tmp_path):

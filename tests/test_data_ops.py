@@ -1,11 +1,11 @@
 import numpy as np
 
-from sentiment_cli.data import (
+from sentiment_cli.encoding import (
     fit_idf,
     length_batches,
-    select_pseudo_labels,
     stratified_split,
 )
+from sentiment_cli.semi.selection import select_pseudo_labels
 
 
 def test_stratified_split_is_seeded_and_keeps_shares():

@@ -36,7 +36,7 @@ def environment(**changes):
 
 
 def assert_test_reads(models, tmp_path):
-    """`test` on the run writes one row per input line."""
+    """`test` on the run writes one row per input line, and the run has learned the clear ones."""
     texts = ["i love it", "awful boring movie", "so good", "hate this place", "happy happy day"]
     src, out = tmp_path / "in.txt", tmp_path / "out.csv"
     src.write_text("\n".join(texts) + "\n")
@@ -45,7 +45,7 @@ def assert_test_reads(models, tmp_path):
     with open(out, newline="") as f:
         table = list(csv.reader(f))
     assert table[0] == ["id", "label"] and len(table) == 1 + len(texts)
-    assert all(row[1] in ("0", "1") for row in table[1:])
+    assert [row[1] for row in table[1:]] == ["1", "0", "1", "0", "1"]
 
 
 def free_ports(n):
@@ -145,10 +145,10 @@ def test_tf_config_places_this_worker():
 def test_multi_worker_refuses_resume(tmp_path):
     import tensorflow as tf
 
-    from sentiment_cli.training import TrainConfig, train_run
+    from sentiment_cli.training import RunOptions, resume_run
 
+    write_labeled(tmp_path / "train.txt")
     distribution = Distribution("multi-worker", tf.distribute.get_strategy(), workers=2, worker=0)
     with pytest.raises(ConfigError, match="--resume"):
-        train_run(tmp_path / "models", "demo", TrainConfig(), write_labeled(tmp_path / "train.txt"), resume=True,
-                  distribution=distribution, verbose=0)
+        resume_run(tmp_path / "models", "demo", {}, RunOptions(progress=False, distribution=distribution))
     assert not (tmp_path / "models").exists()

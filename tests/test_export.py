@@ -24,7 +24,9 @@ print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     three = root / "three.csv"
-    three.write_text("label,text\n" + "".join(f"{l},{l} words and more\n" for l in ["neg", "neu", "pos"] * 6))
+    # distinct texts: a text repeated is on one side of the validation split only
+    three.write_text("label,text\n" + "".join(f"{l},{l} words and more {i // 3}\n"
+                                                for i, l in enumerate(["neg", "neu", "pos"] * 6)))
     for name, path in [("two", write_labeled(root / "train.txt")), ("three", three)]:
         result = invoke("train", name, "--train", path, "--models-dir", root / "models", *TINY)
         assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from helpers import invoke
 
-from sentiment_cli.data import DataManager, read_records
+from sentiment_cli.data import read_labeled, read_records, read_unlabeled
 from sentiment_cli.fetch import IMDB_FILES
 
 # folder -> {file name: text}; file names are ID_RATING.txt as in the real archive.
@@ -113,7 +113,7 @@ def test_writes_the_four_classic_files(tmp_path, archive):
     assert f"next: sentiment-cli train imdb --train {dest / 'training_label.txt'}" in result.stdout
     assert "training_label.txt" in result.stdout and "6 labeled reviews" in result.stdout
 
-    labeled = DataManager.read_labeled(dest / "training_label.txt")
+    labeled = read_labeled(dest / "training_label.txt")
     expected = {one_line(t): "1" for t in REVIEWS["train/pos"].values()}
     expected.update({one_line(t): "0" for t in REVIEWS["train/neg"].values()})
     assert dict(zip(labeled.texts, labeled.labels)) == expected
@@ -123,7 +123,7 @@ def test_writes_the_four_classic_files(tmp_path, archive):
     lines = (dest / "training_label.txt").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 6 and all(line[:10] in ("1 +++$+++ ", "0 +++$+++ ") for line in lines)
 
-    unlabeled = DataManager.read_unlabeled(dest / "training_nolabel.txt")
+    unlabeled = read_unlabeled(dest / "training_nolabel.txt")
     assert sorted(unlabeled) == sorted(one_line(t) for t in REVIEWS["train/unsup"].values())
 
     test = list(read_records(dest / "testing_data.txt", "test"))

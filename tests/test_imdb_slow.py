@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_cli.data import DataManager, read_records
+from sentiment_cli.data import read_labeled, read_records, read_unlabeled
 
 IMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
 
@@ -19,8 +19,8 @@ def imdb():
 
 
 def test_imdb_files_read_completely(imdb):
-    data = DataManager.read_labeled(imdb / "training_label.txt.gz")
+    data = read_labeled(imdb / "training_label.txt.gz")
     assert len(data.texts) == 25000 and sorted(set(data.labels)) == ["0", "1"]
     test = list(read_records(imdb / "testing_data.txt.gz", "test"))
     assert len(test) == 25000 and len({r.id for r in test}) == 25000
-    assert len(DataManager.read_unlabeled(imdb / "training_nolabel.txt.gz")) == 50000
+    assert len(read_unlabeled(imdb / "training_nolabel.txt.gz")) == 50000

@@ -4,7 +4,8 @@ import pytest
 from sentiment_cli import runs
 from sentiment_cli.tokenizer import Tokenizer
 from sentiment_cli.config import TrainConfig
-from sentiment_cli.model import build_model, has_ngrams, ngram_matrix
+from sentiment_cli.fit.ngram import ngram_matrix
+from sentiment_cli.model import build_model, has_ngrams
 from sentiment_cli.ngrams import NGramLogits
 
 VOCAB = 10
@@ -147,7 +148,7 @@ def test_a_fit_with_every_row_pruned_fits_the_bias_only():
 
 
 def test_the_hash_table_is_sized_from_the_training_data():
-    from sentiment_cli.model import ngram_buckets_for
+    from sentiment_cli.fit.ngram import ngram_buckets_for
 
     config = TrainConfig(ngram=3, ngram_buckets=2**21)
     few = [np.arange(2, 12)] * 40  # 40 texts of 10 tokens: 9 bigrams + 8 trigrams each
@@ -159,7 +160,7 @@ def test_the_hash_table_is_sized_from_the_training_data():
 
 @pytest.mark.parametrize("truncating", ["pre", "post"])
 def test_keep_tokens_cuts_padded_rows_as_the_tokenizer_cuts_texts(truncating):
-    from sentiment_cli.data import keep_tokens, pad
+    from sentiment_cli.encoding import keep_tokens, pad
     from sentiment_cli.textops import KeepTokens
 
     rng = np.random.default_rng(0)
@@ -173,7 +174,7 @@ def test_keep_tokens_cuts_padded_rows_as_the_tokenizer_cuts_texts(truncating):
 
 def test_the_ngram_half_reads_past_the_network_s_length(tmp_path):
     """A hybrid model reads ngram_max_length tokens; its network half only the last max_length."""
-    from sentiment_cli.data import DataManager, pad
+    from sentiment_cli.encoding import Encoder, pad
     from sentiment_cli.model import half_model
 
     words = [f"w{i}" for i in range(2, VOCAB)]
@@ -181,9 +182,9 @@ def test_the_ngram_half_reads_past_the_network_s_length(tmp_path):
     config = TrainConfig(embedding_dim=4, hidden_size=4, ngram_buckets=64, max_length=3, ngram_max_length=20,
                          labels=["0", "1"])
     assert config.read_length == 20
-    dm = DataManager.from_config(config, tokenizer)
+    encoder = Encoder.from_config(config, tokenizer)
     long_text = " ".join(words[:8])  # 8 tokens: the network reads w7 w8 w9, the n-gram half all 8
-    [seq] = dm.sequences([long_text])
+    [seq] = encoder.sequences([long_text])
     assert seq.tolist() == list(range(2, 10))
     model = build_model(config, vocab_size=VOCAB)
     assert ngram_matrix(model, [seq])[0, 2] == 1  # w2, which only the n-gram half sees

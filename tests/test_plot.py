@@ -22,7 +22,9 @@ def trained_once(tmp_path_factory):
     root = tmp_path_factory.mktemp("plot")
     labeled = write_labeled(root / "train.txt")
     three = root / "three.csv"
-    three.write_text("label,text\n" + "".join(f"{l},{l} words\n" for l in ["negative", "neutral", "positive"] * 6))
+    # distinct texts: a text repeated is on one side of the validation split only
+    three.write_text("label,text\n" + "".join(f"{l},{l} words {i // 3}\n"
+                                                for i, l in enumerate(["negative", "neutral", "positive"] * 6)))
     unlabeled = root / "nolabel.txt"
     unlabeled.write_text("great fun day\nawful boring song\ni love it\ni hate it\n" * 3)
     models = root / "models"

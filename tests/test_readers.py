@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from sentiment_cli.data import Columns, DataManager, read_records, sort_labels
+from sentiment_cli.data import Columns, read_labeled, read_records, read_unlabeled, sort_labels
 from sentiment_cli.errors import DataError
 
 
@@ -13,7 +13,7 @@ def write(path, text, encoding="utf-8"):
 
 def test_classic_labeled(tmp_path):
     path = write(tmp_path / "a.txt", "1 +++$+++ good film\n0 +++$+++ bad +++$+++ film\n\n")
-    data = DataManager.read_labeled(path)
+    data = read_labeled(path)
     assert data.labels == ["1", "0"]
     # Only the first separator splits; the rest is text.
     assert data.texts == ["good film", "bad +++$+++ film"]
@@ -22,7 +22,7 @@ def test_classic_labeled(tmp_path):
 
 def test_bom_crlf_and_no_trailing_newline(tmp_path):
     path = write(tmp_path / "a.txt", "\ufeff1 +++$+++ good\r\n0 +++$+++ bad")
-    data = DataManager.read_labeled(path)
+    data = read_labeled(path)
     assert data.labels == ["1", "0"]
     assert data.texts == ["good", "bad"]
 
@@ -31,21 +31,21 @@ def test_gzip(tmp_path):
     path = tmp_path / "a.txt.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
         f.write("1 +++$+++ good\n0 +++$+++ bad\n")
-    assert DataManager.read_labeled(path).texts == ["good", "bad"]
+    assert read_labeled(path).texts == ["good", "bad"]
 
 
 def test_csv_with_quotes_commas_and_named_columns(tmp_path):
     path = write(tmp_path / "r.csv", 'stars,body\npositive,"great, really ""great"""\nnegative,"two\nlines"\n')
-    data = DataManager.read_labeled(path, columns=Columns(text="body", label="stars"))
+    data = read_labeled(path, columns=Columns(text="body", label="stars"))
     assert data.texts == ['great, really "great"', "two\nlines"]
     assert data.labels == ["positive", "negative"]
 
 
 def test_tsv_and_jsonl(tmp_path):
     tsv = write(tmp_path / "r.tsv", "label\ttext\n1\tgood\n0\tbad\n")
-    assert DataManager.read_labeled(tsv).texts == ["good", "bad"]
+    assert read_labeled(tsv).texts == ["good", "bad"]
     jsonl = write(tmp_path / "r.jsonl", '{"text": "good", "label": 1}\n\n{"text": "bad", "label": 0}\n')
-    data = DataManager.read_labeled(jsonl)
+    data = read_labeled(jsonl)
     assert data.labels == ["1", "0"]
 
 
@@ -59,7 +59,7 @@ def test_plain_lines_are_numbered(tmp_path):
     path = write(tmp_path / "t.txt", "first\n\nthird\n")
     records = list(read_records(path, "test"))
     assert [(r.id, r.text) for r in records] == [("1", "first"), ("2", ""), ("3", "third")]
-    assert DataManager.read_unlabeled(path) == ["first", "third"]
+    assert read_unlabeled(path) == ["first", "third"]
 
 
 def test_labels_sort_numerically_or_alphabetically():
@@ -85,7 +85,7 @@ def test_labels_sort_numerically_or_alphabetically():
 def test_bad_input_names_file_and_line(tmp_path, name, content, message):
     path = write(tmp_path / name, content)
     with pytest.raises(DataError) as err:
-        DataManager.read_labeled(path)
+        read_labeled(path)
     assert message in str(err.value)
     assert str(err.value).startswith(str(path))
 
@@ -93,19 +93,19 @@ def test_bad_input_names_file_and_line(tmp_path, name, content, message):
 def test_unknown_label_against_declared_set(tmp_path):
     path = write(tmp_path / "a.txt", "1 +++$+++ ok\n2 +++$+++ what\n")
     with pytest.raises(DataError, match=r"line 2: unknown label '2' \(expected one of: 0, 1\)"):
-        DataManager.read_labeled(path, allowed=["0", "1"])
+        read_labeled(path, allowed=["0", "1"])
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="no such file"):
-        DataManager.read_labeled(tmp_path / "nope.txt")
+        read_labeled(tmp_path / "nope.txt")
 
 
 def test_truncated_gzip(tmp_path):
     full = gzip.compress(("1 +++$+++ good\n0 +++$+++ bad\n" * 200).encode())
     path = write(tmp_path / "a.txt.gz", full[: len(full) // 2])
     with pytest.raises(DataError, match="cannot be read after line"):
-        DataManager.read_labeled(path)
+        read_labeled(path)
 
 
 def test_gzip_input_closes_its_file(tmp_path):
@@ -118,7 +118,7 @@ def test_gzip_input_closes_its_file(tmp_path):
         f.write("1 +++$+++ good\n0 +++$+++ bad\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        data = DataManager.read_labeled(path)
+        data = read_labeled(path)
         gc.collect()
     assert data.labels == ["1", "0"]
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
@@ -143,7 +143,7 @@ def test_a_test_file_given_as_training_data_is_recognised(tmp_path):
     path = tmp_path / "testing_data.txt"
     path.write_text("id,text\n1,great\n")
     with pytest.raises(DataError, match="looks like a test file"):
-        DataManager.read_labeled(path)
+        read_labeled(path)
 
 
 @pytest.mark.parametrize("policy", ["error", "warn", "skip"])
@@ -152,9 +152,9 @@ def test_empty_texts_and_nul_bytes(tmp_path, capsys, policy):
     path.write_text("1 +++$+++ good\n0 +++$+++ \n1 +++$+++ bad\x00byte\n0 +++$+++ awful\n")
     if policy == "error":
         with pytest.raises(DataError, match="line 2: an empty text.*--on-bad-lines"):
-            DataManager.read_labeled(path)
+            read_labeled(path)
         return
-    data = DataManager.read_labeled(path, on_bad_lines=policy)
+    data = read_labeled(path, on_bad_lines=policy)
     assert data.texts == ["good", "awful"] and data.skipped == 2
     warned = capsys.readouterr().err
     assert ("line 3: a NUL byte" in warned) == (policy == "warn")
@@ -185,13 +185,13 @@ def test_a_plain_test_file_is_not_taken_for_classic(tmp_path, capsys):
 def test_labels_that_differ_only_in_case_are_warned_of_with_counts(tmp_path, capsys):
     path = write(tmp_path / "t.txt", "pos +++$+++ good\nneg +++$+++ bad\nPOS +++$+++ fine\nPos  +++$+++ fun\n"
                                      "pos +++$+++ nice\n")
-    data = DataManager.read_labeled(path)
+    data = read_labeled(path)
     assert data.labels == ["pos", "neg", "POS", "Pos", "pos"]  # read as written: the warning says how to merge
     err = capsys.readouterr().err
     assert err == (f"warning: {path}: labels 'pos' (2 rows, first on line 1), 'POS' (1 row, first on line 3) and "
                    "'Pos' (1 row, first on line 4) differ only in case and train as 3 separate classes; to make them "
                    "one, write them alike in the file (for example every one as 'pos')\n")
-    DataManager.read_labeled(write(tmp_path / "u.txt", "pos +++$+++ good\nneg +++$+++ bad\n"))
+    read_labeled(write(tmp_path / "u.txt", "pos +++$+++ good\nneg +++$+++ bad\n"))
     assert capsys.readouterr().err == ""
 
 
@@ -200,7 +200,7 @@ def test_a_file_that_is_not_utf8_is_told_to_convert_from_windows_1252(tmp_path):
     raw = "0 +++$+++ \u201cdull\u201d \u2013 very".encode("cp1252")
     path = write(tmp_path / "a.txt", b"1 +++$+++ ok\n" + raw + b"\n")
     with pytest.raises(DataError) as err:
-        DataManager.read_labeled(path)
+        read_labeled(path)
     assert "line 2: bytes that are not UTF-8" in str(err.value)
     assert "iconv -f cp1252 -t utf-8" in str(err.value) and "latin1" not in str(err.value)
     assert raw.decode("cp1252") == "0 +++$+++ \u201cdull\u201d \u2013 very"
@@ -208,7 +208,7 @@ def test_a_file_that_is_not_utf8_is_told_to_convert_from_windows_1252(tmp_path):
 
 def test_a_csv_separated_by_semicolons_is_read_so_and_said(tmp_path, capsys):
     path = write(tmp_path / "r.csv", 'text;label\ngood, really;pos\n"bad; awful";neg\n')
-    data = DataManager.read_labeled(path)
+    data = read_labeled(path)
     assert data.texts == ["good, really", "bad; awful"] and data.labels == ["pos", "neg"]
     assert capsys.readouterr().err == f"note: {path}: fields separated by ';' (the header is 'text;label'): read with ';'\n"
     test = write(tmp_path / "t.csv", "id;text\n7;fine, thanks\n")
@@ -216,11 +216,11 @@ def test_a_csv_separated_by_semicolons_is_read_so_and_said(tmp_path, capsys):
     # a header of semicolons without the column asked for: the message says how it was read
     other = write(tmp_path / "o.csv", "review;stars\ngood;5\n")
     with pytest.raises(DataError) as err:
-        DataManager.read_labeled(other)
+        read_labeled(other)
     assert str(err.value) == (f"{other}, line 1: no column 'text' (the header, read with ';' between fields, has: "
                               "review, stars). Name the text column with --text-column")
-    data = DataManager.read_labeled(write(tmp_path / "p.csv", "review;stars\ngood;5\nbad;1\n"),
+    data = read_labeled(write(tmp_path / "p.csv", "review;stars\ngood;5\nbad;1\n"),
                                     columns=Columns(text="review", label="stars"))
     assert data.texts == ["good", "bad"]
     # commas stay commas: a semicolon inside a comma header is part of a name
-    assert DataManager.read_labeled(write(tmp_path / "c.csv", "label,text\n1,a;b\n0,c\n")).texts == ["a;b", "c"]
+    assert read_labeled(write(tmp_path / "c.csv", "label,text\n1,a;b\n0,c\n")).texts == ["a;b", "c"]

@@ -51,8 +51,9 @@ def test_logs_into_a_file_have_no_carriage_returns_or_colour_codes(models, tmp_p
     assert train.returncode == 0, train.stderr
     assert "Epoch 1/2" in train.stderr and "val_accuracy" in train.stderr
     assert "Total params" not in train.stderr  # the summary only with --verbose
-    # the steps before the first epoch say what they did, one plain line each
-    for step in (f"reading {labeled}: 40 rows in ", "counting the vocabulary: 36 texts in ", "tokenizing: 40 texts in ",
+    # the steps before the first epoch say what they did, one plain line each (the vocabulary and
+    # the tokenizing line: the 36 training rows; the 4 validation rows are tokenized silently)
+    for step in (f"reading {labeled}: 40 rows in ", "counting the vocabulary: 36 texts in ", "tokenizing: 36 texts in ",
                  "word vectors (Word2Vec): 5 epochs in "):
         assert step in train.stderr, step
     test = subprocess.run([sys.executable, "-m", "sentiment_cli", "test", "logged", "--input", str(labeled),

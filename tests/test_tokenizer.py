@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_cli.data import DataManager, LabeledData
+from sentiment_cli.encoding import Encoder, pad
 from sentiment_cli.errors import RunError
 from sentiment_cli.tokenizer import OOV_ID, Tokenizer, tokenize, tokenize_batch
 
@@ -54,15 +54,15 @@ def test_load_rejects_other_json(tmp_path):
 
 
 def test_sequences_truncate_pre_keeps_the_end():
-    data = LabeledData(["a b c d e"], ["1"], [1], "x")
-    dm = DataManager(max_length=3, truncating="pre")
-    dm.fit(data.texts, vocab_size=10)
-    ids = {w: dm.tokenizer.encode(w)[0] for w in "abcde"}
-    assert dm.sequences(["a b c d e"])[0].tolist() == [ids["c"], ids["d"], ids["e"]]
-    dm.truncating = "post"
-    assert dm.sequences(["a b c d e"])[0].tolist() == [ids["a"], ids["b"], ids["c"]]
-    padded = dm.pad([np.array([5, 6]), np.array([7])])
+    encoder = Encoder(max_length=3, truncating="pre")
+    encoder.fit(["a b c d e"], vocab_size=10)
+    ids = {w: encoder.tokenizer.encode(w)[0] for w in "abcde"}
+    assert encoder.sequences(["a b c d e"])[0].tolist() == [ids["c"], ids["d"], ids["e"]]
+    encoder.truncating = "post"
+    assert encoder.sequences(["a b c d e"])[0].tolist() == [ids["a"], ids["b"], ids["c"]]
+    padded = pad([np.array([5, 6]), np.array([7])])
     assert padded.tolist() == [[5, 6], [7, 0]]
+    assert encoder.features([np.array([5, 6]), np.array([7])]).tolist() == [[5, 6], [7, 0]]
 
 
 def test_closing_tags_and_curly_apostrophes():

@@ -9,43 +9,13 @@ is what ``train`` prints, and a run keeps a hash of each training text (never th
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from collections import Counter, defaultdict
 import numpy as np
 
+from sentiment_cli.encoding import normalize
 from sentiment_cli.errors import DataError
 
-# Bump when normalize() changes: hashes stored by runs made with another version are not compared.
-NORMALIZATION = "nfkc-casefold-alnum-1"
-_NOT_WORD = re.compile(r"[\W_]+")
 EXAMPLES = 5  # examples listed per finding
-
-
-def normalize(text: str) -> str:
-    """The text as near-duplicates share it: Unicode NFKC, case folded, only letters and digits
-    separated by single spaces ('Great movie!!' and 'great  movie' are the same)."""
-    return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-
-
-def text_hash(text: str) -> str:
-    """64-bit hash of the normalized text, as hex."""
-    return hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=8).hexdigest()
-
-
-def text_hashes(texts) -> dict:
-    """A run's record of its training texts (saved as JSON): sorted unique hashes, not the texts."""
-    return {"normalization": NORMALIZATION, "digest": "blake2b-64", "hashes": sorted({text_hash(t) for t in texts})}
-
-
-def hash_set(record: dict) -> set[str] | None:
-    """The hashes of a ``text_hashes`` record, or None when they were made another way."""
-    if not isinstance(record, dict) or record.get("normalization") != NORMALIZATION \
-            or not isinstance(record.get("hashes"), list):
-        return None
-    return set(record["hashes"])
-
 
 def _repeats(texts: list[str], lines: list[int], key) -> tuple[int, list[tuple[int, int]]]:
     """Rows whose key repeats an earlier row's: their count and (line, first line) examples."""

@@ -3,12 +3,14 @@ and batches of texts of similar length."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from sentiment_cli.checks import text_hash
 from sentiment_cli.errors import DataError
 from sentiment_cli.tokenizer import PAD_ID, Tokenizer
 
@@ -75,6 +77,36 @@ class Encoder:
         return pad(seqs)
 
 
+# ---- text identity: what the split, the overlap warnings and `check` compare ----
+# Bump when normalize() changes: hashes stored by runs made with another version are not compared.
+NORMALIZATION = "nfkc-casefold-alnum-1"
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalize(text: str) -> str:
+    """The text as near-duplicates share it: Unicode NFKC, case folded, only letters and digits
+    separated by single spaces ('Great movie!!' and 'great  movie' are the same)."""
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def text_hash(text: str) -> str:
+    """64-bit hash of the normalized text, as hex."""
+    return hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def text_hashes(texts) -> dict:
+    """A run's record of its training texts (saved as JSON): sorted unique hashes, not the texts."""
+    return {"normalization": NORMALIZATION, "digest": "blake2b-64", "hashes": sorted({text_hash(t) for t in texts})}
+
+
+def hash_set(record: dict) -> set[str] | None:
+    """The hashes of a ``text_hashes`` record, or None when they were made another way."""
+    if not isinstance(record, dict) or record.get("normalization") != NORMALIZATION \
+            or not isinstance(record.get("hashes"), list):
+        return None
+    return set(record["hashes"])
+
+
 # ---- the split ----
 @dataclass
 class Split:
@@ -86,12 +118,12 @@ class Split:
     hashes: list
 
     def record(self) -> dict:
-        return {"digest": "blake2b-64 of checks.normalize(text)", "validation": self.hashes}
+        return {"digest": "blake2b-64 of encoding.normalize(text)", "validation": self.hashes}
 
 
 def draw_split(texts: list[str], y: np.ndarray, val_ratio: float, seed: int) -> Split:
     """A new split: each class's share drawn by the seed; then every row whose text equals a
-    validation text's (after checks.normalize) validates too, so no text stands on both sides."""
+    validation text's (after ``normalize``) validates too, so no text stands on both sides."""
     _, val_idx = stratified_split(y, val_ratio, seed)
     return split_by_hashes(texts, sorted({text_hash(texts[i]) for i in val_idx}))
 

@@ -25,8 +25,8 @@ from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import DataSpec, LabeledData, read_labeled, read_unlabeled, sort_labels
 from sentiment_cli.distribute import Distribution, lost_worker_errors
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
-from sentiment_cli.encoding import Encoder, Rows, check_split, draw_split, split_by_hashes
-from sentiment_cli.errors import DataError
+from sentiment_cli.encoding import Encoder, Rows, check_split, draw_split, split_by_hashes, text_hashes
+from sentiment_cli.errors import ConfigError, DataError
 from sentiment_cli.fit import FitOptions
 from sentiment_cli.fit.mix import fit_mix_on_validation
 from sentiment_cli.fit.network import fit_network_half, reseed_dropout
@@ -216,9 +216,9 @@ def resume_run(models_dir, name: str, asked: dict, options: RunOptions | None = 
     """
     options = options or RunOptions()
     if options.distribution is not None and options.distribution.name == "multi-worker":
-        raise DataError("--resume", "continues from epochs that one process committed; the workers of "
-                        "--strategy multi-worker commit none", fix="Start again with --overwrite, or train with "
-                        "--strategy default or mirrored")
+        raise ConfigError("--resume continues from epochs that one process committed; the workers of --strategy "
+                          "multi-worker commit none. Start again with --overwrite, or train with --strategy default "
+                          "or mirrored")
     workspace = Workspace.reopen(models_dir, name, "train", options.overwrite)
     stored = workspace.inputs()
     if stored.get("version") != INPUTS_VERSION:
@@ -232,6 +232,9 @@ def resume_run(models_dir, name: str, asked: dict, options: RunOptions | None = 
 def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed: bool) -> tuple[Path, dict]:
     """Read, record or check the inputs, train with epochs committed, save the run, install it."""
     with workspace.guard(_resume_command(job)):
+        if resumed and workspace.finished():
+            metrics = runs.read_json(workspace.run_dir / runs.METRICS_FILE)
+            return workspace.install(), metrics
         data = read_labeled(job.data.path, job.data.format, job.data.columns, job.labels, job.data.on_bad_lines,
                             progress=options.progress)
         for warning in checks.duplicate_warnings(data.texts, data.labels, data.lines, job.data.path):
@@ -264,7 +267,7 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
                      "skipped_lines": data.skipped, "unlabeled": job.unlabeled.path if job.unlabeled else None,
                      "labels": job.labels}
         save_run(workspace.run_dir, job.config, result, data_info, options.distribution)
-        runs.write_json(workspace.run_dir / runs.TEXTS_FILE, checks.text_hashes(texts))
+        runs.write_json(workspace.run_dir / runs.TEXTS_FILE, text_hashes(texts))
         runs.write_json(workspace.run_dir / runs.SPLIT_FILE, split.record())
         if options.tensorboard and workspace.file(runs.LOGS_DIR).exists():
             shutil.copytree(workspace.file(runs.LOGS_DIR), workspace.run_dir / runs.LOGS_DIR)

@@ -33,6 +33,7 @@ SUFFIX = ".work"
 OWNER_FILE = "owner.json"
 INPUTS_FILE = "inputs.json"
 STATE_FILE = "state.json"
+FINISHED_FILE = "finished.json"  # run/ is complete: what is left is to install it
 RUN_DIR = "run"
 VERSION = 1
 
@@ -171,12 +172,18 @@ class Workspace:
         return path
 
     # ---- the end ----
+    def finished(self) -> bool:
+        """Whether run/ is complete (an install was refused): a resume only installs it."""
+        return (self.path / FINISHED_FILE).is_file()
+
     def install(self) -> Path:
         """Rename the finished run into place and remove the workspace.
 
         A run there that this process was not allowed to replace (none was given with --overwrite,
-        or another one appeared while it worked) is never replaced: the work stays, resumable.
+        or another one appeared while it worked) is never replaced: the work stays, resumable,
+        also that of a run that committed no step on its way (an n-gram model has no epochs).
         """
+        runs.write_json_atomic(self.path / FINISHED_FILE, {"run": RUN_DIR})
         final = self.final
         if final.exists() and _identity(final) != self.replaceable:
             raise RunError(f"run {final.name!r} appeared in {final.parent} while this one worked; it was left as "
@@ -234,7 +241,7 @@ def _identity(path: Path) -> tuple | None:
 
 
 def _committed(path: Path) -> bool:
-    return (path / STATE_FILE).is_file()
+    return (path / STATE_FILE).is_file() or (path / FINISHED_FILE).is_file()
 
 
 def _kind_of(path: Path) -> str:

@@ -2,7 +2,8 @@ import json
 
 from helpers import invoke
 
-from sentiment_cli.checks import duplicate_warnings, hash_set, normalize, text_hash, text_hashes
+from sentiment_cli.checks import duplicate_warnings
+from sentiment_cli.encoding import hash_set, normalize, text_hash, text_hashes
 
 TRAIN = "\n".join([
     "1 +++$+++ Great movie!!",

@@ -72,7 +72,8 @@ def test_evaluate_prints_before_saving(trained, tmp_path, monkeypatch):
     assert result.output.index("accuracy") < result.output.index("warning: the report was not saved")
 
 
-def test_a_run_created_meanwhile_is_not_overwritten(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", ["hybrid", "ngram"])  # an n-gram model commits no epoch on its way
+def test_a_run_created_meanwhile_is_not_overwritten(tmp_path, monkeypatch, model):
     from sentiment_cli import training
 
     labeled = write_labeled(tmp_path / "train.txt")
@@ -86,7 +87,7 @@ def test_a_run_created_meanwhile_is_not_overwritten(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(training, "train", another_process_finishes_first)
-    result = invoke("train", "demo", "--train", labeled, "--models-dir", models, *TINY)
+    result = invoke("train", "demo", "--train", labeled, "--models-dir", models, *TINY, "--model", model)
     assert result.exit_code == 1 and "appeared in" in result.output and "--resume --overwrite" in result.output
     assert (models / "demo" / "marker").read_text() == "the other run"
     # the committed work is kept, and finishes in the other run's place when asked to
@@ -173,7 +174,7 @@ def test_vocabulary_is_fitted_on_the_training_side_only(tmp_path):
     train_run(TrainJob(tmp_path, "v", config, DataSpec(str(labeled))), RunOptions(progress=False))
     run = runs.load_run(tmp_path, "v", with_model=False)
     vocabulary = set(run.tokenizer.vocabulary)
-    from sentiment_cli.checks import text_hash
+    from sentiment_cli.encoding import text_hash
 
     validation = set(json.loads((tmp_path / "v" / runs.SPLIT_FILE).read_text())["validation"])
     assert len(validation) == 10

@@ -186,7 +186,7 @@ def test_pretrain_embeddings_retrains_the_start_on_all_text(setup, monkeypatch):
     result = invoke("semi", "base", "--rounds", "1", "--pretrain-embeddings", *common)
     assert result.exit_code == 0, result.output
     validation = set(json.loads((models / "base" / runs.SPLIT_FILE).read_text())["validation"])
-    from sentiment_cli.checks import text_hash
+    from sentiment_cli.encoding import text_hash
 
     outside = [t for t in POSITIVE + NEGATIVE if text_hash(t) not in validation]
     assert seen == {"pretrain": True, "unlabeled": len(outside)} and len(outside) < len(POSITIVE + NEGATIVE)
@@ -396,7 +396,7 @@ def _validation_texts_seen(monkeypatch):
 def test_the_split_follows_the_texts_when_the_file_is_edited(base_models, tmp_path, monkeypatch, always_accept):
     """semi validates on the base run's validation texts, also after the training file was reordered
     and rows were removed in place: none of its validation rows was a training row of the base run."""
-    from sentiment_cli.checks import text_hash
+    from sentiment_cli.encoding import text_hash
 
     labeled = write_labeled(tmp_path / "train.txt", copies=3)
     models = tmp_path / "models"
@@ -421,7 +421,7 @@ def test_the_split_follows_the_texts_when_the_file_is_edited(base_models, tmp_pa
 
 
 def test_unlabeled_texts_that_are_validation_texts_are_left_out(setup, monkeypatch, always_accept):
-    from sentiment_cli.checks import text_hash
+    from sentiment_cli.encoding import text_hash
 
     models, common = setup
     real, seen = rounds._train_round, []

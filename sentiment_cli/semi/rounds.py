@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment_cli import checks, runs
+from sentiment_cli import runs
 from sentiment_cli.calibration import probabilities
-from sentiment_cli.checks import text_hash
 from sentiment_cli.config import SemiConfig, TrainConfig
 from sentiment_cli.data import Columns, DataSpec, read_labeled, read_unlabeled
-from sentiment_cli.encoding import Encoder, Rows, Split, split_by_hashes, stratified_split
+from sentiment_cli.encoding import Encoder, Rows, Split, split_by_hashes, stratified_split, text_hash, text_hashes
 from sentiment_cli.errors import RunError
 from sentiment_cli.fit import FitOptions
 from sentiment_cli.model import halves, halves_logits
@@ -122,6 +121,9 @@ def _load_base(job: SemiJob) -> runs.Run:
 def _semi_in(workspace: Workspace, job: SemiJob, base: runs.Run, progress: bool, resumed: bool):
     """Read and check the inputs, run the rounds left, write the run and install it."""
     with workspace.guard(_resume_command(job, base)):
+        if resumed and workspace.finished():
+            metrics = runs.read_json(workspace.run_dir / runs.METRICS_FILE)
+            return workspace.install(), metrics
         rounds, inputs = _prepare(workspace, job, base, progress)
         if resumed:
             workspace.check_inputs(inputs, hint="Restore them")
@@ -396,7 +398,7 @@ def _write_run(rounds: Rounds, base: runs.Run, state: dict, model) -> dict:
     runs.write_json(run_dir / runs.METRICS_FILE, metrics)
     runs.write_csv(run_dir / runs.ROUNDS_FILE, state["rounds"])
     runs.write_json(run_dir / runs.SPLIT_FILE, inputs["split"])
-    runs.write_json(run_dir / runs.TEXTS_FILE, checks.text_hashes(rounds.data.train_texts + rounds.data.val_texts))
+    runs.write_json(run_dir / runs.TEXTS_FILE, text_hashes(rounds.data.train_texts + rounds.data.val_texts))
     rounds.encoder.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
     shutil.copyfile(rounds.workspace.file(state["model_file"]), run_dir / runs.MODEL_FILE)
     return metrics

@@ -532,17 +532,16 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
     if as_json and output_path == "-":
         raise click.UsageError("--json prints on stdout, where --output - writes the CSV: give --output FILE")
     _load_tensorflow()
-    from sentiment_cli.predict import predict_file
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.predict import PredictOptions, predict_file
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
     if top_k and len(loaded[0].config.labels) <= 2:
         raise click.UsageError(f"--top-k is for runs of more than two classes; {loaded[0].path.name} has two "
                                "(--probabilities gives both)")
-    stats = predict_file(loaded, input_path, output_path, fmt=fmt, columns=_run_columns(kwargs, loaded[0]),
-                         chunk_size=chunk_size,
-                         batch_size=batch_size, max_tokens=max_batch_tokens, probabilities=probabilities,
-                         threshold=threshold, top_k=top_k,
-                         progress=not quiet)
+    options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet)
+    stats = predict_file(loaded, DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0])), output_path, options,
+                         probabilities, top_k)
     if as_json:
         click.echo(json.dumps({"output": str(output_path), "input": str(input_path),
                                "runs": [run.path.name for run in loaded], **stats}))
@@ -599,16 +598,14 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
         raise click.UsageError("Missing option '--input' (or score a file with --predictions FILE --gold FILE)")
     gold = read_gold(gold_path) if gold_path is not None else None
     _load_tensorflow()
-    from sentiment_cli.predict import evaluate_file, save_report
-
     from sentiment_cli.data import DataSpec
+    from sentiment_cli.predict import PredictOptions, evaluate_file, save_report
 
     loaded = _load_runs(models_dir, [*runs, *extra_runs])
     policy = on_bad_lines or loaded[0].record.get("data", {}).get("on_bad_lines") or "error"
     data = DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0]), policy)
-    report = evaluate_file(loaded, data, chunk_size=chunk_size,
-                           batch_size=batch_size, max_tokens=max_batch_tokens, threshold=threshold,
-                           errors=errors, progress=not quiet, gold=gold)
+    options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet)
+    report = evaluate_file(loaded, data, options, errors, gold)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

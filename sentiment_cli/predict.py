@@ -9,6 +9,7 @@ place only when every row is written.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import csv
 import heapq
 import itertools
@@ -23,10 +24,9 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from sentiment_cli import checks
 from sentiment_cli import runs as runs_module
-from sentiment_cli.data import Columns, DataSpec, Record, keep_good, read_records
-from sentiment_cli.encoding import Encoder
+from sentiment_cli.data import DataSpec, Record, keep_good, read_records
+from sentiment_cli.encoding import Encoder, hash_set, text_hash
 from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
 from sentiment_cli.model import predict_proba
@@ -138,17 +138,28 @@ def _progress(desc: str, enabled: bool):
                 mininterval=0.5, dynamic_ncols=True)
 
 
-def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto", columns: Columns | None = None,
-                 chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
-                 max_tokens: int = PREDICT_TOKENS, probabilities: bool = False,
-                 threshold: float | None = None, top_k: int | None = None, progress: bool = True) -> dict:
-    """Write ``id,label[,p_LABEL...][,label_1,p_1...]`` for every row of input_path, in input order.
+@dataclass
+class PredictOptions:
+    """How `test` and `evaluate` predict: memory bounds, decision threshold, progress."""
+
+    chunk_size: int = DEFAULT_CHUNK  # rows read and predicted at a time
+    batch_size: int = PREDICT_BATCH  # most rows per model call
+    max_tokens: int = PREDICT_TOKENS  # most rows x padded length per model call
+    threshold: float | None = None  # binary runs: P(positive) from which the positive label is given
+    progress: bool = True
+
+
+def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictOptions | None = None,
+                 probabilities: bool = False, top_k: int | None = None) -> dict:
+    """Write ``id,label[,p_LABEL...][,label_1,p_1...]`` for every row of ``data``, in input order.
 
     top_k: the k likeliest labels and their probabilities, likeliest first (ties: label order).
     """
-    predictor = Predictor(runs, batch_size, max_tokens)
-    threshold = decision_threshold(runs, threshold)
-    records = read_records(input_path, "test", fmt, columns or Columns())
+    options = options or PredictOptions()
+    input_path, chunk_size, progress = data.path, options.chunk_size, options.progress
+    predictor = Predictor(runs, options.batch_size, options.max_tokens)
+    threshold = decision_threshold(runs, options.threshold)
+    records = read_records(input_path, "test", data.format, data.columns)
     rows = 0
     start = time.perf_counter()
     # The first chunk is read before the output opens: an unreadable input writes nothing, not
@@ -179,18 +190,18 @@ def predict_file(runs: list[Run], input_path, output_path, *, fmt: str = "auto",
             "threshold": threshold}
 
 
-def evaluate_file(runs: list[Run], data: DataSpec, *, chunk_size: int = DEFAULT_CHUNK, batch_size: int = PREDICT_BATCH,
-                  max_tokens: int = PREDICT_TOKENS, threshold: float | None = None,
-                  errors: int = 0, progress: bool = True, gold: Gold | None = None) -> dict:
+def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | None = None, errors: int = 0,
+                  gold: Gold | None = None) -> dict:
     """Metrics of the runs (averaged, if several) on a labeled file; the ``errors`` most confidently wrong.
 
     With ``gold``, the input is read as a test file (ids and texts) and each row's label is
     the gold file's for its id. A row with an empty text or a NUL byte is an error or is left
     out, as ``data.on_bad_lines`` says (the runs' own policy, by default).
     """
+    options = options or PredictOptions()
     input_path, fmt, columns = data.path, data.format, data.columns
-    predictor = Predictor(runs, batch_size, max_tokens)
-    threshold = decision_threshold(runs, threshold)
+    predictor = Predictor(runs, options.batch_size, options.max_tokens)
+    threshold = decision_threshold(runs, options.threshold)
     index = {label: i for i, label in enumerate(predictor.labels)}
     if gold is None:
         records = read_records(input_path, "labeled", fmt, columns)
@@ -200,8 +211,8 @@ def evaluate_file(runs: list[Run], data: DataSpec, *, chunk_size: int = DEFAULT_
     trained_on = training_hashes(runs)
     overlap = 0
     y_true, y_pred, worst = [], [], []
-    with _progress("evaluate", progress) as bar:
-        for chunk, probs in predictor.chunks(records, chunk_size):
+    with _progress("evaluate", options.progress) as bar:
+        for chunk, probs in predictor.chunks(records, options.chunk_size):
             truth = []
             for record in chunk:
                 if record.label not in index:
@@ -212,7 +223,7 @@ def evaluate_file(runs: list[Run], data: DataSpec, *, chunk_size: int = DEFAULT_
                 truth.append(index[record.label])
             truth = np.asarray(truth)
             if trained_on:
-                overlap += sum(checks.text_hash(record.text) in trained_on for record in chunk)
+                overlap += sum(text_hash(record.text) in trained_on for record in chunk)
             predicted = decide(probs, threshold)
             y_true.append(truth)
             y_pred.append(predicted)
@@ -248,7 +259,7 @@ def training_hashes(runs: list[Run]) -> set[str] | None:
     for run in runs:
         path = run.path / runs_module.TEXTS_FILE
         try:
-            hashes = checks.hash_set(runs_module.read_json(path)) if path.exists() else None
+            hashes = hash_set(runs_module.read_json(path)) if path.exists() else None
         except RunError:  # damaged: only a warning depends on it
             hashes = None
         if hashes is None:

@@ -93,79 +93,99 @@ def _read(path, fmt, columns, labeled: bool):
     return [r.text for r in records], None, [r.line for r in records]
 
 
-def check_files(train_path, test_path=None, *, fmt: str = "auto", columns=None, test_fmt: str = "auto",
-                vocab_size: int = 20_000, max_length: int = 400, normalization: str = "none") -> dict:
+def check_files(train, test=None, config=None) -> dict:
     """The report of ``sentiment-cli check``: one section per file, plus the overlap.
 
-    Unknown tokens are those outside the vocabulary ``train --vocab-size`` would build from the
-    whole training file (train builds it from the training side of its split); lengths are in
-    tokens of sentiment-cli's tokenizer.
+    train, test: ``data.DataSpec`` of the labeled file and of the (optional) file to test on.
+    config: the ``TrainConfig`` train would use (vocab_size, max_length, normalize). Unknown
+    tokens are those outside the vocabulary ``train --vocab-size`` would build from the whole
+    training file (train builds it from the training side of its split); lengths are in tokens
+    of sentiment-cli's tokenizer.
     """
-    from sentiment_cli.data import describe_label_variants, label_variants
+    from sentiment_cli.config import TrainConfig
     from sentiment_cli.tokenizer import Tokenizer, tokenize_batch
 
-    texts, labels, lines = _read(train_path, fmt, columns, labeled=True)
+    config = config or TrainConfig()
+    texts, labels, lines = _read(train.path, train.format, train.columns, labeled=True)
     if not texts:
-        raise DataError(train_path, "no labeled examples in the file", fix="Give a file with labeled examples")
-    tokens = tokenize_batch(texts, normalization)
+        raise DataError(train.path, "no labeled examples in the file", fix="Give a file with labeled examples")
+    tokens = tokenize_batch(texts, config.normalize)
     counts = Counter(t for ts in tokens for t in ts)
-    vocabulary = set(Tokenizer.from_counts(counts, vocab_size).vocabulary[2:])
+    vocabulary = set(Tokenizer.from_counts(counts, config.vocab_size).vocabulary[2:])
+    section, findings = _train_section(train.path, (texts, labels, lines), tokens, config.max_length, vocabulary)
+    section["vocabulary"] = {"distinct_tokens": len(counts), "kept": len(vocabulary), "vocab_size": config.vocab_size}
+    report = {"train": section}
+    if test is not None:
+        report["test"] = _test_section(test, (texts, labels, lines), vocabulary, config, findings)
+    shares = [v["share"] for v in section["labels"].values()]
+    if len(shares) > 1 and max(shares) >= 4 * min(shares):
+        findings.append("the classes are imbalanced (largest at least 4x the smallest): "
+                        "macro F1 says more than accuracy")
+    report["findings"] = findings
+    return report
+
+
+def _train_section(path, rows: tuple, tokens, max_length: int, vocabulary: set) -> tuple[dict, list[str]]:
+    """The training file's section of the report, and its findings."""
+    from sentiment_cli.data import describe_label_variants, label_variants
+
+    texts, labels, lines = rows
     classes = Counter(labels)
-    exact, exact_examples = _repeats(texts, lines, lambda t: t)
+    exact, _ = _repeats(texts, lines, lambda t: t)
     near, near_examples = _repeats(texts, lines, normalize)
     n_conflicts, conflict_rows, conflict_examples = conflicts(texts, labels, lines)
     variants = label_variants(labels, lines)
-    report = {"train": {
-        "path": str(train_path), "rows": len(texts),
+    section = {
+        "path": str(path), "rows": len(texts),
         "labels": {label: {"rows": n, "share": round(n / len(texts), 4)} for label, n in sorted(classes.items())},
         "duplicates": {"exact": exact, "normalized": near,
                        "examples": [{"line": a, "repeats_line": b} for a, b in near_examples]},
         "conflicts": {"texts": n_conflicts, "rows": conflict_rows, "examples": conflict_examples},
         "label_variants": [[{"label": label, "rows": rows, "first_line": first} for label, rows, first in group]
                            for group in variants],
-        "vocabulary": {"distinct_tokens": len(counts), "kept": len(vocabulary), "vocab_size": vocab_size},
         **_token_stats(tokens, vocabulary, max_length),
-    }}
+    }
     findings = []
     if near:
         findings.append(f"{near} training rows repeat an earlier text ({exact} exactly)")
     if n_conflicts:
         findings.append(f"{n_conflicts} training texts have more than one label")
     findings.extend(describe_label_variants(group) for group in variants)
-    if test_path is not None:
-        test_texts, test_labels, test_lines = _read(test_path, test_fmt, columns, labeled=False)
-        first_exact = {}
-        first_near = {}
-        for text, line in zip(texts, lines):
-            first_exact.setdefault(text, line)
-            first_near.setdefault(normalize(text), line)
-        overlap_exact = overlap_near = 0
-        examples = []
-        for text, line in zip(test_texts, test_lines):
-            overlap_exact += text in first_exact
-            train_line = first_near.get(normalize(text))
-            if train_line is not None:
-                overlap_near += 1
-                if len(examples) < EXAMPLES:
-                    examples.append({"test_line": line, "train_line": train_line})
-        section = {"path": str(test_path), "rows": len(test_texts), "labeled": test_labels is not None,
-                   "overlap": {"exact": overlap_exact, "normalized": overlap_near, "examples": examples},
-                   **_token_stats(tokenize_batch(test_texts, normalization), vocabulary, max_length)}
-        if test_labels is not None:
-            section["labels"] = {label: {"rows": n, "share": round(n / len(test_texts), 4)}
-                                 for label, n in sorted(Counter(test_labels).items())}
-            unseen = sorted(set(test_labels) - set(classes))
-            if unseen:
-                findings.append(f"test labels the training file never has: {', '.join(unseen)}")
-        report["test"] = section
-        if overlap_near:
-            findings.append(f"{overlap_near} test rows are also in the training file ({overlap_exact} exactly)")
-    shares = [v["share"] for v in report["train"]["labels"].values()]
-    if len(shares) > 1 and max(shares) >= 4 * min(shares):
-        findings.append("the classes are imbalanced (largest at least 4x the smallest): "
-                        "macro F1 says more than accuracy")
-    report["findings"] = findings
-    return report
+    return section, findings
+
+
+def _test_section(test, train_rows: tuple, vocabulary: set, config, findings: list[str]) -> dict:
+    """The test file's section of the report: its overlap with the training file and its tokens;
+    its findings are appended to ``findings``."""
+    from sentiment_cli.tokenizer import tokenize_batch
+
+    texts, labels, lines = train_rows
+    test_texts, test_labels, test_lines = _read(test.path, test.format, test.columns, labeled=False)
+    first_exact, first_near = {}, {}
+    for text, line in zip(texts, lines):
+        first_exact.setdefault(text, line)
+        first_near.setdefault(normalize(text), line)
+    overlap_exact = overlap_near = 0
+    examples = []
+    for text, line in zip(test_texts, test_lines):
+        overlap_exact += text in first_exact
+        train_line = first_near.get(normalize(text))
+        if train_line is not None:
+            overlap_near += 1
+            if len(examples) < EXAMPLES:
+                examples.append({"test_line": line, "train_line": train_line})
+    section = {"path": str(test.path), "rows": len(test_texts), "labeled": test_labels is not None,
+               "overlap": {"exact": overlap_exact, "normalized": overlap_near, "examples": examples},
+               **_token_stats(tokenize_batch(test_texts, config.normalize), vocabulary, config.max_length)}
+    if test_labels is not None:
+        section["labels"] = {label: {"rows": n, "share": round(n / len(test_texts), 4)}
+                             for label, n in sorted(Counter(test_labels).items())}
+        unseen = sorted(set(test_labels) - set(labels))
+        if unseen:
+            findings.append(f"test labels the training file never has: {', '.join(unseen)}")
+    if overlap_near:
+        findings.append(f"{overlap_near} test rows are also in the training file ({overlap_exact} exactly)")
+    return section
 
 
 def format_check(report: dict) -> str:

@@ -635,7 +635,7 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
 @data_options
 @click.option("--test-format", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="Format of --test.")
-@click.option("--vocab-size", type=click.IntRange(1), default=DEFAULTS.vocab_size, show_default=True,
+@click.option("--vocab-size", type=click.IntRange(3), default=DEFAULTS.vocab_size, show_default=True,
               help="Vocabulary size train would use: tokens outside it count as unknown.")
 @click.option("--max-length", type=click.IntRange(1), default=DEFAULTS.max_length, show_default=True,
               help="Token limit train would use: the share of longer texts is reported.")
@@ -658,8 +658,12 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
     _load_tensorflow()  # the tokenizer's rules are TensorFlow ops
     from sentiment_cli.checks import check_files, format_check
 
-    report = check_files(train_path, test_path, fmt=fmt, columns=_columns(kwargs), test_fmt=test_format,
-                         vocab_size=vocab_size, max_length=max_length, normalization=normalize)
+    from sentiment_cli.data import DataSpec
+
+    columns = _columns(kwargs)
+    config = TrainConfig(vocab_size=vocab_size, max_length=max_length, normalize=normalize)
+    test = DataSpec(test_path, test_format, columns) if test_path else None
+    report = check_files(DataSpec(train_path, fmt, columns), test, config)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_check(report), nl=as_json)
     if strict and report["findings"]:
         sys.exit(1)

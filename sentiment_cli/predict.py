@@ -74,15 +74,15 @@ class Predictor:
         self.labels = check_ensemble(runs)
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        self.managers = [Encoder.from_config(run.config, run.tokenizer) for run in runs]
+        self.encoders = [Encoder.from_config(run.config, run.tokenizer) for run in runs]
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        return self._average([dm.sequences(texts) for dm in self.managers])
+        return self._average([encoder.sequences(texts) for encoder in self.encoders])
 
     def _average(self, seqs_per_run: list) -> np.ndarray:
         total = None
-        for run, dm, seqs in zip(self.runs, self.managers, seqs_per_run):
-            probs = predict_proba(run.model, seqs, dm.features, self.batch_size, self.max_tokens)
+        for run, encoder, seqs in zip(self.runs, self.encoders, seqs_per_run):
+            probs = predict_proba(run.model, seqs, encoder.features, self.batch_size, self.max_tokens)
             total = probs if total is None else total + probs
         return total / len(self.runs)
 
@@ -93,7 +93,7 @@ class Predictor:
 
         def prepare():
             chunk = list(itertools.islice(records, chunk_size))
-            return chunk, [dm.sequences([r.text for r in chunk]) for dm in self.managers]
+            return chunk, [encoder.sequences([r.text for r in chunk]) for encoder in self.encoders]
 
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(prepare)

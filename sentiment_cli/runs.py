@@ -7,7 +7,6 @@ and an existing run replaced with --overwrite survives until its successor is co
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import math
@@ -16,7 +15,6 @@ import platform
 import re
 import shutil
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -178,55 +176,6 @@ def clean_leftovers(directory, prefix: str, suffix: str = "") -> list[str]:
         print(f"removed {len(removed)} leftover(s) of killed work in {directory}: {', '.join(sorted(removed))}",
               file=sys.stderr)
     return removed
-
-
-@contextlib.contextmanager
-def new_run(models_dir, name: str, overwrite: bool = False):
-    """Yield a temporary directory to fill; on success it becomes models_dir/name.
-
-    On any exception (KeyboardInterrupt included) the temporary directory is removed and an
-    existing run stays as it was.
-    """
-    final = run_path(models_dir, name)
-    if final.exists() and not overwrite:
-        raise RunError(f"run {name!r} already exists in {final.parent}: pass --overwrite to replace it, or choose another name")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(final.parent, f".{name}.partial-")
-    clean_leftovers(final.parent, f".{name}.old-")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=final.parent))
-    tmp.chmod(file_mode(directory=True))
-    try:
-        yield tmp
-        install_run(tmp, final, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def install_run(src: Path, final: Path, overwrite: bool = True) -> None:
-    """Rename a complete run directory to ``final``.
-
-    With overwrite, a run there is replaced (moved aside, then deleted). Without, a run that
-    appeared there meanwhile (another process of the same name finished first) is an error,
-    never silently replaced: renaming onto a directory that exists fails unless it is empty.
-    """
-    if not overwrite:
-        try:
-            os.rename(src, final)
-        except OSError:
-            if not final.exists():
-                raise
-            raise RunError(f"run {final.name!r} was created in {final.parent} by another process while this one "
-                           "worked; it was left as it is and this result discarded. Choose another name, or pass "
-                           "--overwrite to replace it") from None
-        return
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}-")
-        os.replace(final, old)
-    os.replace(src, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def make_config_record(config: TrainConfig, tokenizer: Tokenizer, data: dict, extra: dict | None = None) -> dict:

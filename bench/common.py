@@ -27,6 +27,43 @@ def read_test_labels(path) -> dict[str, str]:
     return dict(line.split(",", 1) for _, line in lines if line)
 
 
+def first_lines(path, n: int, dest: Path) -> Path:
+    """dest holding the first n lines of path (a labeled file, gzip or not), for a run on fewer reviews."""
+    from sentiment_cli.data import read_lines
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "w", encoding="utf-8") as f:
+        for number, line in read_lines(path):
+            if number > n:
+                break
+            f.write(line + "\n")
+    return dest
+
+
+def train_saved(models_dir, name: str, config, train_path, unlabeled_path=None, progress: bool = True):
+    """`sentiment-cli train NAME --overwrite` in-process: models_dir/NAME from the labeled file train_path
+    (and more text for the vocabulary and Word2Vec); returns (path, metrics)."""
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.training import RunOptions, TrainJob, train_run
+
+    job = TrainJob(str(models_dir), name, config, DataSpec(str(train_path)),
+                   DataSpec(str(unlabeled_path)) if unlabeled_path else None)
+    return train_run(job, RunOptions(overwrite=True, progress=progress))
+
+
+def run_split(run, texts: list[str], y):
+    """The run's training and validation rows of texts (a Split), as `semi` rebuilds them: the rows
+    whose text is one of the run's validation texts (its split.json) validate; for a run made before
+    runs recorded their split, the split is drawn again from the file's order and the run's seed."""
+    from sentiment_cli import runs
+    from sentiment_cli.encoding import draw_split, split_by_hashes
+
+    path = run.path / runs.SPLIT_FILE
+    if path.exists():
+        return split_by_hashes(texts, runs.read_json(path)["validation"])
+    return draw_split(texts, y, run.config.val_ratio, run.config.seed)
+
+
 def parse_overrides(pairs: list[str]) -> dict:
     """--set name=value pairs, typed like the TrainConfig defaults."""
     from sentiment_cli.config import TrainConfig

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import imdb_file, read_test_labels
+from common import imdb_file, read_test_labels, run_split
 
 OUT = Path(__file__).resolve().parent / "out"
 MODELS = OUT / "models"
@@ -44,23 +44,26 @@ def main():
     from sentiment_cli import runs
     from sentiment_cli.calibration import fit_mix, out_of_fold, probabilities
     from sentiment_cli.config import TrainConfig
-    from sentiment_cli.data import DataManager, LabeledData, read_records
+    from sentiment_cli.data import read_labeled, read_records, read_unlabeled
+    from sentiment_cli.encoding import Encoder
+    from sentiment_cli.fit import FitOptions
     from sentiment_cli.model import halves, halves_logits
-    from sentiment_cli.training import train
+    from sentiment_cli.training import TrainData, train
 
     start = runs.load_run(MODELS, "imdb-b-start")
-    dm = DataManager.from_config(start.config, start.tokenizer)
-    data = DataManager.read_labeled(labeled_path)
-    unlabeled = DataManager.read_unlabeled(unlabeled_path)
+    encoder = Encoder.from_config(start.config, start.tokenizer)
+    data = read_labeled(labeled_path)
+    unlabeled = read_unlabeled(unlabeled_path)
     test = list(read_records(imdb_file("testing_data.txt.gz"), "test"))
-    y = dm.encode_labels(data.labels)
-    _, val_idx = dm.split(y, start.config.val_ratio, start.config.seed)
-    val_seqs, val_y = dm.sequences([data.texts[i] for i in val_idx]), y[val_idx]
-    test_seqs, test_y = dm.sequences([r.text for r in test]), dm.encode_labels([truth[r.id] for r in test])
-    unl_seqs = dm.sequences(unlabeled)
+    y = encoder.encode_labels(data.labels)
+    split = run_split(start, data.texts, y)  # the start's own training and validation rows
+    train_idx, val_idx = split.train, split.val
+    val_seqs, val_y = encoder.sequences([data.texts[i] for i in val_idx]), y[val_idx]
+    test_seqs, test_y = encoder.sequences([r.text for r in test]), encoder.encode_labels([truth[r.id] for r in test])
+    unl_seqs = encoder.sequences(unlabeled)
 
     names = halves(start.model)  # ["ngrams", "rnn_logits"]
-    logits = halves_logits(start.model, unl_seqs, dm.features)[:, :, 0]
+    logits = halves_logits(start.model, unl_seqs, encoder.features)[:, :, 0]
 
     def surest(column: int) -> tuple[np.ndarray, np.ndarray]:
         """Each class's per_class surest unlabeled rows by one half's logit, and their labels."""
@@ -74,19 +77,21 @@ def main():
     labels_all = [line.partition("+++$+++")[0].strip() for n, line in read_lines(imdb_file("training_label.txt.gz"))
                   if n > 1000]
     if len(labels_all) == len(unlabeled):
-        unl_truth = dm.encode_labels(labels_all)
+        unl_truth = encoder.encode_labels(labels_all)
 
     rows, new_halves = [], {}
     t0 = time.perf_counter()
     for teacher, student, model in ((0, "rnn_logits", "rnn"), (1, "ngrams", "ngram")):
         idx, pseudo = surest(teacher)
         correct = f"{np.mean(unl_truth[idx] == pseudo):.3f}" if unl_truth is not None else "?"
-        extra = LabeledData([unlabeled[i] for i in idx], [dm.labels[p] for p in pseudo], list(range(len(idx))),
-                            "pseudo-labels")
         config = TrainConfig.from_dict({**start.config.to_dict(), "model": model})
+        # the start's split; the pseudo-labels join the student half's training side only
+        train_data = TrainData([data.texts[i] for i in train_idx], y[train_idx], [data.texts[i] for i in val_idx],
+                               y[val_idx], extra={student: ([unlabeled[i] for i in idx], pseudo)},
+                               unlabeled=unlabeled)
         with tempfile.TemporaryDirectory() as scratch:
-            result = train(config, data, Path(scratch), data_manager=DataManager.from_config(config, start.tokenizer),
-                           extra_data=extra, unlabeled_texts=unlabeled, verbose=2)
+            result = train(config, train_data, Path(scratch), Encoder.from_config(config, start.tokenizer),
+                           options=FitOptions(progress=True))
         new_halves[student] = result.model
         print(f"{student} trained on the labeled rows + {len(idx)} pseudo-labels from {names[teacher]} "
               f"({correct} of them right)", file=sys.stderr)
@@ -98,13 +103,13 @@ def main():
         test_acc = float(np.mean(probabilities(test_logits, params).argmax(axis=1) == test_y))
         rows.append((label, float(np.mean(oof.argmax(axis=1) == val_y)), test_acc))
 
-    start_val = halves_logits(start.model, val_seqs, dm.features)
-    start_test = halves_logits(start.model, test_seqs, dm.features)
+    start_val = halves_logits(start.model, val_seqs, encoder.features)
+    start_test = halves_logits(start.model, test_seqs, encoder.features)
     for h, name in enumerate(names):
         scored(f"start: {name} alone", start_val[:, h:h + 1], start_test[:, h:h + 1])
     scored("start: mix of the halves", start_val, start_test)
-    new_val = np.concatenate([halves_logits(new_halves[n], val_seqs, dm.features) for n in names], axis=1)
-    new_test = np.concatenate([halves_logits(new_halves[n], test_seqs, dm.features) for n in names], axis=1)
+    new_val = np.concatenate([halves_logits(new_halves[n], val_seqs, encoder.features) for n in names], axis=1)
+    new_test = np.concatenate([halves_logits(new_halves[n], test_seqs, encoder.features) for n in names], axis=1)
     for h, name in enumerate(names):
         scored(f"co-trained: {name} alone", new_val[:, h:h + 1], new_test[:, h:h + 1])
     scored("co-trained: mix of the new halves", new_val, new_test)

@@ -12,9 +12,10 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-from common import imdb_file, read_test_labels
+from common import imdb_file, read_test_labels, run_split
 from sentiment_cli import runs
-from sentiment_cli.data import DataManager, read_records
+from sentiment_cli.data import read_labeled, read_records, read_unlabeled
+from sentiment_cli.encoding import Encoder
 from sentiment_cli.tokenizer import tokenize_batch
 from sentiment_cli.model import halves_logits
 from sentiment_cli.calibration import fit_mix, probabilities, out_of_fold
@@ -30,14 +31,15 @@ if not (MODELS / "imdb-default").exists():
           file=sys.stderr)
     sys.exit(0)
 run = runs.load_run(MODELS, "imdb-default")
-data = DataManager.read_labeled(imdb_file("training_label.txt.gz"))
-unl = DataManager.read_unlabeled(imdb_file("training_nolabel.txt.gz"))
+data = read_labeled(imdb_file("training_label.txt.gz"))
+unl = read_unlabeled(imdb_file("training_nolabel.txt.gz"))
 truth = read_test_labels(imdb_file("testing_label.csv.gz"))
 test = list(read_records(imdb_file("testing_data.txt.gz"), "test"))
 test_texts, test_labels = [r.text for r in test], [truth[r.id] for r in test]
-dm = DataManager.from_config(run.config, run.tokenizer)
-y, y_test = dm.encode_labels(data.labels), dm.encode_labels(test_labels)
-tr, va = dm.split(y, run.config.val_ratio, run.config.seed)
+encoder = Encoder.from_config(run.config, run.tokenizer)
+y, y_test = encoder.encode_labels(data.labels), encoder.encode_labels(test_labels)
+split = run_split(run, data.texts, y)  # the run's own training and validation rows
+tr, va = split.train, split.val
 
 def grams(toks):
     return toks + [a + " " + b for a, b in zip(toks, toks[1:])]
@@ -71,8 +73,8 @@ for C in (0.01, 0.1, 1, 10):
 acc, C, clf = best
 print(f"doc2vec LR (C={C} chosen on val): val {acc:.4f} test {clf.score(Xte, y_test):.4f}", flush=True)
 d_va, d_te = clf.decision_function(Xva), clf.decision_function(Xte)
-h_va = halves_logits(run.model, dm.sequences([data.texts[i] for i in va]), dm.features)
-h_te = halves_logits(run.model, dm.sequences(test_texts), dm.features)
+h_va = halves_logits(run.model, encoder.sequences([data.texts[i] for i in va]), encoder.features)
+h_te = halves_logits(run.model, encoder.sequences(test_texts), encoder.features)
 for label, cols in (("ngram+rnn", [0, 1]), ("ngram+rnn+doc2vec", [0, 1, 2]), ("ngram+doc2vec", [0, 2])):
     L_va = np.concatenate([h_va, d_va[:, None, None]], axis=1)[:, cols]
     L_te = np.concatenate([h_te, d_te[:, None, None]], axis=1)[:, cols]

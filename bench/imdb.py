@@ -37,9 +37,18 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import imdb_file, parse_overrides, read_test_labels, test_accuracy  # noqa: E402
+from common import (  # noqa: E402
+    first_lines,
+    imdb_file,
+    parse_overrides,
+    read_test_labels,
+    run_split,
+    test_accuracy,
+    train_saved,
+)
 
-OUT_MODELS = Path(__file__).resolve().parent / "out" / "models"
+OUT = Path(__file__).resolve().parent / "out"
+OUT_MODELS = OUT / "models"
 
 
 def main():
@@ -71,12 +80,12 @@ def main():
 
     from sentiment_cli import runs
     from sentiment_cli.config import TrainConfig
-    from sentiment_cli.data import DataManager, read_records
-    from sentiment_cli.training import train_and_save
+    from sentiment_cli.data import read_labeled, read_records
+    from sentiment_cli.encoding import Encoder
 
-    data = DataManager.read_labeled(train_file)
     if args.limit:
-        data.texts, data.labels, data.lines = data.texts[:args.limit], data.labels[:args.limit], data.lines[:args.limit]
+        train_file = first_lines(train_file, args.limit, OUT / f"imdb_first{args.limit}.txt")
+    data = read_labeled(train_file)
     truth = read_test_labels(label_file)
     test = list(read_records(test_file, "test"))
     test_texts, test_labels = [r.text for r in test], [truth[r.id] for r in test]
@@ -84,7 +93,7 @@ def main():
     name = args.run or args.save_run
     if not args.run:
         config = TrainConfig(**parse_overrides(args.set))
-        train_and_save(OUT_MODELS, name, config, data, {"train": str(train_file)}, overwrite=True, verbose=2)
+        train_saved(OUT_MODELS, name, config, train_file)
     run = runs.load_run(OUT_MODELS, name)
     config, metrics = run.config, run.metrics
     t0 = time.perf_counter()
@@ -99,12 +108,13 @@ def main():
 
     for model in args.compare or ["ngram"]:
         if model != "none":
-            rows.append(train_and_score(TrainConfig(**{**parse_overrides(args.set), "model": model}), data,
+            rows.append(train_and_score(TrainConfig(**{**parse_overrides(args.set), "model": model}), train_file,
                                         test_texts, test_labels))
 
-    dm = DataManager.from_config(config, run.tokenizer)
-    y, y_test = dm.encode_labels(data.labels), dm.encode_labels(test_labels)
-    train_idx, val_idx = dm.split(y, config.val_ratio, config.seed)
+    encoder = Encoder.from_config(config, run.tokenizer)
+    y, y_test = encoder.encode_labels(data.labels), encoder.encode_labels(test_labels)
+    rows_split = run_split(run, data.texts, y)  # the run's own validation rows
+    train_idx, val_idx = rows_split.train, rows_split.val
     split = ([data.texts[i] for i in train_idx], y[train_idx], [data.texts[i] for i in val_idx], y[val_idx])
     if not args.no_peers:
         rows.append(tfidf_lr(*split, test_texts, y_test))
@@ -166,7 +176,8 @@ def speed_worker(way: str, name: str, examples: int) -> None:
     import numpy as np
 
     from sentiment_cli import runs
-    from sentiment_cli.data import DataManager, read_records
+    from sentiment_cli.data import read_labeled
+    from sentiment_cli.encoding import Encoder
     from sentiment_cli.threads import configure_threads
 
     configure_threads()
@@ -176,12 +187,12 @@ def speed_worker(way: str, name: str, examples: int) -> None:
     else:
         run = runs.load_run(OUT_MODELS, name)
         config = run.config
-        dm = DataManager.from_config(config, run.tokenizer)
-        data = DataManager.read_labeled(imdb_file("training_label.txt.gz"))
-        y = dm.encode_labels(data.labels)
-        train_idx, _ = dm.split(y, config.val_ratio, config.seed)
+        encoder = Encoder.from_config(config, run.tokenizer)
+        data = read_labeled(imdb_file("training_label.txt.gz"))
+        y = encoder.encode_labels(data.labels)
+        train_idx = run_split(run, data.texts, y).train
         pick = train_idx[rng.permutation(len(train_idx))[:examples]]
-        rate = training_rate(config, dm, [data.texts[i] for i in pick], y[pick], plain=way == "train-plain")
+        rate = training_rate(config, encoder, [data.texts[i] for i in pick], y[pick], plain=way == "train-plain")
     print(json.dumps({"way": way, "rate": rate, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -190,13 +201,13 @@ def mixing_table(run, test_texts, test_labels):
     import numpy as np
 
     from sentiment_cli.calibration import expected_calibration_error, probabilities
-    from sentiment_cli.data import DataManager
+    from sentiment_cli.encoding import Encoder
     from sentiment_cli.model import halves, halves_logits
 
-    dm = DataManager.from_config(run.config, run.tokenizer)
+    encoder = Encoder.from_config(run.config, run.tokenizer)
     names = halves(run.model)
-    logits = halves_logits(run.model, dm.sequences(test_texts), dm.features)
-    y = dm.encode_labels(test_labels)
+    logits = halves_logits(run.model, encoder.sequences(test_texts), encoder.features)
+    y = encoder.encode_labels(test_labels)
     m = run.metrics
     outputs = logits.shape[2]
 
@@ -219,13 +230,12 @@ def mixing_table(run, test_texts, test_labels):
     return rows
 
 
-def train_and_score(config, data, test_texts, test_labels):
-    """Train config in a temporary directory; its table row."""
+def train_and_score(config, train_file, test_texts, test_labels):
+    """Train config on train_file in a temporary directory; its table row."""
     from sentiment_cli import runs
-    from sentiment_cli.training import train_and_save
 
     with tempfile.TemporaryDirectory() as tmp:
-        _, metrics = train_and_save(tmp, "compare", config, data, {}, verbose=0)
+        _, metrics = train_saved(tmp, "compare", config, train_file, progress=False)
         run = runs.load_run(tmp, "compare")
         accuracy = test_accuracy(run, test_texts, test_labels)
     return (f"sentiment-cli --model {config.model}: {describe(run.config)}", metrics["best_val_accuracy"], accuracy,
@@ -247,7 +257,7 @@ def describe(config) -> str:
     return f"{rnn} + {ngram}, {text}" if config.model == "hybrid" else f"{rnn}, {text}"
 
 
-def training_rate(config, dm, texts, y, plain: bool) -> float:
+def training_rate(config, encoder, texts, y, plain: bool) -> float:
     """Examples/s of a new model's second epoch: plain Keras fit on padded arrays, or our pipeline.
 
     The first epoch is not timed: it traces the graph and, on a CPU, oneDNN prepares its
@@ -257,16 +267,18 @@ def training_rate(config, dm, texts, y, plain: bool) -> float:
     """
     import numpy as np
 
+    from sentiment_cli.encoding import pad
+    from sentiment_cli.fit.network import make_dataset
     from sentiment_cli.model import build_model, compile_model, half_model
-    from sentiment_cli.training import make_dataset, seed_everything
+    from sentiment_cli.training import seed_everything
 
-    seqs = dm.sequences(texts)
+    seqs = encoder.sequences(texts)
     y = y.astype(np.float32 if config.num_classes == 2 else np.int32)
     seed_everything(config.seed)
     # the network half, the part Keras trains (the n-gram half is a convex fit outside Keras)
-    model = compile_model(half_model(build_model(config, len(dm.tokenizer)), "rnn_logits"), config)
+    model = compile_model(half_model(build_model(config, len(encoder.tokenizer)), "rnn_logits"), config)
     if plain:
-        x = dm.pad(seqs, config.max_length)
+        x = pad(seqs, config.max_length)
         model.fit(x, y, batch_size=config.batch_size, verbose=0)
         start = time.perf_counter()
         model.fit(x, y, batch_size=config.batch_size, verbose=0)
@@ -290,9 +302,11 @@ def prediction_rate(name: str, input_path: Path, plain: bool) -> float:
     import numpy as np
 
     from sentiment_cli import runs
-    from sentiment_cli.data import pad, read_records
+    from sentiment_cli.data import read_records
+    from sentiment_cli.encoding import pad
     from sentiment_cli.model import class_probabilities
-    from sentiment_cli.predict import predict_file
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.predict import PredictOptions, predict_file
 
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "result.csv"
@@ -311,7 +325,7 @@ def prediction_rate(name: str, input_path: Path, plain: bool) -> float:
                 writer.writerows((r.id, run.config.labels[k]) for r, k in zip(records, labels))
             rows = len(records)
         else:
-            rows = predict_file([run], input_path, output, progress=False)["rows"]
+            rows = predict_file([run], DataSpec(input_path), output, PredictOptions(progress=False))["rows"]
         return rows / (time.perf_counter() - start)
 
 

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import imdb_file, parse_overrides, read_test_labels, test_accuracy  # noqa: E402
+from common import imdb_file, parse_overrides, read_test_labels, run_split, test_accuracy, train_saved  # noqa: E402
 
 OUT = HERE / "out"
 MODELS = OUT / "models"
@@ -60,9 +60,8 @@ def main():
     truth = read_test_labels(imdb_file("testing_label.csv.gz"))
 
     from sentiment_cli.config import SemiConfig, TrainConfig
-    from sentiment_cli.data import DataManager, read_lines, read_records
-    from sentiment_cli.semi import self_train
-    from sentiment_cli.training import train_and_save
+    from sentiment_cli.data import DataSpec, read_lines, read_records
+    from sentiment_cli.semi.rounds import SemiJob, semi_run
 
     OUT.mkdir(exist_ok=True)
     test = list(read_records(test_file, "test"))
@@ -72,9 +71,7 @@ def main():
         labeled_path, unlabeled_path, base = train_file, nolabel_file, args.start
         if args.set or not (MODELS / base).exists():
             base = "imdb-a-start"
-            data = DataManager.read_labeled(labeled_path)
-            train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data,
-                           {"train": str(labeled_path)}, overwrite=True, verbose=2)
+            train_saved(MODELS, base, TrainConfig(**parse_overrides(args.set)), labeled_path)
     else:
         labeled_path, unlabeled_path, base = OUT / "imdb_first1000.txt", OUT / "imdb_rest_nolabel.txt", "imdb-b-start"
         with open(labeled_path, "w", encoding="utf-8") as lab, open(unlabeled_path, "w", encoding="utf-8") as unl:
@@ -83,8 +80,6 @@ def main():
                     lab.write(line + "\n")
                 else:
                     unl.write(line.partition("+++$+++")[2].strip() + "\n")
-        data = DataManager.read_labeled(labeled_path)
-        unlabeled = DataManager.read_unlabeled(unlabeled_path) if args.start_unlabeled else None
         if args.reuse_start and (MODELS / base).exists():
             from sentiment_cli import runs
 
@@ -95,8 +90,8 @@ def main():
                 sys.exit(f"--reuse-start: {MODELS / base} was trained with another {', '.join(differ)}; "
                          "run without --reuse-start")
         else:
-            train_and_save(MODELS, base, TrainConfig(**parse_overrides(args.set)), data, {"train": str(labeled_path)},
-                           overwrite=True, unlabeled_texts=unlabeled, verbose=2)
+            train_saved(MODELS, base, TrainConfig(**parse_overrides(args.set)), labeled_path,
+                        unlabeled_path if args.start_unlabeled else None)
 
     from sentiment_cli import runs
 
@@ -108,7 +103,7 @@ def main():
                       pretrain_embeddings=args.pretrain_embeddings)
     started = time.perf_counter()
     output = f"{base}-semi"
-    _, metrics = self_train(MODELS, base, output, None, unlabeled_path, semi, overwrite=True)
+    _, metrics = semi_run(SemiJob(str(MODELS), base, output, semi, DataSpec(str(unlabeled_path))), overwrite=True)
     seconds = time.perf_counter() - started
     semi_accuracy = test_accuracy(runs.load_run(MODELS, output), texts, labels)
     rounds = metrics["rounds"][1:]
@@ -127,7 +122,7 @@ def main():
               f"{r['accepted']} | {float(r['seconds']):.0f} |")
     if metrics.get("stopped"):
         print(f"\nstopped: {metrics['stopped']}")
-    peers = [] if args.no_peers else peer_rows(runs.load_run(MODELS, base, with_model=False).config,
+    peers = [] if args.no_peers else peer_rows(runs.load_run(MODELS, base, with_model=False),
                                                labeled_path, texts, labels,
                                                unlabeled_path if args.scenario == "b" else None)
     print("\n| scenario | supervised val acc | semi val acc | supervised test acc | semi test acc | s/round "
@@ -140,24 +135,26 @@ def main():
         print(f"| ({args.scenario}) peer: {name} | {val_acc:.4f} | | {test_acc:.4f} | | | {train_seconds:.0f} |")
 
 
-def peer_rows(config, labeled_path, test_texts, test_labels, unlabeled_path):
+def peer_rows(run, labeled_path, test_texts, test_labels, unlabeled_path):
     """The peers of bench/imdb.py on the run's own training split, and with unlabeled_path (scenario
     b; scenario a's 50,000 reviews would take many GB) the NBSVM-style one again with its n-gram
     vocabulary counted on the unlabeled text too."""
     import numpy as np
 
     from imdb import nb_lr, tfidf_lr
-    from sentiment_cli.data import DataManager
+    from sentiment_cli.data import read_labeled, read_unlabeled
 
-    data = DataManager.read_labeled(labeled_path)
+    config = run.config
+    data = read_labeled(labeled_path)
     y = np.array([config.labels.index(label) for label in data.labels])
-    train_idx, val_idx = DataManager.split(y, config.val_ratio, config.seed)
+    split = run_split(run, data.texts, y)
+    train_idx, val_idx = split.train, split.val
     y_test = np.array([config.labels.index(label) for label in test_labels])
     args = ([data.texts[i] for i in train_idx], y[train_idx], [data.texts[i] for i in val_idx], y[val_idx],
             test_texts, y_test)
     rows = [tfidf_lr(*args), nb_lr(*args)]
     if unlabeled_path is not None:
-        rows.append(nb_lr(*args, unlabeled_texts=DataManager.read_unlabeled(unlabeled_path)))
+        rows.append(nb_lr(*args, unlabeled_texts=read_unlabeled(unlabeled_path)))
     return rows
 
 

@@ -49,9 +49,9 @@ def main():
     if mode not in ("cv", "few"):
         sys.exit("usage: python bench/ngram_features.py cv|few")
     train_file = imdb_file("training_label.txt.gz")
-    from sentiment_cli.data import DataManager
+    from sentiment_cli.data import read_labeled
 
-    data = DataManager.read_labeled(train_file)
+    data = read_labeled(train_file)
     (cross_validation if mode == "cv" else few_labels)(data)
 
 
@@ -70,7 +70,7 @@ def nb_scaled(x_train, y_train, min_count):
 def our_matrix(fit_texts, vocab_size, buckets, other_texts=()):
     """Binary matrix of NGramLogits' rows for fit_texts, then other_texts; the tokenizer's
     vocabulary is fitted on fit_texts only."""
-    from sentiment_cli.model import pad
+    from sentiment_cli.encoding import pad
     from sentiment_cli.ngrams import NGramLogits
     from sentiment_cli.tokenizer import Tokenizer
 

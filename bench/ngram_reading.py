@@ -38,8 +38,10 @@ def main():
     from sklearn.linear_model import LogisticRegression
 
     from sentiment_cli.config import TrainConfig
-    from sentiment_cli.data import DataManager, read_lines
-    from sentiment_cli.model import build_model, ngram_buckets_for, ngram_matrix
+    from sentiment_cli.data import read_lines
+    from sentiment_cli.encoding import Encoder, stratified_split
+    from sentiment_cli.fit.ngram import ngram_buckets_for, ngram_matrix
+    from sentiment_cli.model import build_model
 
     rows = [line.partition("+++$+++") for _, line in read_lines(train_file)]
     texts, labels = [r[2].strip() for r in rows], [r[0].strip() for r in rows]
@@ -47,16 +49,16 @@ def main():
     results = {}
     base = TrainConfig(model="ngram", labels=["0", "1"])
     y_all = np.array([int(v) for v in labels])
-    train_idx, _ = DataManager.split(y_all[:1000], base.val_ratio, base.seed)
+    train_idx, _ = stratified_split(y_all[:1000], base.val_ratio, base.seed)
     train_texts, y = [texts[i] for i in train_idx], y_all[train_idx]
     dev_texts, dev_y = texts[1000:], y_all[1000:]
     for reading in (400, 5000):
         config = TrainConfig(model="ngram", labels=["0", "1"], ngram_max_length=reading)
-        dm = DataManager.from_config(config)
-        dm.fit(train_texts, config.vocab_size)
-        train_seqs, dev_seqs = dm.sequences(train_texts), dm.sequences(dev_texts)
+        encoder = Encoder.from_config(config)
+        encoder.fit(train_texts, config.vocab_size)
+        train_seqs, dev_seqs = encoder.sequences(train_texts), encoder.sequences(dev_texts)
         lengths[reading] = float(np.mean([len(s) for s in dev_seqs]))
-        model = build_model(config, len(dm.tokenizer), ngram_buckets=ngram_buckets_for(train_seqs, config))
+        model = build_model(config, len(encoder.tokenizer), ngram_buckets=ngram_buckets_for(train_seqs, config))
         layer = model.get_layer("ngrams")
         x, x_dev = ngram_matrix(model, train_seqs), ngram_matrix(model, dev_seqs)
         layer.set_ratios(x, y, min_count=config.ngram_min_count)

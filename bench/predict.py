@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import imdb_file  # noqa: E402
+from common import first_lines, imdb_file, train_saved  # noqa: E402
 
 OUT = HERE / "out"
 
@@ -49,18 +49,21 @@ def worker(args):
     base_rss = peak_rss_mb()
     start = time.perf_counter()
     if args.worker == "streaming":
-        from sentiment_cli.predict import predict_file
+        from sentiment_cli.data import DataSpec
+        from sentiment_cli.predict import PredictOptions, predict_file
 
-        stats = predict_file([run], args.input, OUT / f"pred-{Path(args.input).stem}.csv", progress=False)
+        stats = predict_file([run], DataSpec(args.input), OUT / f"pred-{Path(args.input).stem}.csv",
+                             PredictOptions(progress=False))
         rows = stats["rows"]
     else:
         import numpy as np
 
-        from sentiment_cli.data import DataManager, read_records
+        from sentiment_cli.data import read_records
+        from sentiment_cli.encoding import Encoder, pad
 
-        dm = DataManager.from_config(run.config, run.tokenizer)
+        encoder = Encoder.from_config(run.config, run.tokenizer)
         records = list(read_records(args.input, "test"))
-        x = dm.pad(dm.sequences([r.text for r in records]))  # sequences are already cut to max_length
+        x = pad(encoder.sequences([r.text for r in records]))  # sequences are already cut to max_length
         probs = run.model.predict(x, batch_size=1024, verbose=0)
         labels = (probs[:, 0] >= run.threshold).astype(np.int64)
         with open(OUT / f"naive-{Path(args.input).stem}.csv", "w") as f:
@@ -75,9 +78,9 @@ def worker(args):
 def short_lines(path: Path, n: int) -> Path:
     if path.exists() and sum(1 for _ in open(path, encoding="utf-8")) == n:
         return path
-    from sentiment_cli.data import DataManager
+    from sentiment_cli.data import read_labeled
 
-    texts = DataManager.read_labeled(imdb_file("training_label.txt.gz")).texts
+    texts = read_labeled(imdb_file("training_label.txt.gz")).texts
     splitter = re.compile(r"<br\s*/?>|(?<=[.!?])\s+")
     sentences = [s.strip() for t in texts for s in splitter.split(t) if 3 <= len(s.split()) <= 30]
     with open(path, "w", encoding="utf-8") as f:
@@ -90,18 +93,10 @@ def ensure_run(models_dir: Path) -> str:
     if (models_dir / "bench").exists():
         return "bench"
     from sentiment_cli.config import TrainConfig
-    from sentiment_cli.training import train_run
 
     print("training the default architecture for 1 epoch on 2,000 reviews ...", file=sys.stderr)
-    limited = OUT / "train2000.txt"
-    from sentiment_cli.data import read_lines
-
-    with open(limited, "w", encoding="utf-8") as f:
-        for number, line in read_lines(imdb_file("training_label.txt.gz")):
-            if number > 2000:
-                break
-            f.write(line + "\n")
-    train_run(models_dir, "bench", TrainConfig(epochs=1), limited, verbose=0)
+    limited = first_lines(imdb_file("training_label.txt.gz"), 2000, OUT / "train2000.txt")
+    train_saved(models_dir, "bench", TrainConfig(epochs=1), limited, progress=False)
     return "bench"
 
 

@@ -43,29 +43,33 @@ def main():
     from sentiment_cli.threads import configure_threads
 
     configure_threads()
-    from sentiment_cli import runs, semi
+    from sentiment_cli import runs
     from sentiment_cli.config import SemiConfig
-    from sentiment_cli.data import DataManager, read_lines, read_records
+    from sentiment_cli.data import DataSpec, read_lines, read_records
+    from sentiment_cli.encoding import Encoder
     from sentiment_cli.model import predict_proba
+    from sentiment_cli.semi import acceptance
+    from sentiment_cli.semi import rounds as semi
 
     start = runs.load_run(MODELS, "imdb-b-start")
-    dm = DataManager.from_config(start.config, start.tokenizer)
+    encoder = Encoder.from_config(start.config, start.tokenizer)
     rows = [line.partition("+++$+++") for n, line in read_lines(imdb_file("training_label.txt.gz")) if n > 1000]
-    dev_seqs, dev_y = dm.sequences([r[2].strip() for r in rows]), dm.encode_labels([r[0].strip() for r in rows])
+    dev_seqs = encoder.sequences([r[2].strip() for r in rows])
+    dev_y = encoder.encode_labels([r[0].strip() for r in rows])
     truth = read_test_labels(imdb_file("testing_label.csv.gz"))
     test = list(read_records(imdb_file("testing_data.txt.gz"), "test"))
-    test_seqs, test_y = dm.sequences([r.text for r in test]), dm.encode_labels([truth[r.id] for r in test])
+    test_seqs, test_y = encoder.sequences([r.text for r in test]), encoder.encode_labels([truth[r.id] for r in test])
 
     def report(tag, model):
-        dev = float(np.mean(predict_proba(model, dev_seqs, dm.features).argmax(1) == dev_y))
-        accuracy = float(np.mean(predict_proba(model, test_seqs, dm.features).argmax(1) == test_y))
+        dev = float(np.mean(predict_proba(model, dev_seqs, encoder.features).argmax(1) == dev_y))
+        accuracy = float(np.mean(predict_proba(model, test_seqs, encoder.features).argmax(1) == test_y))
         print(f"{tag}: dev {dev:.4f} test {accuracy:.4f}", flush=True)
 
     real_rule, real_round, done = semi.worse_beyond_noise, semi._train_round, [0]
 
     def rule(new, old, y):
         """Prints the statistic and the real rule's verdict, then keeps the round."""
-        gain = semi._row_log_loss(old, y) - semi._row_log_loss(new, y)  # what the rule itself reads
+        gain = acceptance.row_log_loss(old, y) - acceptance.row_log_loss(new, y)  # what the rule itself reads
         se = gain.std(ddof=1) / math.sqrt(len(y))
         print(f"rule: mean gain {gain.mean():.4f} se {se:.4f} t {gain.mean() / se:.2f} "
               f"right new {int((new.argmax(1) == y).sum())} old {int((old.argmax(1) == y).sum())} "
@@ -78,10 +82,12 @@ def main():
         report(f"round {done[0]}", result.model)
         return result
 
+    # the names the rounds call (semi/rounds.py imports the rule from acceptance.py)
     semi.worse_beyond_noise, semi._train_round = rule, train_round
     report("start", start.model)
-    semi.self_train(MODELS, "imdb-b-start", "imdb-b-rule", None, UNLABELED,
-                    SemiConfig(select=args.select, rounds=args.rounds), overwrite=True, verbose=0)
+    semi.semi_run(semi.SemiJob(str(MODELS), "imdb-b-start", "imdb-b-rule", SemiConfig(select=args.select,
+                                                                                     rounds=args.rounds),
+                               DataSpec(str(UNLABELED))), overwrite=True, progress=False)
 
 
 if __name__ == "__main__":

@@ -42,12 +42,12 @@ def python_tokenize(text: str) -> list[str]:
 def main():
     import numpy as np
 
-    from sentiment_cli.data import DataManager
+    from sentiment_cli.data import read_labeled
     from sentiment_cli.threads import configure_threads
     from sentiment_cli.tokenizer import Tokenizer, tokenize_batch
 
     configure_threads()
-    texts = DataManager.read_labeled(imdb_file("training_label.txt.gz")).texts
+    texts = read_labeled(imdb_file("training_label.txt.gz")).texts
     rows = []
 
     t = time.perf_counter()

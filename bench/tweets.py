@@ -105,10 +105,10 @@ def main():
 
     from sentiment_cli import runs
     from sentiment_cli.config import TrainConfig
-    from sentiment_cli.data import DataManager
+    from common import train_saved
+    from sentiment_cli.data import read_labeled
     from sentiment_cli.predict import Predictor
     from sentiment_cli.scoring import classification_report
-    from sentiment_cli.training import train_and_save
 
     rng = random.Random(args.seed)
     handles = [f"{rng.choice(['jo', 'sam', 'alex', 'kim', 'lee', 'max', 'ana', 'tom'])}{rng.choice(['_', '', '.'])}"
@@ -119,14 +119,13 @@ def main():
     train_path, test_path = directory / "train.csv", directory / "test.csv"
     write_set(train_path, args.train, rng, handles, args.noise)
     write_set(test_path, args.test, rng, handles, args.noise)
-    data = DataManager.read_labeled(train_path)
-    test = DataManager.read_labeled(test_path)
+    test = read_labeled(test_path)
 
     rows = []
     for normalize in ("none", "tweets"):
         config = TrainConfig(normalize=normalize, seed=args.seed)
         name = f"tweets-{normalize}"
-        train_and_save(OUT / "models", name, config, data, {"train": str(train_path)}, overwrite=True, verbose=2)
+        train_saved(OUT / "models", name, config, train_path)
         run = runs.load_run(OUT / "models", name)
         probs = Predictor([run]).probabilities(test.texts)
         index = {label: i for i, label in enumerate(run.config.labels)}

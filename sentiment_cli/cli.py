@@ -410,26 +410,9 @@ def list_command(as_json, models_dir):
         sentiment-cli list
         sentiment-cli list --models-dir bench/out/models --json
     """
-    from pathlib import Path
+    from sentiment_cli.runs import run_summaries
 
-    from sentiment_cli.runs import CONFIG_FILE, METRICS_FILE, TOKENIZER_FILE, list_runs, read_json
-
-    rows = []
-    for name in list_runs(models_dir):
-        path = Path(models_dir) / name
-        row = {"run": name, "path": str(path),
-               "size_mb": round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 2)}
-        try:
-            record = read_json(path / CONFIG_FILE)
-            metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else {}
-            hyper = record.get("hyperparameters", {})
-            row.update(labels=hyper.get("labels"), model=hyper.get("model"),
-                       val_accuracy=metrics.get("best_val_accuracy"), created=record.get("created"))
-            if read_json(path / TOKENIZER_FILE).get("version") in (1, 2):
-                row["problem"] = "made by sentiment-cli 0.1 (tokenizer outside the model): train it again"
-        except (SentimentError, AttributeError, TypeError) as exc:
-            row["problem"] = str(exc) if isinstance(exc, SentimentError) else f"{path / CONFIG_FILE}: damaged"
-        rows.append(row)
+    rows = run_summaries(models_dir)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -58,7 +58,8 @@ def run_path(models_dir, name: str) -> Path:
 
 
 def library_versions() -> dict:
-    import click
+    from importlib.metadata import version
+
     import keras
     import numpy
     import tensorflow
@@ -71,7 +72,7 @@ def library_versions() -> dict:
         "tensorflow": tensorflow.__version__,
         "keras": keras.__version__,
         "numpy": numpy.__version__,
-        "click": click.__version__,
+        "click": version("click"),  # by its distribution: the library does not import click
     }
 
 
@@ -232,6 +233,27 @@ def list_runs(models_dir) -> list[str]:
         return []
     return sorted(p.name for p in base.iterdir()
                   if p.is_dir() and not p.name.startswith(".") and (p / CONFIG_FILE).is_file())
+
+
+def run_summaries(models_dir) -> list[dict]:
+    """What `list` shows of each run in models_dir, from its JSON files only (no TensorFlow): a run
+    whose files are damaged gets its problem instead of its figures."""
+    rows = []
+    for name in list_runs(models_dir):
+        path = Path(models_dir) / name
+        row = {"run": name, "path": str(path),
+               "size_mb": round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 2)}
+        try:
+            record = read_json(path / CONFIG_FILE)
+            metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else {}
+            hyper = record.get("hyperparameters", {})
+            row.update(labels=hyper.get("labels"), model=hyper.get("model"),
+                       val_accuracy=metrics.get("best_val_accuracy"), created=record.get("created"))
+            Tokenizer.load(path / TOKENIZER_FILE)  # refuses the versions this release cannot read
+        except (RunError, ConfigError, AttributeError, TypeError) as exc:
+            row["problem"] = str(exc) if isinstance(exc, (RunError, ConfigError)) else f"{path / CONFIG_FILE}: damaged"
+        rows.append(row)
+    return rows
 
 
 def load_run(models_dir, name: str, with_model: bool = True) -> Run:

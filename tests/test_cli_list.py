@@ -3,6 +3,7 @@ import json
 from helpers import invoke
 
 from sentiment_cli import runs
+from sentiment_cli.tokenizer import Tokenizer
 
 
 def fake_run(models, name, labels):
@@ -12,7 +13,7 @@ def fake_run(models, name, labels):
     (path / runs.CONFIG_FILE).write_text(json.dumps({"hyperparameters": {"labels": labels, "model": "ngram"},
                                                      "created": "2026-11-30T10:00:00"}))
     (path / runs.METRICS_FILE).write_text(json.dumps({"best_val_accuracy": 0.875}))
-    (path / runs.TOKENIZER_FILE).write_text(json.dumps({"version": 3}))
+    Tokenizer(["", "[UNK]", "good"]).save(path / runs.TOKENIZER_FILE)
 
 
 def test_list_cuts_long_label_sets_with_an_ellipsis(tmp_path):

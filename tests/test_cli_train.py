@@ -189,9 +189,12 @@ def test_runs_as_paths_list_and_closest_names(trained, tmp_path):
     assert result.exit_code == 0, result.output
     listed = {row["run"]: row for row in json.loads(result.stdout)}
     assert listed["demo"]["labels"] == ["0", "1"] and listed["demo"]["model"] == "hybrid"
-    assert 0 <= listed["demo"]["val_accuracy"] <= 1 and listed["demo"]["size_mb"] > 0
+    metrics = json.loads((trained / "demo" / runs.METRICS_FILE).read_text())
+    assert listed["demo"]["val_accuracy"] == metrics["best_val_accuracy"]
+    size = sum(f.stat().st_size for f in (trained / "demo").rglob("*") if f.is_file())
+    assert listed["demo"]["size_mb"] == round(size / 2**20, 2)
     assert "damaged" in listed["broken"]["problem"]
-    assert "train it again" in listed["old"]["problem"] and "problem" not in listed["demo"]
+    assert "train the run again" in listed["old"]["problem"] and "problem" not in listed["demo"]
     table = invoke("list", "--models-dir", trained).output
     assert table.splitlines()[0].split()[:3] == ["run", "labels", "model"] and "demo" in table
 

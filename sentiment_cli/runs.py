@@ -282,10 +282,11 @@ def load_run(models_dir, name: str, with_model: bool = True) -> Run:
 
 def save_model(path, model, tokenizer: Tokenizer, config: TrainConfig) -> None:
     """Save ``model`` (ids -> probabilities) behind its tokenizer: the file maps raw strings to
-    probabilities. It holds no optimizer state: nothing resumes from it (see EpochCommit)."""
-    from sentiment_cli.model import text_model
+    probabilities. It holds no optimizer state: nothing resumes from it (see EpochCommit), and its
+    n-gram half is in the compact form (``model.stored_form``)."""
+    from sentiment_cli.model import stored_form, text_model
 
-    text_model(model, tokenizer, config).save(path)
+    text_model(stored_form(model), tokenizer, config).save(path)
 
 
 def classifier_of(text_model, path):

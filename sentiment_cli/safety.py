@@ -56,6 +56,7 @@ ALLOWED_OBJECTS = frozenset({
     ("sentiment_cli.calibration", "Mix", "sentiment_cli>Mix"),
     ("sentiment_cli.model", "BagOfWords", "sentiment_cli>BagOfWords"),
     ("sentiment_cli.ngrams", "NGramLogits", "sentiment_cli>NGramLogits"),
+    ("sentiment_cli.ngrams", "CompactNGramLogits", "sentiment_cli>CompactNGramLogits"),
     ("sentiment_cli.textops", "KeepTokens", "sentiment_cli>KeepTokens"),
     ("sentiment_cli.textops", "TextToIds", "sentiment_cli>TextToIds"),
 })

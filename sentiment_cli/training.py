@@ -31,7 +31,7 @@ from sentiment_cli.fit import FitOptions
 from sentiment_cli.fit.mix import fit_mix_on_validation
 from sentiment_cli.fit.network import fit_network_half, reseed_dropout
 from sentiment_cli.fit.ngram import fit_ngram_half, ngram_buckets_for
-from sentiment_cli.model import build_model, halves, predict_proba
+from sentiment_cli.model import build_model, fitting_form, halves, predict_proba
 from sentiment_cli.workspace import Workspace, file_sha256
 
 INPUTS_VERSION = 1
@@ -78,6 +78,7 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
     if model is None:
         model = new_model(config, encoder, data, train_rows, metrics, options)
     else:
+        model = fitting_form(model)  # a loaded model's n-gram half is stored compact
         reseed_dropout(model, config.seed)
     if options.summary and options.progress:
         print_summary(model)

@@ -165,11 +165,12 @@ def test_either_half_of_the_hybrid_trains_alone(tmp_path, labeled_file, tiny_arg
 def test_hybrid_default_has_both_halves_and_naive_bayes_ratios(trained):
     run = runs.load_run(trained, "demo")
     assert run.config.model == "hybrid"
-    ratios = run.model.get_layer("ngrams").ratio.numpy()
-    assert ratios.shape == (len(run.tokenizer) + 256 + 1, 1)
-    # the labeled sample has words of only one class: their ratios point that way
-    vocabulary = run.tokenizer.vocabulary
-    assert ratios[vocabulary.index("love"), 0] > 0 > ratios[vocabulary.index("hate"), 0]
+    layer = run.model.get_layer("ngrams")  # stored compact: weight x ratio of the rows that weigh
+    assert layer.rows == len(run.tokenizer) + 256 + 1
+    # the labeled sample has words of only one class: their weights point that way
+    vocabulary, keys = run.tokenizer.vocabulary, list(layer.keys.numpy())
+    love, hate = (float(layer.values.numpy()[keys.index(vocabulary.index(w)), 0]) for w in ("love", "hate"))
+    assert love > 0 > hate
 
 
 def test_runs_as_paths_list_and_closest_names(trained, tmp_path):

@@ -88,7 +88,7 @@ def test_each_half_of_the_hybrid_is_trained(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training, "build_model", spy)
     result = training.train(config, data, tmp_path, encoder, options=FitOptions(progress=False))
-    model, metrics = result.model, result.metrics
+    model, metrics = result.fitted, result.metrics
     assert np.abs(model.get_layer("ngrams").weight.numpy()).sum() > 0
     moved = [not np.allclose(a, b) for a, b in zip(initial["rnn"], model.get_layer("rnn_logits").get_weights())]
     assert all(moved)

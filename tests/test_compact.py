@@ -71,14 +71,26 @@ def test_a_saved_run_labels_as_the_trained_model_did_and_is_small(tmp_path):
     probe = ["great fun", "awful sad", "i love this", "worst day", "so so", "happy awful", "bad great day"]
     seqs = encoder.sequences(probe + texts)
     x = encoder.features(seqs)
-    before, after = np.asarray(result.model.predict_on_batch(x)), np.asarray(loaded.predict_on_batch(x))
+    assert np.allclose(np.asarray(result.model.predict_on_batch(x)), np.asarray(loaded.predict_on_batch(x)), atol=1e-6)
+    before, after = np.asarray(result.fitted.predict_on_batch(x)), np.asarray(loaded.predict_on_batch(x))
     assert np.array_equal(before > 0.5, after > 0.5)  # the same labels
     assert np.allclose(before, after, atol=2e-3)
+    # the word vectors are stored in float16, the layers after them compute in float32
+    vectors = loaded.get_layer("embedding")
+    assert vectors.variable_dtype == "float16" and loaded.outputs[0].dtype == "float32"
+    assert np.allclose(vectors.get_weights()[0], result.fitted.get_layer("embedding").get_weights()[0], atol=1e-3)
+    # made fit to train again: a full n-gram half and float32 vectors, with the stored decisions
+    from sentiment_cli.model import fitting_form
+
+    again = fitting_form(loaded)
+    assert again.get_layer("embedding").variable_dtype == "float32"
+    assert type(again.get_layer("ngrams")).__name__ == "NGramLogits"
+    assert np.allclose(np.asarray(again.predict_on_batch(x)), after, atol=1e-5)
     # smaller than the full form by at least the weight and ratio (float32) of each row left out
     from sentiment_cli.model import text_model
 
     full = tmp_path / "full.keras"
-    text_model(result.model, encoder.tokenizer, config).save(full)
-    rows, kept = result.model.get_layer("ngrams").rows, loaded.get_layer("ngrams").kept
+    text_model(result.fitted, encoder.tokenizer, config).save(full)
+    rows, kept = result.fitted.get_layer("ngrams").rows, loaded.get_layer("ngrams").kept
     assert kept < rows / 2
     assert full.stat().st_size - path.stat().st_size >= (rows - kept) * 2 * 4

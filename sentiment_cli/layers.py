@@ -1,7 +1,7 @@
 """Import this module to load a run's best.keras with Keras alone:
 
     import keras
-    import sentiment_cli.layers  # registers TextToIds, KeepTokens, NGramLogits, BagOfWords and Mix
+    import sentiment_cli.layers  # registers TextToIds, KeepTokens, CompactNGramLogits, NGramLogits, BagOfWords, Mix
     model = keras.saving.load_model("models/demo/best.keras", safe_mode=True)
     model.predict(np.array(["what a great film"], dtype=object))
 
@@ -11,7 +11,7 @@ To serve a run without sentiment-cli at all, ``sentiment-cli export`` it as a Sa
 
 from sentiment_cli.calibration import Mix
 from sentiment_cli.model import BagOfWords
-from sentiment_cli.ngrams import NGramLogits
+from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
 from sentiment_cli.textops import KeepTokens, TextToIds
 
-__all__ = ["BagOfWords", "KeepTokens", "Mix", "NGramLogits", "TextToIds"]
+__all__ = ["BagOfWords", "CompactNGramLogits", "KeepTokens", "Mix", "NGramLogits", "TextToIds"]

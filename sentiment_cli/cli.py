@@ -275,7 +275,8 @@ def _asked(ctx, options: dict, parameters: dict) -> dict:
 @hyperparameter_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of this name.")
 @click.option("--resume", is_flag=True,
-              help="Continue an interrupted training of RUN after its last finished epoch (same options).")
+              help="Continue an interrupted training of RUN after its last committed epoch, with the options and "
+                   "data it started with (an option given again must have the same value).")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or model summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's path and metrics as one JSON object.")

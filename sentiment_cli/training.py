@@ -32,7 +32,7 @@ from sentiment_cli.fit.mix import fit_mix_on_validation
 from sentiment_cli.fit.network import fit_network_half, reseed_dropout
 from sentiment_cli.fit.ngram import fit_ngram_half, ngram_buckets_for
 from sentiment_cli.model import build_model, fitting_form, halves, predict_proba, stored_form
-from sentiment_cli.workspace import Workspace, file_sha256
+from sentiment_cli.workspace import Workspace, file_sha256, models_dir_option
 
 INPUTS_VERSION = 1
 
@@ -314,8 +314,7 @@ def save_run(run_dir: Path, config: TrainConfig, result: TrainResult, data_info:
 
 
 def _resume_command(job: TrainJob) -> str:
-    models = "" if Path(job.models_dir) == Path("models") else f" --models-dir {shlex.quote(str(job.models_dir))}"
-    return f"sentiment-cli train {shlex.quote(job.name)} --resume{models}"
+    return f"sentiment-cli train {shlex.quote(job.name)} --resume{models_dir_option(job.models_dir)}"
 
 
 def _multi_worker(options: RunOptions) -> bool:

@@ -44,6 +44,13 @@ def work_path(models_dir, name: str) -> Path:
     return final.with_name(f".{name}{SUFFIX}")
 
 
+def models_dir_option(models_dir) -> str:
+    """' --models-dir DIR' for a command that continues work kept outside the default models/."""
+    import shlex
+
+    return "" if Path(models_dir) == Path("models") else f" --models-dir {shlex.quote(str(models_dir))}"
+
+
 def file_sha256(path) -> str:
     """sha256 of a file's bytes, as ``sha256sum`` prints it."""
     digest = hashlib.sha256()

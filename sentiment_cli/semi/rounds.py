@@ -37,7 +37,7 @@ from sentiment_cli.progress import step
 from sentiment_cli.semi.acceptance import judge, log_loss, mix_params, worse_beyond_noise
 from sentiment_cli.semi.selection import check_selection, cotrain_pseudo_labels, select, union, why_none
 from sentiment_cli.training import TrainData, describe, save_validation, train
-from sentiment_cli.workspace import Workspace
+from sentiment_cli.workspace import Workspace, models_dir_option
 
 INPUTS_VERSION = 1
 
@@ -120,7 +120,7 @@ def _load_base(job: SemiJob) -> runs.Run:
 
 def _semi_in(workspace: Workspace, job: SemiJob, base: runs.Run, progress: bool, resumed: bool):
     """Read and check the inputs, run the rounds left, write the run and install it."""
-    with workspace.guard(_resume_command(job, base)):
+    with workspace.guard(_resume_command(job)):
         if resumed and workspace.finished():
             metrics = runs.read_json(workspace.run_dir / runs.METRICS_FILE)
             return workspace.install(), metrics
@@ -284,7 +284,8 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
         runs.save_model(rounds.workspace.file(state["model_file"]), result.model, rounds.encoder.tokenizer,
                         rounds.config)
         model, kept_val = result.model, new_val
-    else:  # the round trained the model in place: the kept one is read back from its file
+    else:  # the round may have trained the model in place (a bow model has no stored form to copy
+        # from): the kept one is read back from its file
         state["stopped"] = f"round {r} was rolled back; the next round would relabel with the same model"
         model = runs.load_model(rounds.workspace.file(old_file))
     _append_row(rounds, state, {"round": r, "pseudo": pseudo, "agreement": _agreement(current, previous),
@@ -404,6 +405,6 @@ def _write_run(rounds: Rounds, base: runs.Run, state: dict, model) -> dict:
     return metrics
 
 
-def _resume_command(job: SemiJob, base: runs.Run) -> str:
-    models = "" if Path(job.models_dir) == Path("models") else f" --models-dir {shlex.quote(str(job.models_dir))}"
-    return f"sentiment-cli semi {shlex.quote(job.base)} --output-run {shlex.quote(job.name)} --resume{models}"
+def _resume_command(job: SemiJob) -> str:
+    return (f"sentiment-cli semi {shlex.quote(job.base)} --output-run {shlex.quote(job.name)} --resume"
+            f"{models_dir_option(job.models_dir)}")

@@ -338,6 +338,8 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     click.echo(f"run saved to {path}")
     epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
     click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, {metrics['train_seconds']:.1f} s")
+    if metrics.get("seconds_by_stage"):
+        click.echo("seconds by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in metrics["seconds_by_stage"].items()))
     click.echo(_calibration_summary(metrics))
     _pictures_hint(path)
 

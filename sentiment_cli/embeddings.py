@@ -65,8 +65,8 @@ def _stable_hash(text: str) -> int:
 
 
 def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: int, epochs: int = 5,
-                      workers: int = 1, progress: bool = False) -> tuple[np.ndarray, float]:
-    """Word2Vec (skip-gram, gensim) on the given texts.
+                      workers: int = 1, progress: bool = False, sg: int = 1) -> tuple[np.ndarray, float]:
+    """Word2Vec (skip-gram, or CBOW with sg=0; gensim) on the given texts.
 
     One worker and a hash that does not change between processes (Python's str hash does,
     and gensim seeds each word's vector with it) make the vectors a function of the seed.
@@ -84,7 +84,7 @@ def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: in
             counter.update()
 
     with step("word vectors (Word2Vec)", total=epochs, unit="epochs", enabled=progress) as counter:
-        w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=1, negative=5,
+        w2v = Word2Vec(sentences=sentences, vector_size=dim, window=5, min_count=2, sg=sg, negative=5,
                        epochs=epochs, seed=seed, workers=workers, hashfxn=_stable_hash, callbacks=[Epochs()])
     matrix = _initial_matrix(len(tokenizer), dim, seed)
     found = 0

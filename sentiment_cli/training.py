@@ -58,6 +58,19 @@ class TrainResult:
     fitted: keras.Model | None = None  # as fitted: the full n-gram table, float32 word vectors
 
 
+class Stopwatch:
+    """Seconds by stage, in order: ``lap(name)`` books the time since the previous lap."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 2)
+        self._last = now
+
+
 def seed_everything(seed: int) -> None:
     """Python's, NumPy's and TensorFlow's generators; our own shuffles take seeded Generators."""
     keras.utils.set_random_seed(seed)
@@ -70,17 +83,20 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
     on the training side and the unlabeled text (validation texts stay unseen)."""
     options = options or FitOptions()
     started = time.perf_counter()
+    clock = Stopwatch()
     seed_everything(config.seed)
     if encoder.tokenizer is None:
         encoder.fit(data.train_texts + data.unlabeled, config.vocab_size, progress=options.progress)
     train_rows = encoder.rows(data.train_texts, data.train_y, progress=options.progress)
     val_rows = encoder.rows(data.val_texts, data.val_y)
+    clock.lap("vocabulary and encoding")
     metrics = {}
     if model is None:
         model = new_model(config, encoder, data, train_rows, metrics, options)
     else:
         model = fitting_form(model)  # a loaded model's n-gram half is stored compact
         reseed_dropout(model, config.seed)
+    clock.lap("word vectors and model")
     if options.summary and options.progress:
         print_summary(model)
     fit_start = time.perf_counter()
@@ -88,20 +104,25 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
         rows = with_extra(train_rows, data.extra.get(name), encoder)
         if name == "ngrams":
             metrics.update(fit_ngram_half(model, config, rows, val_rows, options.progress))
+            clock.lap("n-gram half")
         else:
             found, history = fit_network_half(model, name, config, rows, val_rows, options)
             metrics.update(found)
             if history:
                 runs.write_csv(out_dir / runs.HISTORY_FILE, history)
+            clock.lap("network half")
     fit_seconds = time.perf_counter() - fit_start
     metrics.update(fit_mix_on_validation(model, encoder, val_rows, config.seed))
+    clock.lap("mix")
     fitted, model = model, stored_form(model)  # the figures are those of the model a run stores
     probs = predict_proba(model, val_rows.seqs, encoder.features)
     save_validation(out_dir / runs.VALIDATION_FILE, encoder.labels, val_rows.y, probs)
+    clock.lap("stored form scored")
     metrics.update({
         "best_val_accuracy": float(np.mean(probs.argmax(axis=1) == val_rows.y)),
         "train_seconds": round(time.perf_counter() - started, 2),  # everything: vocabulary, word vectors, fit
         "fit_seconds": round(fit_seconds, 2),
+        "seconds_by_stage": clock.laps,  # where train_seconds went
         "train_examples": len(train_rows.seqs),
         "val_examples": len(val_rows.seqs),
     })
@@ -238,12 +259,14 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         if resumed and workspace.finished():
             metrics = runs.read_json(workspace.run_dir / runs.METRICS_FILE)
             return workspace.install(), metrics
+        read_start = time.perf_counter()
         data = read_labeled(job.data.path, job.data.format, job.data.columns, job.labels, job.data.on_bad_lines,
                             progress=options.progress)
         for warning in checks.duplicate_warnings(data.texts, data.labels, data.lines, job.data.path):
             print(f"warning: {warning}", file=sys.stderr)
         unlabeled = read_unlabeled(job.unlabeled.path, job.unlabeled.format, job.unlabeled.columns,
                                    progress=options.progress) if job.unlabeled else []
+        read_seconds = round(time.perf_counter() - read_start, 2)
         encoder, y = _labels(job, data, options.progress)
         inputs = {"version": INPUTS_VERSION, "kind": "train", "options": job.options(),
                   "files": {"train": describe(job.data, data.texts, data.labels),
@@ -266,6 +289,7 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
                          options.distribution.strategy if options.distribution else None,
                          None if _multi_worker(options) else workspace)
         result = train(job.config, train_data, workspace.run_dir, encoder, options=fit)
+        result.metrics["seconds_by_stage"] = {"read": read_seconds, **result.metrics["seconds_by_stage"]}
         data_info = {**inputs["files"]["train"], "train": job.data.path, "examples": len(texts),
                      "skipped_lines": data.skipped, "unlabeled": job.unlabeled.path if job.unlabeled else None,
                      "labels": job.labels}

@@ -14,7 +14,7 @@ import click
 
 from sentiment_cli import __version__
 from sentiment_cli.config import (
-    BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, SELECTIONS,
+    BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PRETRAININGS, PREDICT_BATCH, PREDICT_TOKENS, SELECTIONS,
     TRUNCATING, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
@@ -209,6 +209,15 @@ def hyperparameter_options(f):
         click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=d.normalize, show_default=True,
                      help="tweets: URLs and @users become one token each, #hashtags their word, emoticons one "
                           "token by what they show, HTML entities decoded. Saved in the run; test applies it."),
+        click.option("--pretrain", type=click.Choice(PRETRAININGS), default=d.pretrain, show_default=True,
+                     help="lm: before it sees a label, the network's embedding and first recurrent layer "
+                          "learn to predict each next (and, backwards, previous) token of the training "
+                          "and --unlabeled texts (never the validation ones)."),
+        click.option("--pretrain-epochs", type=click.FloatRange(0, min_open=True), default=d.pretrain_epochs,
+                     show_default=True, help="Passes of --pretrain lm over its texts (a fraction stops part-way)."),
+        click.option("--pretrain-minutes", type=click.FloatRange(0), default=d.pretrain_minutes, show_default=True,
+                     help="Time budget of --pretrain lm: it stops after the step that passes it (0: none). "
+                          "A run it cut short records so."),
         click.option("--lr", type=click.FloatRange(0, min_open=True), default=d.lr, show_default=True,
                      help="Adam learning rate."),
         click.option("--batch-size", type=click.IntRange(1), default=d.batch_size, show_default=True,

@@ -16,6 +16,7 @@ TRUNCATING = ("pre", "post")
 # What the tokenizer rewrites before its rules (textops.py): nothing, or URLs, @users, hashtags,
 # emoticons and HTML entities of tweets.
 NORMALIZATIONS = ("none", "tweets")
+PRETRAININGS = ("none", "lm")
 
 # Prediction batches. Measured with bench/predict.py's model on 2 cores: at most 512 rows and
 # 8,192 tokens (rows x padded length) predicted short lines faster (about 10,000 rows/s against
@@ -78,6 +79,12 @@ class TrainConfig:
     ngram_max_length: int = 5000
     truncating: str = "pre"  # "pre" keeps a long text's end (where reviews give the verdict)
     normalize: str = "none"  # "tweets": URLs, @users, hashtags, emoticons, entities (see textops.py)
+    # --- pretraining of the network half on the texts without their labels (fit/pretrain.py) ---
+    # "lm": language models in both directions over the training texts and --unlabeled ones
+    # (never the validation texts) start the embedding and first recurrent layer
+    pretrain: str = "none"
+    pretrain_epochs: float = 1.0  # passes over those texts
+    pretrain_minutes: float = 15.0  # its time budget: it stops after the step that passes it (0: none)
     # --- training ---
     lr: float = 1e-3
     batch_size: int = 64
@@ -109,6 +116,14 @@ class TrainConfig:
         choice("bow_mode", BOW_MODES)
         choice("truncating", TRUNCATING)
         choice("normalize", NORMALIZATIONS)
+        choice("pretrain", PRETRAININGS)
+        if not 0 < self.pretrain_epochs <= LIMITS["epochs"]:
+            raise ConfigError(f"pretrain_epochs must be in (0, {LIMITS['epochs']}], not {self.pretrain_epochs}")
+        if not self.pretrain_minutes >= 0:
+            raise ConfigError(f"pretrain_minutes must be at least 0, not {self.pretrain_minutes}")
+        if self.pretrain != "none" and self.model not in ("rnn", "hybrid"):
+            raise ConfigError(f"--pretrain {self.pretrain} pretrains a recurrent network: --model {self.model} "
+                              "has none (use --model rnn or hybrid)")
         for name in ("layers", "embedding_dim", "hidden_size", "max_length", "ngram_max_length", "batch_size",
                      "epochs", "ngram", "ngram_buckets"):
             positive(name)

@@ -31,6 +31,7 @@ from sentiment_cli.fit import FitOptions
 from sentiment_cli.fit.mix import fit_mix_on_validation
 from sentiment_cli.fit.network import fit_network_half, reseed_dropout
 from sentiment_cli.fit.ngram import fit_ngram_half, ngram_buckets_for
+from sentiment_cli.fit.pretrain import PretrainOptions, pretrain
 from sentiment_cli.model import build_model, fitting_form, halves, predict_proba, stored_form
 from sentiment_cli.workspace import Workspace, file_sha256, models_dir_option
 
@@ -96,7 +97,7 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
     else:
         model = fitting_form(model)  # a loaded model's n-gram half is stored compact
         reseed_dropout(model, config.seed)
-    clock.lap("word vectors and model")
+    clock.lap("word vectors, model" + (" and pretraining" if config.pretrain != "none" else ""))
     if options.summary and options.progress:
         print_summary(model)
     fit_start = time.perf_counter()
@@ -146,8 +147,14 @@ def new_model(config: TrainConfig, encoder: Encoder, data: TrainData, train_rows
             print(f"word vectors found for {coverage:.1%} of the vocabulary", file=sys.stderr)
     buckets = ngram_buckets_for(train_rows.seqs, config) if config.model in ("ngram", "hybrid") else None
     with (options.strategy or tf.distribute.get_strategy()).scope():  # variables mirrored on every replica
-        return build_model(config, len(encoder.tokenizer), embeddings=embeddings, idf=encoder.tokenizer.idf,
-                           ngram_buckets=buckets)
+        model = build_model(config, len(encoder.tokenizer), embeddings=embeddings, idf=encoder.tokenizer.idf,
+                            ngram_buckets=buckets)
+    if config.pretrain == "lm":
+        texts = train_rows.seqs + encoder.sequences(data.unlabeled)  # never the validation texts
+        metrics.update(pretrain(model, config, texts, len(encoder.tokenizer),
+                                PretrainOptions(config.pretrain_epochs, config.pretrain_minutes),
+                                options.workspace, options.progress))
+    return model
 
 
 def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str], progress: bool = False):

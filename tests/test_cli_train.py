@@ -14,6 +14,7 @@ def trained_once(tmp_path_factory):
     result = invoke("train", "demo", "--train", write_labeled(root / "train.txt"), "--models-dir", models, *TINY)
     assert result.exit_code == 0, result.output
     assert "repeat an earlier text" not in result.stderr  # every text distinct
+    assert "seconds by stage: read " in result.stdout
     assert f"sentiment-cli plot {models / 'demo'} writes them into" in result.stderr
     return models
 
@@ -42,6 +43,11 @@ def test_train_writes_a_complete_run(trained):
     assert metrics["threshold"] == 0.5  # calibrated probabilities: no threshold tuned on validation
     history = (run / runs.HISTORY_FILE).read_text().splitlines()
     assert history[0].startswith("epoch") and len(history) == metrics["epochs_run"] + 1
+    stages = metrics["seconds_by_stage"]  # where train's seconds went, in the order they were spent
+    assert list(stages) == ["read", "vocabulary and encoding", "word vectors and model", "n-gram half",
+                            "network half", "mix", "stored form scored"]
+    assert all(v >= 0 for v in stages.values())
+    assert sum(stages.values()) - stages["read"] <= metrics["train_seconds"] + 0.1
     # nothing temporary is left beside the run
     assert [p.name for p in trained.iterdir()] == ["demo"]
 

@@ -83,8 +83,9 @@ class EpochCommit(keras.callbacks.Callback):
     def __init__(self, patience: int, workspace=None):
         super().__init__()
         self.patience, self.workspace = patience, workspace
-        self.state = (workspace.state() if workspace is not None else None) or {
-            "epochs": 0, "best": None, "best_epoch": 0, "wait": 0, "history": [], "stopped": False}
+        # a workspace's state may hold a pretraining's (fit/pretrain.py) and no epoch yet
+        self.state = {"epochs": 0, "best": None, "best_epoch": 0, "wait": 0, "history": [], "stopped": False,
+                      **((workspace.state() if workspace is not None else None) or {})}
         self.best_weights = None
 
     def restore(self, model: keras.Model) -> None:

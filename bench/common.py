@@ -9,12 +9,13 @@ from pathlib import Path
 IMDB = Path(os.environ.get("SENTIMENT_IMDB_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"))
 
 
-def imdb_file(name: str) -> Path:
-    """Path of an IMDB benchmark file; exits 0 with a clear message when the data is absent."""
-    path = IMDB / name
+def imdb_file(name: str, folder: Path = IMDB) -> Path:
+    """Path of a benchmark file (IMDB's, or another folder's of ../shared/data); exits 0 with a
+    clear message when the data is absent."""
+    path = folder / name
     if not path.exists():
-        print(f"SKIPPED: {path} not found. The IMDB benchmark lives in ../shared/data/imdb/ "
-              "(or set SENTIMENT_IMDB_DIR).", file=sys.stderr)
+        print(f"SKIPPED: {path} not found. The benchmarks live in ../shared/data/ (IMDB: or set "
+              "SENTIMENT_IMDB_DIR).", file=sys.stderr)
         sys.exit(0)
     return path
 

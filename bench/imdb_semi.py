@@ -1,14 +1,18 @@
-"""IMDB benchmark of `semi`: test accuracy of the supervised start and after relabeling.
+"""Benchmark of `semi` on IMDB and the tweets: test accuracy of the supervised start and after relabeling.
 
-    python bench/imdb_semi.py --scenario a|b [--rounds N] [--max-per-round N] [--epochs-per-round N]
+    python bench/imdb_semi.py --scenario a|b|c [--draw SEED] [--rounds N] [--set pretrain=lm] ...
 
-(a) the 25,000 labeled reviews + the 50,000 unlabeled ones; the supervised start is
+(a) IMDB: the 25,000 labeled reviews + the 50,000 unlabeled ones; the supervised start is
     bench/out/models/START (--start, default imdb-default) when ``bench/imdb.py --save-run
     imdb-default`` left it there, else trained here with the defaults and --set.
-(b) only the first 1,000 labeled reviews; the other 24,000, labels dropped, are the
-    unlabeled text. Files derived from the benchmark go to bench/out/ (git-ignored).
-Prints the rounds, then one table: scenario, supervised test accuracy, semi test accuracy,
-seconds per round, and the scikit-learn peers of bench/imdb.py (TF-IDF + LR, NBSVM-style LR)
+(b) IMDB with 1,000 labels (--labels): the other 24,000 reviews, labels dropped, and with
+    --all-unlabeled the 50,000 unlabeled reviews too, are the unlabeled text.
+(c) the tweets (../shared/data/tweets) with 2,000 labels (--labels): the other 78,000, labels
+    dropped, are the unlabeled text.
+(b) and (c) take the first N labeled lines, or with --draw SEED N lines drawn at random by that
+seed (another draw of the same size). Files derived from the benchmark go to bench/out/
+(git-ignored). Prints the rounds, then one table: scenario, supervised test accuracy, semi test
+accuracy, seconds, and the scikit-learn peers of bench/imdb.py (TF-IDF + LR, NBSVM-style LR)
 trained on the same labeled training rows (--no-peers leaves them out).
 """
 
@@ -24,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import imdb_file, parse_overrides, read_test_labels, run_split, test_accuracy, train_saved  # noqa: E402
+from common import IMDB, imdb_file, parse_overrides, read_test_labels, run_split, test_accuracy, train_saved  # noqa: E402
 
 OUT = HERE / "out"
 MODELS = OUT / "models"
@@ -32,7 +36,10 @@ MODELS = OUT / "models"
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", choices=["a", "b"], required=True)
+    parser.add_argument("--scenario", choices=["a", "b", "c"], required=True)
+    parser.add_argument("--labels", type=int, help="(b, c) labeled rows kept (default 1,000 and 2,000)")
+    parser.add_argument("--draw", type=int, help="(b, c) draw the labeled rows at random by this seed")
+    parser.add_argument("--all-unlabeled", action="store_true", help="(b) the 50,000 unlabeled reviews too")
     from sentiment_cli.config import SemiConfig
 
     parser.add_argument("--rounds", type=int, default=SemiConfig.rounds)
@@ -54,10 +61,11 @@ def main():
                              "training it again; refused if its hyperparameters differ from --set's (whether "
                              "it used --start-unlabeled is not recorded: give the same)")
     args = parser.parse_args()
-    train_file = imdb_file("training_label.txt.gz")
-    nolabel_file = imdb_file("training_nolabel.txt.gz")
-    test_file = imdb_file("testing_data.txt.gz")
-    truth = read_test_labels(imdb_file("testing_label.csv.gz"))
+    data_dir = IMDB if args.scenario != "c" else IMDB.parent / "tweets"
+    train_file = imdb_file("training_label.txt.gz", data_dir)
+    nolabel_file = imdb_file("training_nolabel.txt.gz") if args.scenario != "c" else None
+    test_file = imdb_file("testing_data.txt.gz", data_dir)
+    truth = read_test_labels(imdb_file("testing_label.csv.gz", data_dir))
 
     from sentiment_cli.config import SemiConfig, TrainConfig
     from sentiment_cli.data import DataSpec, read_lines, read_records
@@ -66,31 +74,44 @@ def main():
     OUT.mkdir(exist_ok=True)
     test = list(read_records(test_file, "test"))
     texts, labels = [r.text for r in test], [truth[r.id] for r in test]
+    overrides = parse_overrides(args.set)
+    if args.scenario == "c":
+        overrides.setdefault("normalize", "tweets")
 
     if args.scenario == "a":
         labeled_path, unlabeled_path, base = train_file, nolabel_file, args.start
         if args.set or not (MODELS / base).exists():
             base = "imdb-a-start"
-            train_saved(MODELS, base, TrainConfig(**parse_overrides(args.set)), labeled_path)
+            train_saved(MODELS, base, TrainConfig(**overrides), labeled_path)
     else:
-        labeled_path, unlabeled_path, base = OUT / "imdb_first1000.txt", OUT / "imdb_rest_nolabel.txt", "imdb-b-start"
+        n = args.labels or (1000 if args.scenario == "b" else 2000)
+        name = f"{'imdb' if args.scenario == 'b' else 'tweets'}-{n}-{'first' if args.draw is None else f'draw{args.draw}'}"
+        labeled_path, unlabeled_path, base = OUT / f"{name}.txt", OUT / f"{name}-nolabel.txt", f"{name}-start"
+        lines = [line for _, line in read_lines(train_file)]
+        import numpy as np
+
+        keep = set(range(n)) if args.draw is None else \
+            set(np.random.default_rng(args.draw).choice(len(lines), n, replace=False).tolist())
         with open(labeled_path, "w", encoding="utf-8") as lab, open(unlabeled_path, "w", encoding="utf-8") as unl:
-            for number, line in read_lines(train_file):
-                if number <= 1000:
+            for i, line in enumerate(lines):
+                if i in keep:
                     lab.write(line + "\n")
                 else:
                     unl.write(line.partition("+++$+++")[2].strip() + "\n")
+            if args.all_unlabeled and nolabel_file is not None:
+                for _, line in read_lines(nolabel_file):
+                    unl.write(line.strip() + "\n")
         if args.reuse_start and (MODELS / base).exists():
             from sentiment_cli import runs
 
             stored = runs.load_run(MODELS, base, with_model=False).config.to_dict()
-            wanted = TrainConfig(**parse_overrides(args.set)).to_dict()
+            wanted = TrainConfig(**overrides).to_dict()
             differ = [name for name in wanted if name != "labels" and stored.get(name) != wanted[name]]
             if differ:
                 sys.exit(f"--reuse-start: {MODELS / base} was trained with another {', '.join(differ)}; "
                          "run without --reuse-start")
         else:
-            train_saved(MODELS, base, TrainConfig(**parse_overrides(args.set)), labeled_path,
+            train_saved(MODELS, base, TrainConfig(**overrides), labeled_path,
                         unlabeled_path if args.start_unlabeled else None)
 
     from sentiment_cli import runs
@@ -109,7 +130,8 @@ def main():
     rounds = metrics["rounds"][1:]
     start_seconds = runs.load_run(MODELS, base, with_model=False).metrics["train_seconds"]
 
-    print(f"\nsemi on IMDB, scenario ({args.scenario}); rounds {args.rounds}, select {args.select}, share {args.share}, "
+    print(f"\nsemi on {'the tweets' if args.scenario == 'c' else 'IMDB'}, scenario ({args.scenario}), "
+          f"labeled rows {args.labels or 'default'}, draw {args.draw}, --set {' '.join(args.set)}; rounds {args.rounds}, select {args.select}, share {args.share}, "
           f"threshold {args.threshold}, "
           f"band {args.band}, epochs/round {args.epochs_per_round}, max/round {args.max_per_round}, balance {args.balance}, "
           f"start's Word2Vec on unlabeled text too: {args.start_unlabeled}; "
@@ -124,7 +146,7 @@ def main():
         print(f"\nstopped: {metrics['stopped']}")
     peers = [] if args.no_peers else peer_rows(runs.load_run(MODELS, base, with_model=False),
                                                labeled_path, texts, labels,
-                                               unlabeled_path if args.scenario == "b" else None)
+                                               unlabeled_path if args.scenario != "a" else None)
     print("\n| scenario | supervised val acc | semi val acc | supervised test acc | semi test acc | s/round "
           "| train s + semi s |")
     print("|---|---|---|---|---|---|---|")

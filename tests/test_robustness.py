@@ -359,3 +359,32 @@ def test_output_to_a_closed_pipe_ends_quietly(trained, tmp_path):
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
     assert done.stdout.splitlines()[0] == "id,label" and len(done.stdout.splitlines()) == 2
     assert "Traceback" not in done.stderr and "Error" not in done.stderr
+
+
+def test_train_resumes_a_pretraining_to_the_same_result(tmp_path, monkeypatch):
+    """Ctrl-C after the third committed step of --pretrain lm, then --resume: the run of a training
+    that was not stopped, pretraining figures included."""
+    import numpy as np
+
+    from sentiment_cli.fit import pretrain
+    from sentiment_cli.workspace import Workspace
+
+    monkeypatch.setattr(pretrain, "COMMIT_SECONDS", 0.0)  # commit after every step
+    labeled = write_labeled(tmp_path / "train.txt")
+    args = ["--train", labeled, *TINY, "--pretrain", "lm", "--pretrain-epochs", "2", "--models-dir"]
+    assert invoke("train", "lm", *args, tmp_path / "a").exit_code == 0
+
+    real = _stop_at_commit(monkeypatch, 3)
+    result = invoke("train", "lm", *args, tmp_path / "b")
+    assert result.exit_code == 1 and "Continue it with: sentiment-cli train lm --resume" in result.output
+    state = json.loads((tmp_path / "b" / ".lm.work" / "state.json").read_text())
+    assert state["pretrain"]["steps"] == 3 and not state["pretrain"]["done"]
+    monkeypatch.setattr(Workspace, "commit", real)
+    result = invoke("train", "lm", "--models-dir", tmp_path / "b", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resuming the pretraining after step 3" in result.output  # not started again
+
+    a, b = (runs.load_run(tmp_path / d, "lm") for d in ("a", "b"))
+    for x, y in zip(a.model.get_weights(), b.model.get_weights()):
+        assert np.allclose(x, y, atol=1e-5)
+    assert a.metrics["pretrained"]["steps"] == b.metrics["pretrained"]["steps"] == 2 * 5  # 36 texts, batches of 8

@@ -148,7 +148,7 @@ def pretrain(model: keras.Model, config: TrainConfig, seqs: list[np.ndarray], vo
     log_q = tf.constant(np.log(np.maximum(table * SAMPLES, 1e-30)), tf.float32)
     cumulative = tf.constant(np.cumsum(table), tf.float64)
     batches = _batches(seqs, config, options.epochs)
-    state = _restore(lm, workspace) or {"steps": 0, "seconds": 0.0, "losses": [], "done": False}
+    state = _restore(lm, workspace, progress) or {"steps": 0, "seconds": 0.0, "losses": [], "done": False}
     seed = int(config.seed) % (2**31)
 
     @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((), tf.int64)],
@@ -217,7 +217,7 @@ def _commit(lm: LanguageModel, workspace, state: dict) -> None:
         workspace.file(previous).unlink(missing_ok=True)
 
 
-def _restore(lm: LanguageModel, workspace) -> dict | None:
+def _restore(lm: LanguageModel, workspace, progress: bool) -> dict | None:
     saved = ((workspace.state() if workspace is not None else None) or {}).get("pretrain")
     if not saved:
         return None
@@ -225,5 +225,6 @@ def _restore(lm: LanguageModel, workspace) -> dict | None:
         for i, v in enumerate(lm.variables):
             v.assign(arrays[f"v{i}"])
     state = {k: v for k, v in saved.items() if k != "file"}
-    print(f"resuming the pretraining after step {state['steps']}", file=sys.stderr) if not state["done"] else None
+    if progress and not state["done"]:
+        print(f"resuming the pretraining after step {state['steps']}", file=sys.stderr)
     return state

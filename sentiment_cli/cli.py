@@ -14,8 +14,8 @@ import click
 
 from sentiment_cli import __version__
 from sentiment_cli.config import (
-    BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PRETRAININGS, PREDICT_BATCH, PREDICT_TOKENS, SELECTIONS,
-    TRUNCATING, SemiConfig, TrainConfig,
+    BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, PRETRAININGS,
+    SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
@@ -209,6 +209,8 @@ def hyperparameter_options(f):
         click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=d.normalize, show_default=True,
                      help="tweets: URLs and @users become one token each, #hashtags their word, emoticons one "
                           "token by what they show, HTML entities decoded. Saved in the run; test applies it."),
+        click.option("--word2vec", type=click.Choice(WORD2VEC), default=d.word2vec, show_default=True,
+                     help="The architecture of --pretrain-embeddings' Word2Vec: skip-gram, or CBOW (faster)."),
         click.option("--pretrain", type=click.Choice(PRETRAININGS), default=d.pretrain, show_default=True,
                      help="lm: before it sees a label, the network's embedding and first recurrent layer "
                           "learn to predict each next (and, backwards, previous) token of the training "

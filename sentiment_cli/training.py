@@ -97,7 +97,7 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
     else:
         model = fitting_form(model)  # a loaded model's n-gram half is stored compact
         reseed_dropout(model, config.seed)
-    clock.lap("word vectors, model" + (" and pretraining" if config.pretrain != "none" else ""))
+    clock.lap("word vectors, model and pretraining" if config.pretrain != "none" else "word vectors and model")
     if options.summary and options.progress:
         print_summary(model)
     fit_start = time.perf_counter()
@@ -163,7 +163,8 @@ def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str], progres
         matrix, coverage = load_vectors(config.embeddings, tokenizer, config.seed)
         config.embedding_dim = matrix.shape[1]  # the file decides the vectors' size
     else:
-        matrix, coverage = pretrain_word2vec(texts, tokenizer, config.embedding_dim, config.seed, progress=progress)
+        matrix, coverage = pretrain_word2vec(texts, tokenizer, config.embedding_dim, config.seed, progress=progress,
+                                             sg=int(config.word2vec == "skipgram"))
     return matrix, coverage
 
 

@@ -20,7 +20,7 @@ from sentiment_cli.distribute import CPU_DEVICES_ENV, Distribution, read_tf_conf
 from sentiment_cli.errors import ConfigError, SentimentError
 
 TIMEOUT = 120  # seconds a training process may take before the test gives up on it (and kills it)
-TIMINGS = {"train_seconds", "fit_seconds", "examples_per_second"}
+TIMINGS = {"train_seconds", "fit_seconds", "examples_per_second", "seconds_by_stage"}
 
 
 def train_command(models, train, *extra, quiet=True):

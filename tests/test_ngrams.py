@@ -207,9 +207,14 @@ def test_a_config_saved_before_ngram_max_length_reads_as_it_did():
            if k not in ("ngram_max_length", "ngram_min_count")}
     config = TrainConfig.from_dict(old)
     assert config.ngram_max_length == 123 and config.read_length == 123
-    assert TrainConfig().read_length == 5000 and TrainConfig(model="rnn").read_length == 400
+    assert TrainConfig().read_length == 5000 and TrainConfig(model="rnn").read_length == 200
     # nor had it ngram_min_count: every n-gram of the training texts weighed
     assert config.ngram_min_count == 1 and TrainConfig().ngram_min_count == 2
+
+
+def test_a_config_saved_before_the_word2vec_choice_reads_as_skip_gram():
+    old = {k: v for k, v in TrainConfig().to_dict().items() if k != "word2vec"}
+    assert TrainConfig.from_dict(old).word2vec == "skipgram" and TrainConfig().word2vec == "cbow"
 
 
 def test_a_min_count_that_prunes_every_ngram_is_said(tmp_path):

@@ -2,6 +2,7 @@
 
     python bench/levers.py speed --data imdb [--rows 4000] [--variant NAME:key=value,... ...]
     python bench/levers.py accuracy --data tweets [--variant NAME:key=value,... ...]
+    python bench/levers.py predict --data imdb --models-dir bench/out/speed [--rows 3000]
 
 `speed` times one epoch of the network half alone (the first batches, where tracing happens,
 excluded) for each variant on the first --rows training rows: rows per second, same threads for
@@ -11,7 +12,16 @@ network half, fits the mix and prints the hybrid's validation accuracy (out of f
 reports it), the network half's own, its epochs and its seconds. A variant is TrainConfig
 overrides (``batch_size=256,lr=0.002``) plus ``jit=1`` for XLA (speed only) and ``w2v_epochs=N``,
 ``w2v_sg=0`` (CBOW) for the word vectors; variants that change the
-vocabulary or the n-gram half are not levers of this bench. Test data is never read.
+vocabulary or the n-gram half are not levers of this bench. Test data is never read there.
+
+`predict` takes the run named like the data in --models-dir (bench/speed.py leaves them there)
+and prints (1) how many validation texts could skip the network half if its logits were clipped
+to a bound B: those where the n-gram half's mixed logit alone exceeds what the clipped network
+could add (scale x B), for B at quantiles of the network's |logits| on validation, with the mix
+refitted on the clipped logits and the labels that clipping changes; (2) the seconds of each
+stage of prediction on the first --rows test texts (tokenizing, the n-gram half, the network
+half: each timed on its own, second pass); (3) rows/s of the whole model by batch size and
+token budget per batch.
 """
 
 from __future__ import annotations
@@ -168,9 +178,69 @@ def accuracy(args) -> None:
               f"{seconds / max(net['epochs_run'], 1):>8.1f}", flush=True)
 
 
+def predict(args) -> None:
+    import gzip
+
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import run_split
+
+    from sentiment_cli.calibration import fit_mix
+    from sentiment_cli.data import read_labeled
+    from sentiment_cli.encoding import Encoder, length_batches
+    from sentiment_cli.model import halves_logits, inference_function, predict_proba
+    from sentiment_cli.runs import load_run
+
+    run = load_run(args.models_dir, args.data)
+    encoder = Encoder.from_config(run.config, run.tokenizer)
+    labeled = read_labeled(str(FILES[args.data]))
+    y = encoder.encode_labels(labeled.labels)
+    split = run_split(run, labeled.texts, y)
+    logits = halves_logits(run.model, encoder.sequences([labeled.texts[i] for i in split.val]), encoder.features)
+    val_y = y[split.val]
+    ngram, net = logits[:, 0, 0], logits[:, 1, 0]
+    scale, bias = run.model.get_layer("mix").scale.numpy(), run.model.get_layer("mix").bias.numpy()
+    stored = (scale[0] * ngram + scale[1] * net + bias[0] > 0).astype(int)
+    print(f"{args.data}: {len(val_y)} validation texts, accuracy {np.mean(stored == val_y):.4f}")
+    print(f"{'bound at quantile':>18} {'B':>6} {'accuracy':>9} {'labels changed':>15} {'could skip':>11}")
+    for q in (0.9, 0.95, 0.99, 1.0):
+        bound = float(np.quantile(np.abs(net), q))
+        clipped = logits.copy()
+        clipped[:, 1, 0] = np.clip(net, -bound, bound)
+        s_n, s_r, b = fit_mix(clipped, val_y)
+        z = s_n * ngram + s_r * clipped[:, 1, 0] + b
+        skip = np.abs(s_n * ngram + b) > abs(s_r) * bound
+        print(f"{q:>18} {bound:>6.2f} {np.mean((z > 0) == val_y):>9.4f} {np.mean((z > 0) != stored):>15.4f} "
+              f"{skip.mean():>11.3f}")
+
+    with gzip.open(SHARED / args.data / "testing_data.txt.gz", "rt", encoding="utf-8") as f:
+        texts = [line.rstrip("\n").split(",", 1)[1] for line in f][1:args.rows + 1]
+    start = time.perf_counter()
+    seqs = encoder.sequences(texts)
+    print(f"\nstages on {len(texts)} test texts: tokenizing {time.perf_counter() - start:.2f} s", end="")
+    for layer in ("ngrams", "rnn_logits"):
+        part = keras.Model(run.model.input, run.model.get_layer(layer).output)
+        for second in (False, True):
+            start = time.perf_counter()
+            for idx in length_batches(seqs, 512, max_tokens=8192):
+                x = encoder.features([seqs[i] for i in idx])
+                inference_function(part, x.ndim, x.dtype)(x)
+        print(f", {'n-gram' if layer == 'ngrams' else 'network'} half {time.perf_counter() - start:.2f} s", end="")
+    print()
+    for rows, tokens in ((512, 8192), (1024, 16384), (2048, 32768), (4096, 65536), (512, 32768)):
+        predict_proba(run.model, seqs[:1000], encoder.features, rows, tokens)
+        start = time.perf_counter()
+        predict_proba(run.model, seqs, encoder.features, rows, tokens)
+        print(f"whole model, batches of at most {rows} rows and {tokens} tokens: "
+              f"{len(seqs) / (time.perf_counter() - start):,.0f} rows/s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["speed", "accuracy"])
+    parser.add_argument("mode", choices=["speed", "accuracy", "predict"])
+    parser.add_argument("--models-dir", default=str(Path(__file__).resolve().parent / "out" / "speed"))
     parser.add_argument("--data", choices=sorted(FILES), default="imdb")
     parser.add_argument("--rows", type=int, default=None, help="first N labeled rows only (speed: default 4000)")
     parser.add_argument("--variant", action="append", help="NAME:key=value,... (repeatable)")
@@ -178,6 +248,9 @@ def main() -> None:
     if args.mode == "speed":
         args.rows = args.rows or 4000
         speed(args)
+    elif args.mode == "predict":
+        args.rows = args.rows or 3000
+        predict(args)
     else:
         if not args.variant:
             parser.error("accuracy needs at least one --variant")

@@ -86,7 +86,8 @@ def main():
     else:
         n = args.labels or (1000 if args.scenario == "b" else 2000)
         name = f"{'imdb' if args.scenario == 'b' else 'tweets'}-{n}-{'first' if args.draw is None else f'draw{args.draw}'}"
-        labeled_path, unlabeled_path, base = OUT / f"{name}.txt", OUT / f"{name}-nolabel.txt", f"{name}-start"
+        labeled_path, unlabeled_path = OUT / f"{name}.txt", OUT / f"{name}-nolabel.txt"
+        base = f"{name}-start" + "".join(f"-{k}-{v}" for k, v in sorted(parse_overrides(args.set).items()))
         lines = [line for _, line in read_lines(train_file)]
         import numpy as np
 

@@ -21,10 +21,12 @@ WORD2VEC = ("skipgram", "cbow")
 
 # Prediction batches. Measured with bench/predict.py's model on 2 cores: at most 512 rows and
 # 8,192 tokens (rows x padded length) predicted short lines faster (about 10,000 rows/s against
-# 8,300) with less memory (peak 760 MB against 1,000 MB) than 1,024 rows and 65,536 tokens,
-# and long reviews as fast.
+# 8,300) with less memory (peak 760 MB against 1,000 MB) than 1,024 rows and 65,536 tokens.
+# With 0.4.0's defaults, 512 rows and 32,768 tokens predicted IMDB's reviews at 1,093 rows/s
+# against 741 with 8,192 (`python bench/levers.py predict --data imdb`, 2026-12-01); short lines,
+# whose batches the rows bound first, 13,857 against 14,739 (--data tweets).
 PREDICT_BATCH = 512
-PREDICT_TOKENS = 8192
+PREDICT_TOKENS = 32768
 
 
 # Upper bounds: values read from a damaged or hostile config.json must not ask for terabytes.

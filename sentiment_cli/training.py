@@ -25,7 +25,7 @@ from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import DataSpec, LabeledData, read_labeled, read_unlabeled, sort_labels
 from sentiment_cli.distribute import Distribution, lost_worker_errors
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
-from sentiment_cli.encoding import Encoder, Rows, check_split, draw_split, split_by_hashes, text_hashes
+from sentiment_cli.encoding import Encoder, Rows, check_split, draw_split, split_by_hashes, text_hash, text_hashes
 from sentiment_cli.errors import ConfigError, DataError
 from sentiment_cli.fit import FitOptions
 from sentiment_cli.fit.mix import fit_mix_on_validation
@@ -150,7 +150,8 @@ def new_model(config: TrainConfig, encoder: Encoder, data: TrainData, train_rows
         model = build_model(config, len(encoder.tokenizer), embeddings=embeddings, idf=encoder.tokenizer.idf,
                             ngram_buckets=buckets)
     if config.pretrain == "lm":
-        texts = train_rows.seqs + encoder.sequences(data.unlabeled)  # never the validation texts
+        validation = {text_hash(t) for t in data.val_texts}  # never a validation text, also one --unlabeled holds
+        texts = train_rows.seqs + encoder.sequences([t for t in data.unlabeled if text_hash(t) not in validation])
         metrics.update(pretrain(model, config, texts, len(encoder.tokenizer),
                                 PretrainOptions(config.pretrain_epochs, config.pretrain_minutes),
                                 options.workspace, options.progress))

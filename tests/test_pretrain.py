@@ -111,14 +111,16 @@ def test_a_budget_stops_it_and_the_run_says_so():
 def test_train_pretrains_on_the_unlabeled_texts_and_records_it(tmp_path):
     unlabeled = tmp_path / "more.txt"
     positive, negative = texts(6)
-    unlabeled.write_text("\n".join(positive[40:] + negative[40:]) + "\n", encoding="utf-8")
+    # 40 new texts, and the 40 labeled ones again: the 4 that validate must stay out of the pretraining
+    unlabeled.write_text("\n".join(positive[40:] + negative[40:] + positive[:20] + negative[:20]) + "\n",
+                         encoding="utf-8")
     result = invoke("train", "lm", "--train", write_labeled(tmp_path / "train.txt"), "--unlabeled", unlabeled,
                     "--models-dir", tmp_path / "models", "--pretrain", "lm", "--pretrain-epochs", "2", *TINY)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "models" / "lm" / "metrics.json").read_text())
     found = metrics["pretrained"]
-    # 36 training texts (4 validate, never pretrained on) and 40 unlabeled, batches of 8, 2 passes
-    assert found["texts"] == 76 and found["steps"] == 2 * 10
+    # 36 training texts and 40 + 36 unlabeled (the 4 validation texts never), batches of 8, 2 passes
+    assert found["texts"] == 112 and found["steps"] == 2 * 14
     assert "pretraining" in " ".join(metrics["seconds_by_stage"])
     config = json.loads((tmp_path / "models" / "lm" / "config.json").read_text())["hyperparameters"]
     assert config["pretrain"] == "lm" and config["pretrain_epochs"] == 2

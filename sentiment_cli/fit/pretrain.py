@@ -40,10 +40,6 @@ class PretrainOptions:
     minutes: float = 15.0  # the budget: it stops after the step that passes it (0: no budget)
 
 
-def pretrainable(config: TrainConfig) -> bool:
-    return config.model in ("rnn", "hybrid")
-
-
 def recurrent_name(config: TrainConfig) -> str:
     return f"bi{config.cell}_1" if config.bidirectional else f"{config.cell}_1"
 

@@ -14,8 +14,8 @@ Prints one table per data set, and what each timer timed:
   rows per second and peak memory of the whole process.
 - fastText (0.9, bigrams, 10 epochs, 2 threads, through its Python API on our word splitting) and
   scikit-learn's TF-IDF (1-2 grams, min count 2, sublinear tf) + logistic regression (liblinear,
-  one thread: it has no other; C chosen on the same validation rows `train` holds out, then the
-  chosen one refitted on those training rows): in-process, our tokenizing inside their timers,
+  one thread: it has no other; one fit on the training rows per C, the C that scores best on the
+  validation rows `train` holds out kept, every fit inside the timer): in-process, our tokenizing inside their timers,
   reading outside. Their prediction rates are in-process (no Python or library start) and
   therefore flatter them against `test`'s whole process.
 TensorFlow uses both cores; fastText is given 2 threads. The runs go to bench/out/speed/

@@ -640,7 +640,17 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
               help="Normalization train would use (tweets: see train --help).")
 @click.option("--strict", is_flag=True, help="Exit with 1 when there is a finding (for scripts and CI).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check(train_path, test_path, fmt, test_format, vocab_size, max_length, normalize, strict, as_json, **kwargs):
+@click.option("--label-issues", is_flag=True,
+              help="Also find rows whose label the data contradicts: the n-gram model fitted out of fold, then "
+                   "confident learning; the least self-confident first.")
+@click.option("--folds", type=click.IntRange(2), metavar="K",
+              help="Folds of --label-issues [default: 5, fewer when a class has fewer rows].")
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed of the folds of --label-issues.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, writable=True),
+              help="With --label-issues: write all the rows found to this CSV (line, given and suggested label, "
+                   "probabilities, text).")
+def check(train_path, test_path, fmt, test_format, vocab_size, max_length, normalize, strict, as_json, label_issues,
+          folds, seed, output_path, **kwargs):
     """Check data before training: duplicates, conflicting labels, overlap with test data,
     class balance, text lengths and the share of unknown tokens.
 
@@ -651,7 +661,12 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
     Examples:
         sentiment-cli check
         sentiment-cli check --train reviews.csv --test holdout.csv --strict
+        sentiment-cli check --train reviews.csv --label-issues --output issues.csv
     """
+    if not label_issues and (folds or output_path):
+        raise click.UsageError("--folds and --output go with --label-issues")
+    if label_issues and train_path == "-":
+        raise click.UsageError("--label-issues reads --train a second time: give a file, not -")
     _load_tensorflow()  # the tokenizer's rules are TensorFlow ops
     from sentiment_cli.checks import check_files, format_check
 
@@ -661,7 +676,20 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
     config = TrainConfig(vocab_size=vocab_size, max_length=max_length, normalize=normalize)
     test = DataSpec(test_path, test_format, columns) if test_path else None
     report = check_files(DataSpec(train_path, fmt, columns), test, config)
-    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_check(report), nl=as_json)
+    text = None
+    if label_issues:
+        from sentiment_cli.label_issues import LISTED, format_issues, label_issue_report
+
+        found = label_issue_report(DataSpec(train_path, fmt, columns), config, folds, seed, output_path)
+        report["label_issues"] = {**found.to_dict(), "output": output_path}
+        if found.issues:
+            report["findings"].append(f"{len(found.issues)} training row{'s have' if len(found.issues) > 1 else ' has'} "
+                                      "a label that the data contradicts (see label issues)")
+        text = format_issues(found, LISTED, output_path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_check(report) + (text or ""), nl=False)
     if strict and report["findings"]:
         sys.exit(1)
 

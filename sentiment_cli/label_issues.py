@@ -1,0 +1,243 @@
+"""Label issues: rows whose given label the data contradicts (``check --label-issues``).
+
+Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in
+Dataset Labels", JAIR 70, 2021), with the n-gram half as the classifier:
+
+1. Out-of-fold probabilities: the rows are cut into K stratified folds (seeded); for each fold the
+   n-gram half (``ngrams.NGramLogits``: naive Bayes ratios, then L-BFGS logistic regression) is
+   fitted on the other folds only and gives the probabilities of the held-out one. So no row's
+   own label is used to predict it, not even through the choice of C: each fold's C is chosen
+   from ``NGRAM_C_GRID`` by log-loss on an inner fold of its own training rows (``nested_c``),
+   unless ``config.ngram_c`` fixes it.
+2. Per-class thresholds: t_j is the mean out-of-fold probability of class j over the rows
+   labeled j (how sure the model is, on average, of the rows that really are j).
+3. A row is an issue when the likeliest of the classes whose probability reaches its threshold
+   is not its given label (an off-diagonal entry of the paper's confident joint); it is ranked by
+   its "self-confidence", the out-of-fold probability of its given label, lowest first.
+
+The vocabulary and the n-gram hash size come from all the texts, as ``train`` builds them from
+its training side: they use no label, so they cannot carry a row's label into its prediction.
+
+We write the algorithm (a few dozen lines) rather than use cleanlab: cleanlab would bring
+scikit-learn, pandas and more as runtime dependencies, for the part of it that is step 2 and 3
+above; the out-of-fold fit has to be ours anyway, to use our n-gram half and tokenizer.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from sentiment_cli.config import PREDICT_BATCH, TrainConfig
+from sentiment_cli.data import LabeledData, sort_labels
+from sentiment_cli.encoding import Encoder, pad
+from sentiment_cli.errors import DataError
+from sentiment_cli.fit.ngram import NGRAM_C_GRID, ngram_buckets_for
+
+MAX_FOLDS = 5  # what cross-validation usually takes; fewer for a class with fewer rows
+LISTED = 10  # rows the text report lists (the CSV and the JSON have them all)
+CSV_COLUMNS = ["rank", "line", "given_label", "suggested_label", "confidence", "given_label_probability", "text"]
+
+
+@dataclass
+class LabelIssue:
+    """One row whose given label the out-of-fold probabilities contradict."""
+
+    line: int  # the row's line in the file
+    given: str
+    suggested: str  # the likeliest class among those that reach their threshold
+    confidence: float  # out-of-fold probability of the suggested label
+    given_probability: float  # out-of-fold probability of the given label ("self-confidence")
+    text: str
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "given_label": self.given, "suggested_label": self.suggested,
+                "confidence": round(self.confidence, 6), "given_label_probability": round(self.given_probability, 6),
+                "text": self.text}
+
+
+@dataclass
+class LabelIssues:
+    """What ``find_label_issues`` found; ``index`` and ``probabilities`` are for benchmarks and tests."""
+
+    issues: list[LabelIssue]  # ranked, least self-confident first
+    index: np.ndarray  # the issues' row numbers (0-based, in file order of the rows read), ranked
+    rows: int
+    labels: list[str]
+    folds: int
+    seed: int
+    c: list[float]  # the C of each fold's fit
+    thresholds: np.ndarray  # t_j per class
+    probabilities: np.ndarray = field(repr=False)  # (rows, classes), out of fold
+
+    def to_dict(self, top: int | None = None) -> dict:
+        return {"rows": self.rows, "found": len(self.issues), "folds": self.folds, "seed": self.seed,
+                "c_by_fold": self.c, "method": "confident learning over out-of-fold n-gram probabilities",
+                "thresholds": {label: round(float(t), 6) for label, t in zip(self.labels, self.thresholds)},
+                "issues": [issue.to_dict() for issue in self.issues[:top]]}
+
+
+def default_folds(y: np.ndarray) -> int:
+    """5 folds, fewer when a class has fewer rows (each fold should hold one of each), at least 2."""
+    return max(2, min(MAX_FOLDS, int(np.bincount(y).min())))
+
+
+def stratified_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold (0..folds-1): every class's rows shuffled by the seed, then dealt in turn."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(y), dtype=np.int64)
+    start = 0  # each class starts dealing where the last ended, so the folds' sizes differ by one at most
+    for k in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == k))
+        out[rows] = (start + np.arange(len(rows))) % folds
+        start = (start + len(rows)) % folds
+    return out
+
+
+def probabilities(layer, x) -> np.ndarray:
+    """(rows, classes) probabilities of the fitted layer for the n-gram matrix x."""
+    logits = x @ (layer.weight.numpy().astype(np.float64) * layer.ratio.numpy()) + layer.bias.numpy()
+    if logits.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        return np.stack([1.0 - p, p], axis=1)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0))))
+
+
+def _fit(layer, x, y, c: float, min_count: int, start=None) -> np.ndarray:
+    layer.set_ratios(x, y, min_count=min_count)
+    return layer.fit_weights(x, y, c, start)
+
+
+def nested_c(layer, x, y, min_count: int, grid=NGRAM_C_GRID) -> float:
+    """The C of ``grid`` with the lowest log-loss on one inner fold of these (training) rows,
+    fitted on the rest: log-loss, not accuracy, because confident learning reads probabilities."""
+    inner = stratified_folds(y, default_folds(y), seed=0) == 0
+    fit, held = np.flatnonzero(~inner), np.flatnonzero(inner)
+    layer.set_ratios(x[fit], y[fit], min_count=min_count)
+    best, start = None, None
+    for c in grid:  # from the most regularised: each fit starts from the one before
+        start = layer.fit_weights(x[fit], y[fit], c, start)
+        loss = log_loss(probabilities(layer, x[held]), y[held])
+        if best is None or loss < best[1]:
+            best = (c, loss)
+    return best[0]
+
+
+def out_of_fold(layer, x, y: np.ndarray, fold: np.ndarray, config: TrainConfig,
+                progress: bool = False) -> tuple[np.ndarray, list[float]]:
+    """Out-of-fold probabilities: each fold's from ratios and weights fitted on the other folds
+    only; and the C of each fold (config.ngram_c, or chosen within the other folds)."""
+    folds = int(fold.max()) + 1
+    out = np.zeros((len(y), max(layer.outputs, 2)))
+    chosen = []
+    for k in range(folds):
+        train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        c = config.ngram_c or nested_c(layer, x[train], y[train], config.ngram_min_count)
+        _fit(layer, x[train], y[train], c, config.ngram_min_count)
+        out[held] = probabilities(layer, x[held])
+        chosen.append(float(c))
+        if progress:
+            print(f"label issues: fold {k + 1} of {folds} (C={c:g}), {len(held)} rows", file=sys.stderr)
+    return out, chosen
+
+
+def confident_issues(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confident learning's issues from out-of-fold probabilities p and given classes y:
+    (their row numbers ranked by self-confidence, lowest first; each row's suggested class, -1
+    where no class reaches its threshold; the per-class thresholds t_j)."""
+    classes = p.shape[1]
+    thresholds = np.array([p[y == j, j].mean() if np.any(y == j) else 1.0 for j in range(classes)])
+    above = p >= thresholds - 1e-12  # a row at exactly the mean counts, as in the paper
+    suggested = np.where(above.any(axis=1), np.where(above, p, -1.0).argmax(axis=1), -1)
+    issue = (suggested >= 0) & (suggested != y)
+    rows = np.flatnonzero(issue)
+    self_confidence = p[rows, y[rows]]
+    return rows[np.argsort(self_confidence, kind="stable")], suggested, thresholds
+
+
+def find_label_issues(data: LabeledData, config: TrainConfig | None = None, folds: int | None = None,
+                      seed: int | None = None, progress: bool = False) -> LabelIssues:
+    """The rows of ``data`` (``data.read_labeled``) whose labels the out-of-fold n-gram
+    probabilities contradict, ranked. config: the ``TrainConfig`` train would use (vocab_size,
+    ngram, ngram_buckets, ngram_min_count, ngram_max_length, truncating, normalize, ngram_c; its
+    seed when ``seed`` is None). folds: default ``default_folds``."""
+    from sentiment_cli.ngrams import NGramLogits
+
+    config = replace(config or TrainConfig(), model="ngram")  # the n-gram half reads ngram_max_length tokens
+    seed = config.seed if seed is None else seed
+    encoder = Encoder.from_config(config)
+    encoder.labels = sort_labels(set(data.labels))
+    y = encoder.encode_labels(data.labels, data.path, data.lines)
+    fewest = int(np.bincount(y, minlength=len(encoder.labels)).min())
+    if fewest < 2:
+        label = encoder.labels[int(np.bincount(y, minlength=len(encoder.labels)).argmin())]
+        raise DataError(data.path, f"label {label!r} has only one row, and out-of-fold probabilities need two of "
+                        "each class", fix="Add rows of that class or leave its row out")
+    folds = folds or default_folds(y)
+    if folds > fewest:
+        raise DataError(data.path, f"{folds} folds need {folds} rows of each class, and "
+                        f"{encoder.labels[int(np.bincount(y).argmin())]!r} has {fewest}",
+                        fix=f"Use --folds {max(2, fewest)} or fewer")
+
+    encoder.fit(data.texts, config.vocab_size, progress=progress)
+    seqs = encoder.sequences(data.texts, progress=progress)
+    outputs = 1 if len(encoder.labels) == 2 else len(encoder.labels)
+    layer = NGramLogits(len(encoder.tokenizer), outputs, config.ngram, ngram_buckets_for(seqs, config))
+    layer.build(None)
+    x = layer.matrix(pad(seqs[i:i + PREDICT_BATCH]) for i in range(0, len(seqs), PREDICT_BATCH))
+
+    p, chosen = out_of_fold(layer, x, y, stratified_folds(y, folds, seed), config, progress)
+    ranked, suggested, thresholds = confident_issues(p, y)
+    labels = encoder.labels
+    issues = [LabelIssue(data.lines[i], labels[y[i]], labels[suggested[i]], float(p[i, suggested[i]]),
+                         float(p[i, y[i]]), data.texts[i]) for i in ranked]
+    return LabelIssues(issues, ranked, len(y), labels, folds, seed, chosen, thresholds, p)
+
+
+def label_issue_report(spec, config: TrainConfig | None = None, folds: int | None = None, seed: int | None = None,
+                       output=None, progress: bool = True) -> LabelIssues:
+    """What ``check --label-issues`` does: read the labeled file of ``spec`` (a ``data.DataSpec``) as
+    train reads it, find the issues, and write them all to the CSV ``output`` when given."""
+    from sentiment_cli.data import read_labeled
+
+    data = read_labeled(spec.path, spec.format, spec.columns, on_bad_lines=spec.on_bad_lines)
+    found = find_label_issues(data, config, folds, seed, progress)
+    if output:
+        write_issues_csv(found, output)
+    return found
+
+
+def write_issues_csv(found: LabelIssues, path) -> None:
+    """All the issues, ranked, as CSV (``CSV_COLUMNS``); the file appears only when complete."""
+    from sentiment_cli.predict import atomic_output
+
+    with atomic_output(path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for rank, issue in enumerate(found.issues, 1):
+            writer.writerow([rank, issue.line, issue.given, issue.suggested, f"{issue.confidence:.6f}",
+                             f"{issue.given_probability:.6f}", issue.text])
+
+
+def format_issues(found: LabelIssues, top: int, output=None) -> str:
+    """The text report: how many were found, the top rows, where the CSV went."""
+    out = [f"label issues: {len(found.issues)} of {found.rows} rows {'has' if len(found.issues) == 1 else 'have'} "
+           f"a label that the out-of-fold n-gram model contradicts ({found.folds} folds, seed {found.seed})"]
+    for rank, issue in enumerate(found.issues[:top], 1):
+        text = issue.text if len(issue.text) <= 70 else issue.text[:67] + "..."
+        out.append(f"  {rank}. line {issue.line}: {issue.given} -> {issue.suggested} "
+                   f"(p {issue.confidence:.2f}, given {issue.given_probability:.2f}) {text!r}")
+    if len(found.issues) > top:
+        out.append(f"  ... {len(found.issues) - top} more" + ("" if output else "; all of them with --output FILE"))
+    if output:
+        out.append(f"  all {len(found.issues)} written to {output}")
+    return "\n".join(out) + "\n"

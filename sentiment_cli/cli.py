@@ -803,6 +803,63 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
     _pictures_hint(path)
 
 
+@cli.command()
+@click.argument("run")
+@click.option("--unlabeled", "unlabeled_path", default="data/training_nolabel.txt", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="Texts to choose from, one per line (or a table with --text-column).")
+@data_options(labels=False)
+@click.option("-n", "--count", type=click.IntRange(1), default=200, show_default=True, help="How many texts to suggest.")
+@click.option("--output", "output_path", default="to_label.csv", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), help="CSV to write ('-' writes stdout).")
+@click.option("--similarity", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="Leave out a text whose words and word pairs overlap more than this (Jaccard) with one "
+                   "already suggested; 1 keeps near-duplicates.")
+@click.option("--by", type=click.Choice(["both", "uncertainty", "disagreement"]), default="both", show_default=True,
+              help="Rank by the sum of RUN's uncertainty and its halves' disagreement, or by one of them.")
+@models_dir_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (needs --output FILE).")
+def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, models_dir, quiet, as_json, **kwargs):
+    """Suggest which unlabeled texts to label next: those a label would teach RUN most.
+
+    A text ranks high where RUN is least sure of it (its calibrated probabilities of the two
+    likeliest labels are close) and where its two halves, the n-gram model and the network,
+    disagree. Near-duplicates of a text already suggested, repeats, and texts RUN was trained
+    on are left out. The CSV has an empty label column first: fill it in (delete the rows you
+    do not label) and train on it with the rest of your data.
+
+    \b
+    Example:
+        sentiment-cli suggest demo --unlabeled data/training_nolabel.txt -n 200 --output to_label.csv
+        # fill in the label column, then train on it alone or with your other rows added:
+        sentiment-cli train more --train to_label.csv
+    """
+    if as_json and output_path == "-":
+        raise click.UsageError("--json prints on stdout, where --output - writes the CSV: give --output FILE")
+    _load_tensorflow()
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.predict import _progress
+    from sentiment_cli.suggest import suggest as suggest_texts, write_suggestions
+
+    loaded = _load_runs(models_dir, [run])[0]
+    with _progress("score", not quiet) as bar:
+        found, counts = suggest_texts(loaded, DataSpec(unlabeled_path, fmt, _run_columns(kwargs, loaded)), count,
+                                      similarity, bar.update, by)
+    write_suggestions(output_path, found)
+    if as_json:
+        click.echo(json.dumps({"output": str(output_path), "run": loaded.path.name, "suggested": len(found),
+                               **counts}))
+    elif output_path != "-":
+        left = [f"{counts[k]:,} {what}" for k, what in (("labeled_already", "the run was trained on"),
+                                                        ("repeated", "repeated"), ("empty", "empty"),
+                                                        ("near_duplicates_skipped", "near-duplicates skipped"))
+                if counts[k]]
+        click.echo(f"{len(found)} of {counts['candidates']:,} texts suggested in {output_path}"
+                   + (f" (left out: {', '.join(left)})" if left else "")
+                   + ": fill in its label column")
+
+
 def _sha256(ctx, param, value):
     if value is None:
         return None

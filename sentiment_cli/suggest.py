@@ -1,0 +1,156 @@
+"""Which unlabeled texts to label next: those a label would teach the model most (active learning).
+
+A text is worth a label where the model is least sure of it (uncertainty sampling: the
+calibrated margin between its two likeliest classes is small, Lewis & Gale 1994) and where its
+two halves disagree (query by committee, Seung et al. 1992: the n-gram half and the network
+read a text differently, so a text they call differently is one at least one of them gets
+wrong). The texts are taken best first, leaving out near-duplicates of one already taken, and
+texts the run was trained or validated on.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from sentiment_cli.calibration import probabilities
+from sentiment_cli.data import DataSpec, read_records
+from sentiment_cli.encoding import Encoder, normalize, text_hash
+from sentiment_cli.errors import DataError
+from sentiment_cli.model import halves, halves_logits
+from sentiment_cli.predict import atomic_output, training_hashes
+from sentiment_cli.runs import Run
+
+CHUNK = 8192
+# Texts whose word and word-pair sets overlap more than this (Jaccard) with one already taken are
+# near-duplicates: retweets with another handle, reviews posted twice with a typo fixed.
+SIMILARITY = 0.7
+
+
+@dataclass
+class Suggestion:
+    line: int
+    text: str
+    predicted: str
+    probability: float  # the calibrated probability of ``predicted``
+    uncertainty: float  # 1 - (p of the likeliest class - p of the next): 1 at a tie, 0 when sure
+    disagreement: float  # total variation between the halves' own probabilities (0 for one half)
+    score: float  # uncertainty + disagreement: higher is taken first
+
+
+def scores(logits: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mixed probabilities (n, K), uncertainty (n,) and the halves' disagreement (n,) from the
+    halves' logits (n, H, outputs) and the mix's parameters (scales, then biases).
+
+    Each half's own probability is its logit as the mix scales it, with the mix's bias: the
+    mixed logit is their sum, so two halves that agree push the same way.
+    """
+    probs = probabilities(logits, params)
+    top = np.sort(probs, axis=1)[:, ::-1]
+    uncertainty = 1.0 - (top[:, 0] - top[:, 1])
+    count = logits.shape[1]
+    disagreement = np.zeros(len(probs))
+    if count > 1:
+        bias = params[count:]
+        own = [probabilities(logits[:, [h]], np.concatenate([params[h:h + 1], bias])) for h in range(count)]
+        for a, b in itertools.combinations(own, 2):
+            disagreement = np.maximum(disagreement, 0.5 * np.abs(a - b).sum(axis=1))
+    return probs, uncertainty, disagreement
+
+
+def shingles(text: str) -> frozenset:
+    words = normalize(text).split()
+    return frozenset(words) | frozenset(zip(words, words[1:]))
+
+
+def spread_out(order: np.ndarray, texts: list[str], n: int, similarity: float) -> tuple[list[int], int]:
+    """The first n of ``order`` (indices into texts), skipping a text too like one already taken;
+    and how many were skipped."""
+    taken, taken_sets, skipped = [], [], 0
+    for i in order:
+        words = shingles(texts[i])
+        if similarity < 1.0 and any(len(words & other) > similarity * len(words | other) for other in taken_sets):
+            skipped += 1
+            continue
+        taken.append(int(i))
+        taken_sets.append(words)
+        if len(taken) == n:
+            break
+    return taken, skipped
+
+
+BY = ("both", "uncertainty", "disagreement")
+
+
+def ranking(uncertainty: np.ndarray, disagreement: np.ndarray, by: str = "both") -> tuple[np.ndarray, np.ndarray]:
+    """(score, order best first) of texts by ``by``: the sum of both measures, or one of them
+    (the other breaks its ties); remaining ties in input order."""
+    first, second = {"both": (uncertainty + disagreement, uncertainty), "uncertainty": (uncertainty, disagreement),
+                     "disagreement": (disagreement, uncertainty)}[by]
+    return first, np.lexsort((np.arange(len(first)), -second, -first))
+
+
+def suggest(run: Run, data: DataSpec, n: int, similarity: float = SIMILARITY, progress=None,
+            by: str = "both") -> tuple[list[Suggestion], dict]:
+    """The n unlabeled texts of ``data`` most worth labeling for ``run``, best first; and counts
+    of what was read and left out. progress: called with each scored batch's row count; by: see
+    ``ranking``."""
+    if not halves(run.model):
+        raise DataError(run.path, "the run was made before its halves were mixed, so suggest cannot weigh them",
+                        fix="Train the run again with this version")
+    encoder = Encoder.from_config(run.config, run.tokenizer)
+    mix = run.model.get_layer("mix")
+    params = np.concatenate([mix.scale.numpy(), mix.bias.numpy()]).astype(np.float64)
+    known = training_hashes([run]) or set()
+    seen: set[str] = set()
+    texts, lines = [], []
+    counts = {"read": 0, "empty": 0, "repeated": 0, "labeled_already": 0}
+    for record in read_records(data.path, "unlabeled", data.format, data.columns):
+        counts["read"] += 1
+        if not record.text.strip():
+            counts["empty"] += 1
+            continue
+        key = text_hash(record.text)
+        if key in known:
+            counts["labeled_already"] += 1
+            continue
+        if key in seen:
+            counts["repeated"] += 1
+            continue
+        seen.add(key)
+        texts.append(record.text)
+        lines.append(record.line)
+    if not texts:
+        why = "no texts in the file" if not counts["read"] else "every text is empty, repeated or one the run was trained on"
+        raise DataError(data.path, why, fix="Give unlabeled texts the run has not seen")
+    probs, uncertainty, disagreement = [], [], []
+    for start in range(0, len(texts), CHUNK):
+        seqs = encoder.sequences(texts[start:start + CHUNK])
+        p, u, d = scores(halves_logits(run.model, seqs, encoder.features, progress), params)
+        probs.append(p), uncertainty.append(u), disagreement.append(d)
+    probs, uncertainty, disagreement = (np.concatenate(v) for v in (probs, uncertainty, disagreement))
+    total, order = ranking(uncertainty, disagreement, by)
+    labels = run.config.labels
+    picked, skipped = spread_out(order, texts, n, similarity)
+    counts.update(candidates=len(texts), near_duplicates_skipped=skipped)
+    out = [Suggestion(lines[i], texts[i], labels[int(probs[i].argmax())], float(probs[i].max()), float(uncertainty[i]),
+                      float(disagreement[i]), float(total[i])) for i in picked]
+    return out, counts
+
+
+FIELDS = ["label", "text", "line", "predicted", "probability", "uncertainty", "disagreement", "score"]
+
+
+def write_suggestions(path, suggestions: list[Suggestion]) -> None:
+    """A CSV with an empty label column to fill in: `train --train FILE` reads it as it is, the
+    other columns ignored (a row left without a label is an error that names its line: label it
+    or delete it)."""
+    with atomic_output(path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(FIELDS)
+        for s in suggestions:
+            writer.writerow(["", s.text, s.line, s.predicted, f"{s.probability:.6f}", f"{s.uncertainty:.6f}",
+                             f"{s.disagreement:.6f}", f"{s.score:.6f}"])

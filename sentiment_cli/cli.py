@@ -949,3 +949,87 @@ def plot(run, models_dir):
         click.echo(str(path))
     if not written:
         click.echo("no pictures written: the run has no data for any of them", err=True)
+
+
+# ---- explain ----
+def _explained_texts(texts, input_path, fmt, kwargs, run) -> list[str]:
+    """The texts given as arguments, or the rows of --input (any format `test` reads)."""
+    from sentiment_cli.data import keep_good, read_records
+    from sentiment_cli.errors import DataError
+
+    if texts and input_path:
+        raise click.UsageError("give texts as arguments or --input FILE, not both")
+    if not texts and not input_path:
+        raise click.UsageError("give texts to explain as arguments, or --input FILE")
+    if input_path:
+        records = read_records(input_path, "test", fmt, _run_columns(kwargs, run))
+        return [record.text for record in keep_good(input_path, records, "error")]
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise DataError("arguments", f"text {number} is empty", fix="Give each text some words")
+    return list(texts)
+
+
+def _echo_explanation(e, top: int) -> None:
+    largest = max((abs(w.total) for w in e.words), default=0.0)
+    strong = {id(w) for w in e.top_words(top)}
+
+    def coloured(w):
+        colour = "green" if w.total > 0 else "red"
+        return click.style(w.token, fg=colour, bold=id(w) in strong) if largest and w.total else w.token
+
+    click.echo(click.style(f"{e.label} ({e.probability:.3f})", bold=True) + "  " + " ".join(map(coloured, e.words)))
+    click.echo(f"  weights toward {e.toward!r}: word, n-grams + network = total")
+    for w in e.top_words(top):
+        click.echo(f"  {w.token:<20} {w.ngram:+8.3f} {w.network:+8.3f} = "
+                   + click.style(f"{w.total:+8.3f}", fg="green" if w.total > 0 else "red"))
+    if e.ngrams:
+        click.echo("  n-grams: " + ", ".join(f"{g['ngram']} {g['weight']:+.3f}" for g in e.ngrams[:top]))
+    click.echo(f"  bias {e.bias:+.3f}, gap {e.gap:+.3f}, logit {e.logit:+.3f}")
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Texts to explain, in any format `test` reads ('-' reads stdin), instead of TEXTS.")
+@data_options(labels=False)
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True,
+              help="How many words and n-grams to list per text.")
+@click.option("--steps", type=click.IntRange(2, 1024), default=48, show_default=True,
+              help="Integrated gradients' path points for the network half (more: a smaller gap).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object per text (text, label, probability, words, ngrams, bias, gap).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write one self-contained HTML page with each text's words shaded by their weight.")
+@models_dir_option
+def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_dir, **kwargs):
+    """Show why RUN labels each text as it does: the words and n-grams that pushed it.
+
+    For each text: the label, its probability, and each word's signed weight toward the
+    positive label (binary runs: the second label, 1 of 0/1) or the predicted one: the
+    n-gram half's exact share (each n-gram's weight spread over its words) and the network
+    half's integrated gradients, side by side and summed. Bag-of-words runs are refused.
+
+    \b
+    Example:
+        sentiment-cli explain demo "what a wonderful , happy film" "dull and sad"
+        sentiment-cli explain demo --input data/testing_data.txt --html why.html
+        sentiment-cli explain demo "i hate it" --json --top 5
+    """
+    _load_tensorflow()
+    from sentiment_cli.explain import explain_texts, write_html
+    from sentiment_cli.runs import load_run
+
+    loaded = load_run(models_dir, run)
+    explanations = explain_texts(loaded, _explained_texts(texts, input_path, fmt, kwargs, loaded), steps)
+    if html_path:
+        write_html(html_path, explanations, loaded.path.name, top)
+    if as_json:
+        for e in explanations:
+            click.echo(json.dumps(e.to_dict(top), ensure_ascii=False))
+    elif html_path:
+        click.echo(f"{len(explanations)} explanation(s) written to {html_path}")
+    else:
+        for e in explanations:
+            _echo_explanation(e, top)

@@ -1,0 +1,337 @@
+"""Why a run gave a text its label: each word's and n-gram's signed share of the logit.
+
+A model's logit is the mix of its halves' logits (calibration.Mix): scale_n * ngrams + scale_r *
+rnn_logits + bias. Each half is explained on its own terms, then the two are put side by side:
+
+- the n-gram half is linear, so its explanation is exact: each distinct n-gram of the text adds
+  its stored value (weight x ratio) times the half's mix scale, and nothing else does but the
+  layer's bias. An n-gram that repeats counts once, as the layer counts it. Its share is spread
+  evenly over the tokens of its occurrences.
+- the network half is explained by integrated gradients (Sundararajan et al., 2017) on its word
+  vectors, from an all-zero baseline with the padding mask kept: per token, the sum over
+  dimensions of (vector x mean gradient along the path). Their sum falls short of
+  logit(text) - logit(baseline) by a few percent at most with enough steps: that ``gap`` is
+  reported, not hidden.
+
+Weights are signed toward one class (``Explanation.toward``): for a binary run, the label at
+index 1 (its one logit); for more classes, the predicted one (its logit is explained). So
+``sum(word.total) + bias + gap`` is the mixed logit of that class.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sentiment_cli.encoding import Encoder, keep_tokens, pad
+from sentiment_cli.errors import DataError, RunError
+from sentiment_cli.model import predict_proba
+from sentiment_cli.ngrams import _PRIMES, CompactNGramLogits, NGramLogits
+from sentiment_cli.predict import atomic_output, decide
+from sentiment_cli.runs import Run
+from sentiment_cli.tokenizer import OOV_TOKEN, tokenize_batch
+
+IG_STEPS = 48  # integrated gradients' path points: the gap was under 1% of the logit on tiny runs
+# Most (texts x path points x tokens) per gradient call: bounds the activations' memory.
+IG_TOKENS = 65536
+
+
+@dataclass
+class Word:
+    token: str
+    ngram: float  # its share of the n-gram half's contributions (scaled by the mix)
+    network: float  # the network half's integrated gradient (scaled by the mix)
+    total: float
+
+
+@dataclass
+class Explanation:
+    text: str
+    label: str  # the predicted label (by the run's decision threshold, as `test` decides)
+    probability: float  # of that label
+    toward: str  # the label a positive weight pushes toward
+    words: list[Word]  # every token the model read, in text order
+    # {ngram, weight}: the n-gram half's contributions, largest |weight| first; an n-gram is named by
+    # its first occurrence's words (words outside the vocabulary all count as the unknown token)
+    ngrams: list[dict]
+    bias: float  # the part of the logit owed to no word: biases and the network's baseline logit
+    gap: float  # the network half's logit change that its integrated gradients miss (0 without one)
+    logit: float  # the mixed logit of ``toward``: sum of the totals + bias + gap (to rounding)
+
+    def top_words(self, k: int) -> list[Word]:
+        return sorted(self.words, key=lambda w: -abs(w.total))[:k]
+
+    def to_dict(self, top: int | None = None) -> dict:
+        out = asdict(self)
+        if top is not None:
+            out["ngrams"] = out["ngrams"][:top]
+        return out
+
+
+class Explainer:
+    """A loaded run made ready to explain: its halves, their mix scales, its word vectors."""
+
+    def __init__(self, run: Run, steps: int = IG_STEPS):
+        config, model = run.config, run.model
+        if config.model == "bow":
+            raise RunError(f"{run.path.name} is a bag-of-words run (--model bow), which explain does not "
+                           "take apart: explain a hybrid, ngram or rnn run")
+        if steps < 2:
+            raise RunError(f"integrated gradients need at least 2 steps, not {steps}")
+        names = {layer.name for layer in model.layers}
+        if "mix" not in names:
+            raise RunError(f"{run.path}: made before models had a mix layer; train the run again to explain it")
+        self.run, self.steps = run, steps
+        self.encoder = Encoder.from_config(config, run.tokenizer)
+        halves = [name for name in ("ngrams", "rnn_logits") if name in names]  # the mix's order (model.halves)
+        mix = model.get_layer("mix")
+        self.scale = dict(zip(halves, np.asarray(mix.scale.numpy(), dtype=np.float64)))
+        self.mix_bias = np.asarray(mix.bias.numpy(), dtype=np.float64)
+        self.ngrams = NGramTable(model.get_layer("ngrams")) if "ngrams" in halves else None
+        self.network = Network(model, config) if "rnn_logits" in halves else None
+
+    def explain(self, texts: list[str]) -> list[Explanation]:
+        """One explanation per text, in input order."""
+        texts = list(texts)
+        if not texts:
+            raise DataError("input", "no texts to explain", fix="Give at least one text")
+        labels = self.run.config.labels
+        seqs = self.encoder.sequences(texts)
+        probs = predict_proba(self.run.model, seqs, self.encoder.features)
+        predicted = decide(probs, self.run.threshold if probs.shape[1] == 2 else None)
+        classes = np.zeros(len(texts), dtype=np.int64) if len(labels) == 2 else predicted
+        tokens = self.tokens(texts, seqs)
+        network = self.network.attributions(seqs, classes, self.steps) if self.network else None
+        out = []
+        for i, text in enumerate(texts):
+            c = int(classes[i])
+            words_ngram = np.zeros(len(seqs[i]))
+            bias = float(self.mix_bias[c])
+            ngrams = []
+            if self.ngrams is not None:
+                scale = self.scale["ngrams"]
+                found = self.ngrams.contributions(seqs[i], c)
+                for row, (value, spans) in found.items():
+                    weight = value * scale
+                    share = weight / sum(n for _, n in spans)
+                    for start, n in spans:
+                        words_ngram[start:start + n] += share
+                    start, n = spans[0]
+                    ngrams.append({"ngram": " ".join(tokens[i][start:start + n]), "weight": float(weight)})
+                ngrams.sort(key=lambda g: -abs(g["weight"]))
+                bias += scale * self.ngrams.bias[c]
+            words_network = np.zeros(len(seqs[i]))
+            gap = 0.0
+            if network is not None:
+                scale = self.scale["rnn_logits"]
+                per_token, baseline, logit = network[i]
+                offset = len(seqs[i]) - len(per_token) if self.run.config.truncating == "pre" else 0
+                words_network[offset:offset + len(per_token)] = per_token * scale
+                bias += scale * baseline
+                gap = float(scale * (logit - baseline) - words_network.sum())
+            total = words_ngram + words_network
+            words = [Word(t, float(a), float(b), float(s))
+                     for t, a, b, s in zip(tokens[i], words_ngram, words_network, total)]
+            probability = float(probs[i, predicted[i]])
+            out.append(Explanation(text, labels[predicted[i]], probability, labels[1 if len(labels) == 2 else c],
+                                   words, ngrams, float(bias), gap, float(total.sum() + bias + gap)))
+        return out
+
+    def tokens(self, texts: list[str], seqs: list[np.ndarray]) -> list[list[str]]:
+        """The tokens behind each id sequence, as written (a word outside the vocabulary too)."""
+        out = []
+        for words, ids in zip(tokenize_batch(texts, self.run.tokenizer.normalize), seqs):
+            words = keep_tokens([np.array(words, dtype=object)], self.encoder.max_length, self.encoder.truncating)[0]
+            out.append(list(words) if len(words) == len(ids) else [OOV_TOKEN] * len(ids))
+        return out
+
+
+class NGramTable:
+    """The n-gram half's stored values (weight x ratio), looked up by row as the layer does."""
+
+    def __init__(self, layer):
+        self.vocab_size, self.ngram, self.buckets = layer.vocab_size, layer.ngram, layer.buckets
+        if isinstance(layer, CompactNGramLogits):
+            self.keys = np.asarray(layer.keys.numpy(), dtype=np.int64)
+            self.values = np.asarray(layer.values.numpy(), dtype=np.float64)
+        elif isinstance(layer, NGramLogits):
+            product = layer.weight.numpy().astype(np.float64) * layer.ratio.numpy().astype(np.float64)
+            self.keys = np.flatnonzero(product.any(axis=1))
+            self.values = product[self.keys]
+        else:
+            raise RunError(f"the layer 'ngrams' is a {type(layer).__name__}, not an n-gram half explain knows")
+        self.bias = np.asarray(layer.bias.numpy(), dtype=np.float64)
+
+    def contributions(self, ids: np.ndarray, c: int) -> dict[int, tuple[float, list[tuple[int, int]]]]:
+        """{row: (value for class c, [(first token, n) of each occurrence])} of the text's n-grams
+        that weigh, each distinct row once."""
+        found = {}
+        for row, start, n in text_ngrams(ids, self.vocab_size, self.ngram, self.buckets):
+            found.setdefault(int(row), []).append((int(start), int(n)))
+        rows = np.fromiter(found, dtype=np.int64, count=len(found))
+        at = np.minimum(np.searchsorted(self.keys, rows), len(self.keys) - 1)
+        hit = self.keys[at] == rows if len(self.keys) else np.zeros(len(rows), bool)
+        return {int(row): (float(self.values[a, c]), found[int(row)])
+                for row, a, h in zip(rows, at, hit) if h and self.values[a, c] != 0}
+
+
+def text_ngrams(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> list[tuple[int, int, int]]:
+    """(row, first token, n) of every 1..ngram-gram of one unpadded id sequence, repeats included:
+    ``ngrams.ngram_rows``' hashing in numpy (the same rows; there, repeats count once)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    ids = ids[ids > 0]
+    out = [(int(u), i, 1) for i, u in enumerate(ids)]
+    hashed = ids
+    for n in range(2, ngram + 1):
+        if len(ids) < n:
+            break
+        hashed = (hashed[:-1] * _PRIMES[n % 2] + ids[n - 1:] + n) % buckets
+        out.extend((int(h) + vocab_size, i, n) for i, h in enumerate(hashed))
+    return out
+
+
+class Network:
+    """The network half as a function of its word vectors, for integrated gradients.
+
+    It calls the model's own layers by name in the order ``model._rnn_features`` builds them:
+    embedding -> (embedding_dropout) -> recurrent layers -> (mean_pool) -> head -> (head_dropout)
+    -> rnn_logits; the dropouts are left out (inference). ``network_tokens`` (KeepTokens) is
+    applied to the ids first, as ``encoding.keep_tokens``.
+    """
+
+    def __init__(self, model, config):
+        import tensorflow as tf
+
+        names = {layer.name for layer in model.layers}
+        self.config = config
+        self.max_length = config.max_length if "network_tokens" in names else None
+        self.vectors = np.asarray(model.get_layer("embedding").embeddings.numpy(), dtype=np.float32)
+        prefix = "bi" if config.bidirectional else ""
+        self.recurrent = [model.get_layer(f"{prefix}{config.cell}_{i + 1}") for i in range(config.layers)]
+        self.pool = model.get_layer("mean_pool") if "mean_pool" in names else None
+        self.head, self.logits = model.get_layer("head"), model.get_layer("rnn_logits")
+
+        # traced once per model (kept on it, as model.inference_function keeps its own): a new
+        # function per Explainer would trace again each time
+        functions = model.__dict__.setdefault("_sentiment_explain", {})
+        if "gradients" not in functions:
+            layers = (self.recurrent, self.pool, self.head, self.logits)
+
+            def gradients(x, mask, onehot, alphas):
+                with tf.GradientTape() as tape:
+                    path = x * alphas[:, None, None]
+                    tape.watch(path)
+                    chosen = tf.reduce_sum(network_logits(layers, path, mask) * onehot, axis=1)
+                return tape.gradient(chosen, path), chosen
+
+            spec = [tf.TensorSpec([None, None, self.vectors.shape[1]], tf.float32),
+                    tf.TensorSpec([None, None], tf.bool), tf.TensorSpec([None, None], tf.float32),
+                    tf.TensorSpec([None], tf.float32)]
+            functions["gradients"] = tf.function(gradients, input_signature=spec, autograph=False)
+        self.gradients = functions["gradients"]
+
+    def attributions(self, seqs: list[np.ndarray], classes: np.ndarray, steps: int) -> list[tuple]:
+        """Per text: (attribution of each token the network reads, logit at the baseline, logit)."""
+        if self.max_length is not None:
+            seqs = keep_tokens(seqs, self.max_length, self.config.truncating)
+        outputs = self.logits.units
+        alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)  # midpoints of the path
+        per_call = max(1, IG_TOKENS // (steps * max(max((len(s) for s in seqs), default=1), 1)))
+        out = [None] * len(seqs)
+        order = np.argsort([len(s) for s in seqs], kind="stable")
+        for start in range(0, len(seqs), per_call):
+            idx = order[start:start + per_call]
+            ids = pad([seqs[i] for i in idx])
+            mask = ids > 0
+            x = self.vectors[ids] * mask[:, :, None]
+            g = len(idx)
+            # each text's path points, then its text itself (alpha 1) and the baseline (alpha 0)
+            a = np.concatenate([alphas, [1.0, 0.0]]).astype(np.float32)
+            xs = np.repeat(x, len(a), axis=0)
+            onehot = np.zeros((g * len(a), outputs), np.float32)
+            onehot[np.arange(g * len(a)), np.repeat(classes[idx], len(a))] = 1.0
+            grads, chosen = self.gradients(xs, np.repeat(mask, len(a), axis=0), onehot, np.tile(a, g))
+            grads = grads.numpy().reshape(g, len(a), *x.shape[1:])[:, :steps].mean(axis=1)
+            chosen = chosen.numpy().reshape(g, len(a))
+            per_token = (grads * x).sum(axis=2)
+            for j, i in enumerate(idx):
+                n = len(seqs[i])
+                out[i] = (per_token[j, :n].astype(np.float64), float(chosen[j, -1]), float(chosen[j, -2]))
+        return out
+
+
+def network_logits(layers, vectors, mask):
+    """rnn_logits of word vectors (batch, length, dim) with their padding mask, through the
+    network's layers after its embedding: (recurrent layers, mean_pool or None, head, rnn_logits)."""
+    recurrent, pool, head, logits = layers
+    x = vectors
+    for layer in recurrent:
+        x = layer(x, mask=mask, training=False)
+    if pool is not None:
+        x = pool(x, mask=mask)
+    return logits(head(x))
+
+
+def explain_texts(run: Run, texts: list[str], steps: int = IG_STEPS) -> list[Explanation]:
+    """Explanations of ``texts`` by ``run`` (see the module's docstring)."""
+    return Explainer(run, steps).explain(texts)
+
+
+# ---- HTML: one page, no network ----
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>sentiment-cli explain: {run}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }}
+.text {{ border-top: 1px solid #ccc; padding: 1em 0; }}
+.head {{ font-weight: bold; margin-bottom: .5em; }}
+.words span {{ padding: 0 .15em; border-radius: .2em; line-height: 1.9; }}
+.legend span {{ padding: .1em .5em; margin-right: .5em; border-radius: .2em; }}
+table {{ border-collapse: collapse; margin-top: .5em; font-size: .9em; }}
+td, th {{ padding: .1em .6em; text-align: right; }} td:first-child, th:first-child {{ text-align: left; }}
+</style></head><body>
+<h1>Why {run} labelled these texts</h1>
+<p class="legend">Each word is shaded by its weight: <span style="background:{pos}">toward {toward}</span>
+<span style="background:{neg}">against {toward}</span> (the stronger the colour, the larger the weight; the
+n-gram half's weights are shared over their words, the network's come from integrated gradients). Hover a
+word for its figures.</p>
+{body}
+</body></html>
+"""
+
+
+def _shade(weight: float, largest: float) -> str:
+    strength = 0.0 if largest <= 0 else min(abs(weight) / largest, 1.0)
+    colour = "0, 160, 60" if weight > 0 else "220, 40, 40"
+    return f"rgba({colour}, {0.85 * strength:.3f})"
+
+
+def html_page(explanations: list[Explanation], run_name: str, top: int = 10) -> str:
+    """One self-contained page: each text with its words shaded by their total weight."""
+    parts = []
+    for e in explanations:
+        largest = max((abs(w.total) for w in e.words), default=0.0)
+        words = " ".join(
+            f'<span style="background:{_shade(w.total, largest)}" title="n-grams {w.ngram:+.3f}, network '
+            f'{w.network:+.3f}, total {w.total:+.3f}">{html.escape(w.token)}</span>' for w in e.words)
+        rows = "".join(f"<tr><td>{html.escape(w.token)}</td><td>{w.ngram:+.3f}</td><td>{w.network:+.3f}</td>"
+                       f"<td>{w.total:+.3f}</td></tr>" for w in e.top_words(top))
+        grams = "".join(f"<tr><td>{html.escape(g['ngram'])}</td><td>{g['weight']:+.3f}</td></tr>"
+                        for g in e.ngrams[:top])
+        parts.append(
+            f'<div class="text"><div class="head">{html.escape(e.label)} ({e.probability:.3f})</div>'
+            f'<div class="words">{words}</div>'
+            f"<table><tr><th>word</th><th>n-grams</th><th>network</th><th>total</th></tr>{rows}</table>"
+            + (f"<table><tr><th>n-gram</th><th>weight</th></tr>{grams}</table>" if grams else "")
+            + f"<div>bias {e.bias:+.3f}, integrated gradients' gap {e.gap:+.3f}, logit {e.logit:+.3f}</div></div>")
+    towards = {e.toward for e in explanations}
+    toward = html.escape(towards.pop()) if len(towards) == 1 else "each text's label"
+    return _PAGE.format(run=html.escape(run_name), toward=toward, pos=_shade(1, 1), neg=_shade(-1, 1),
+                        body="\n".join(parts))
+
+
+def write_html(path, explanations: list[Explanation], run_name: str, top: int = 10) -> None:
+    """The page at ``path``, appearing only once complete."""
+    with atomic_output(path, newline="\n") as handle:
+        handle.write(html_page(explanations, run_name, top))

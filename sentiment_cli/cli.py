@@ -1033,3 +1033,86 @@ def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_
     else:
         for e in explanations:
             _echo_explanation(e, top)
+
+
+# ---- tune ----
+def _budget(ctx, param, value):
+    from sentiment_cli.config import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+# Where each of tune's recorded options comes from on the command line (a resume compares them).
+_TUNE_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labels", "train": _DATA_PARAMETERS}
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--train", "train_path", default="data/training_label.txt", show_default=True,
+              type=click.Path(dir_okay=False), help="Labeled data (a file: every trial reads it).")
+@data_options
+@click.option("--labels", help="Comma-separated label set; any other label is an error.")
+@click.option("--on-bad-lines", type=click.Choice(BAD_LINES), default="error", show_default=True,
+              help="An example with an empty text or a NUL byte: error, warn or skip (as train).")
+@click.option("--budget", default="20m", show_default=True, callback=_budget, metavar="TIME",
+              help="Time for the whole search, such as 90s, 20m, 1h or 1h30m; no trial starts when less is left "
+                   "than a trial usually takes, and a trial stops at the first epoch end past it.")
+@click.option("--trials", "max_trials", type=click.IntRange(1), metavar="N",
+              help="Most trials that finish (complete or pruned) [default: as many as the budget allows].")
+@click.option("--pretrain-embeddings/--no-pretrain-embeddings", default=DEFAULTS.pretrain_embeddings,
+              show_default=True, help="Initialise each trial's embedding layer with Word2Vec (as train).")
+@hyperparameter_options
+@click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted tune) of this name.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted tune: finished trials stay, an interrupted one is tried again. "
+                   "--budget and --trials may be given anew; the other options must be as they were.")
+@models_dir_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's path and the tune's result as one JSON object.")
+def tune(run, train_path, fmt, labels, on_bad_lines, budget, max_trials, overwrite, resume, models_dir, quiet,
+         as_json, **kwargs):
+    """Search RUN's settings on the validation split within a time budget; save the best as RUN.
+
+    Trials train one after another (Optuna's TPE sampler), each on the same split (same
+    --seed): the model (hybrid, ngram, rnn), cell, layers, embedding and hidden sizes, dropout,
+    learning rate, epochs, max length, n-gram orders and minimum count. Trial 0 is always the
+    defaults; a setting given as an option is kept as given and not searched. Trials whose
+    network validates below the median of earlier ones at the same epoch are pruned.
+
+    RUN is a normal run (test, info, plot read it) with trials.csv, tune.json (the best and
+    the defaults' validation accuracy) and tune.png beside its files.
+
+    \b
+    Example:
+        sentiment-cli tune best --train data/training_label.txt --budget 20m
+        sentiment-cli tune best --resume
+        sentiment-cli tune small --train reviews.csv --budget 90s --trials 5 --model ngram
+    """
+    _load_tensorflow()
+    from sentiment_cli.data import DataSpec
+    from sentiment_cli.tune import TuneJob, TuneOptions, resume_tune, tune_run
+
+    ctx = click.get_current_context()
+    given = {name for name in _HYPERPARAMETERS if _given(ctx, name)}
+    config = TrainConfig(**{name: kwargs[name] for name in _HYPERPARAMETERS if name in kwargs})
+    job = TuneJob(models_dir, run, config, tuple(sorted(given)),
+                  DataSpec(train_path, fmt, _columns(kwargs), on_bad_lines),
+                  [label.strip() for label in labels.split(",")] if labels else None, budget, max_trials)
+    options = TuneOptions(overwrite, not quiet)
+    if resume:
+        path, summary = resume_tune(models_dir, run, _asked(ctx, job.options(), _TUNE_PARAMETERS),
+                                    budget if _given(ctx, "budget") else None, max_trials, options)
+    else:
+        path, summary = tune_run(job, options)
+    if as_json:
+        click.echo(json.dumps({"run": str(path), **summary}))
+        return
+    click.echo(f"run saved to {path} (trial {summary['best_trial']} of {sum(summary['trials'].values())})")
+    defaults = summary["defaults_val_accuracy"]
+    click.echo(f"validation accuracy {summary['best_val_accuracy']:.4f}, defaults "
+               + (f"{defaults:.4f} ({summary['gain_over_defaults']:+.4f})" if defaults is not None else "did not finish"))
+    click.echo("best settings: " + " ".join(f"{k}={v}" for k, v in summary["best_params"].items()))
+    click.echo(f"trials: {os.path.join(path, 'trials.csv')}, {os.path.join(path, 'tune.png')}", err=True)

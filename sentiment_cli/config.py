@@ -263,3 +263,21 @@ class SemiConfig:
     def from_dict(cls, data: dict) -> "SemiConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# ---- tune: a time budget as `tune --budget` takes it ----
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '90s', '20m', '1.5h' or '1h30m' (a unit after every number); ConfigError otherwise."""
+    import re
+
+    spec = str(text).strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", spec)
+    if not spec or "".join(n + u for n, u in parts) != spec or len({u for _, u in parts}) != len(parts):
+        raise ConfigError(f"budget {text!r}: give a time such as 90s, 20m, 1h or 1h30m")
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ConfigError(f"budget {text!r}: give a time above zero, such as 90s, 20m or 1h")
+    return seconds

@@ -33,6 +33,7 @@ ROC = "roc.png"
 PRECISION_RECALL = "precision_recall.png"
 SEMI_ROUNDS = "semi_rounds.png"
 EVALUATION_CONFUSION = "evaluation_confusion_matrix.png"
+TUNE_PICTURE = "tune.png"  # tune: written into the run directory itself, beside trials.csv
 
 RELIABILITY_BINS = 10
 DPI = 110
@@ -69,6 +70,8 @@ def write_plots(run_dir, *, on_skip: Callable[[str, str], None] | None = None) -
     ]
     if "semi" in record or (run_dir / runs.ROUNDS_FILE).exists():
         plan.insert(2, ([SEMI_ROUNDS], lambda: [semi_rounds(run_dir, labels)]))
+    if (run_dir / runs.TRIALS_FILE).exists():
+        plan.append(([TUNE_PICTURE], lambda: [tune_trials(run_dir)]))
 
     written, target = [], run_dir / PLOTS_DIR
     for names, draw in plan:
@@ -280,6 +283,51 @@ def semi_rounds(run_dir: Path, labels: list[str]):
     else:
         _integer_ticks(bottom.xaxis)
     return SEMI_ROUNDS, fig
+
+
+def write_tune_picture(run_dir, name: str | None = None) -> Path:
+    """tune.png beside trials.csv in run_dir (what `tune` leaves in the run it saves); name: the
+    run's name in the title (run_dir is still the workspace's run/ when tune draws it)."""
+    run_dir = Path(run_dir)
+    _, fig = tune_trials(run_dir, name)
+    return _save(fig, run_dir / TUNE_PICTURE)
+
+
+def tune_trials(run_dir: Path, name: str | None = None):
+    """tune's trials in the order they ran: validation accuracy of each (pruned ones at the epoch
+    they stopped, as the network half's accuracy), the best so far, and the defaults' trial."""
+    path = run_dir / runs.TRIALS_FILE
+    if not path.is_file():
+        raise _Skip(f"no {runs.TRIALS_FILE} in this run")
+    rows = _read_csv(path)
+    if not rows:
+        raise _Skip(f"{path.name} holds no trials")
+    number = _column(rows, "trial", path).astype(int)
+    accuracy = _column(rows, "val_accuracy", path)
+    state = np.array([row.get("state", "") for row in rows])
+    complete = state == "complete"
+    best = np.fmax.accumulate(np.where(complete, accuracy, np.nan))
+
+    fig = _figure(8, 4.5)
+    ax = fig.subplots()
+    ax.set_title(f"{name or run_dir.name}: tune trials (validation accuracy)")
+    ax.plot(number, best, drawstyle="steps-post", color="0.5", linestyle="--", label="best so far")
+    ax.plot(number[complete], accuracy[complete], marker="o", linestyle="none", color="tab:blue",
+            label="complete", clip_on=False, zorder=3)
+    pruned = state == "pruned"
+    if pruned.any():
+        ax.plot(number[pruned], accuracy[pruned], marker="x", markersize=8, linestyle="none", color="tab:red",
+                label="pruned (network half, last epoch)", clip_on=False, zorder=3)
+    defaults = np.array([str(row.get("defaults", "")).strip().lower() == "true" for row in rows]) & complete
+    if defaults.any():
+        ax.axhline(float(accuracy[defaults][0]), color="tab:green", linewidth=1, label="defaults")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.set_ylim(*_padded(np.r_[accuracy, best], 0, 1))
+    _integer_ticks(ax.xaxis)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    return TUNE_PICTURE, fig
 
 
 # --- figures -----------------------------------------------------------------------------

@@ -39,6 +39,10 @@ TEXTS_FILE = "training_texts.json"
 SPLIT_FILE = "split.json"
 # The validation rows' true class and final (calibrated) probabilities, for the pictures of `plot`.
 VALIDATION_FILE = "validation.json"
+# tune: one row per trial of the search, and its result (best and defaults trials, budget); the
+# picture of the trials (plots.TUNE_PICTURE) lies beside them.
+TRIALS_FILE = "trials.csv"
+TUNE_FILE = "tune.json"
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 

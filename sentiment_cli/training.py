@@ -225,6 +225,7 @@ class RunOptions:
     summary: bool = False
     tensorboard: bool = False  # TensorBoard logs of the network's epochs in RUN/logs
     distribution: Distribution | None = None  # see distribute.make_distribution
+    callbacks: tuple = ()  # more Keras callbacks for the network half's epochs (FitOptions.callbacks)
 
 
 def train_run(job: TrainJob, options: RunOptions | None = None) -> tuple[Path | None, dict]:
@@ -296,7 +297,7 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         fit = FitOptions(options.progress, options.summary,
                          workspace.file(runs.LOGS_DIR) if options.tensorboard else None,
                          options.distribution.strategy if options.distribution else None,
-                         None if _multi_worker(options) else workspace)
+                         None if _multi_worker(options) else workspace, tuple(options.callbacks))
         result = train(job.config, train_data, workspace.run_dir, encoder, options=fit)
         result.metrics["seconds_by_stage"] = {"read": read_seconds, **result.metrics["seconds_by_stage"]}
         data_info = {**inputs["files"]["train"], "train": job.data.path, "examples": len(texts),

@@ -257,7 +257,7 @@ def _kind_of(path: Path) -> str:
         kind = runs.read_json(owner).get("kind") if owner.is_file() else None
     except SentimentError:
         kind = None
-    return kind if kind in ("train", "semi") else None
+    return kind if kind in ("train", "semi", "tune") else None
 
 
 def _refuse_if_owned(path: Path, name: str) -> None:

@@ -15,3 +15,5 @@ class FitOptions:
     tensorboard: Path | None = None  # where Keras' TensorBoard callback writes the network's epochs
     strategy: object = None  # the tf.distribute strategy (default: the one in scope)
     workspace: object = None  # a workspace.Workspace: the network half's epochs are committed in it, and resumed
+    # more Keras callbacks for the network half's fit, after EpochCommit (tune: pruning, time limit)
+    callbacks: tuple = ()

@@ -193,7 +193,7 @@ def _fit(half: keras.Model, config: TrainConfig, rows: tuple[Rows, Rows], commit
         length_batches(train.seqs, config.batch_size, rng)
     train_ds = make_dataset(train.seqs, train.y.astype(y_dtype), config.batch_size, rng)
     val_ds = make_dataset(val.seqs, val.y.astype(y_dtype), max(config.batch_size, 256), None)
-    callbacks = [commit, keras.callbacks.TerminateOnNaN()]
+    callbacks = [commit, keras.callbacks.TerminateOnNaN(), *options.callbacks]
     if options.tensorboard is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(options.tensorboard), write_graph=False))
     # Keras writes its progress bar to stdout; stdout is for results, so send it to stderr.

@@ -1,0 +1,446 @@
+"""tune: search a run's settings on its validation split within a time budget, and save the best.
+
+The search is Optuna's (TPE sampler, median pruner), asked one trial at a time. Each trial is a
+normal training, ``training.train_run``, of a run ``trial-N`` under the tune's workspace
+(``models/.NAME.work/trials/``), with the same data file and seed, so every trial trains and is
+judged on the same validation split (the split is drawn from the texts and the seed; each
+trial's ``split.json`` is checked against the first's). Trial 0 is always the defaults: the
+settings ``train`` would use with the options given, so the gain of the search is measured
+inside it. The objective is the saved model's validation accuracy (``best_val_accuracy``).
+
+Pruning and the time limit act between the network half's epochs (a Keras callback reports each
+epoch's validation accuracy of that half to the trial); an n-gram model has no epochs and is
+never pruned, and the stages before the first epoch (vocabulary, Word2Vec, the n-gram half) run
+to their end. A new trial starts only while the budget left is at least the median time of the
+trials that finished.
+
+The workspace is a ``Workspace`` of kind "tune": ``inputs.json`` (options, the data file and its
+sha256), ``journal.log`` (Optuna's JournalStorage, JSON lines: the trials, their parameters and
+values; no pickle, no database), ``state.json`` (committed after every trial: time spent, budget,
+the best trial's run), ``trials/`` (the best trial's run so far; the others are removed) and
+``run/``, which ``install`` renames to models/NAME: the best trial's run with ``trials.csv``,
+``tune.json`` and ``tune.png`` beside its files. ``--resume`` reopens the journal: finished
+trials stay, a trial that was interrupted is marked failed and its parameters are tried again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from sentiment_cli import plots, runs
+from sentiment_cli.config import CELLS, TrainConfig
+from sentiment_cli.data import DataSpec
+from sentiment_cli.errors import ConfigError, DataError, RunError
+from sentiment_cli.training import RunOptions, TrainJob, describe, train_run
+from sentiment_cli.workspace import Workspace, file_sha256, models_dir_option
+
+INPUTS_VERSION = 1
+JOURNAL_FILE = "journal.log"
+TRIALS_DIR = "trials"
+
+# What is searched, by the models it applies to. Settings given on the command line are kept as
+# given (pinned) and not searched. The ranges hold the defaults (trial 0 runs them).
+SEARCHED = ("model", "cell", "hidden_size", "layers", "embedding_dim", "dropout", "lr", "epochs", "max_length",
+            "ngram", "ngram_min_count")
+TUNED_MODELS = ("hybrid", "ngram", "rnn")
+RECURRENT = ("rnn", "hybrid")  # cell, layers, embedding_dim, max_length
+NETWORK = ("rnn", "hybrid", "bow")  # hidden_size, dropout, lr, epochs
+NGRAMS = ("ngram", "hybrid")  # ngram, ngram_min_count
+MAX_LENGTHS = (50, 100, 200, 400)
+# Random trials before TPE models the results; the pruner waits for as many finished trials and
+# never prunes at the first epoch.
+STARTUP_TRIALS = 5
+PRUNER_STARTUP_TRIALS = 3
+
+
+@dataclass
+class TuneJob:
+    """What `tune` makes: a run's place and name, the settings of trial 0, and the data."""
+
+    models_dir: str
+    name: str
+    config: TrainConfig  # trial 0 (the defaults): TrainConfig's defaults and the options given
+    pinned: tuple = ()  # hyperparameters given on the command line: kept as given, not searched
+    data: DataSpec | None = None
+    labels: list | None = None
+    budget: float = 1200.0  # seconds for the whole search, across resumes
+    max_trials: int | None = None  # most trials that finish (complete or pruned)
+
+    def options(self) -> dict:
+        """What a resume must find unchanged (the budget and --trials may change)."""
+        hyper = {k: v for k, v in self.config.to_dict().items() if k != "labels"}
+        return {**hyper, "pinned": sorted(self.pinned), "labels": self.labels, "train": self.data.to_dict()}
+
+    @classmethod
+    def from_options(cls, models_dir, name: str, options: dict, budget: float,
+                     max_trials: int | None) -> "TuneJob":
+        options = dict(options)
+        data, labels, pinned = DataSpec.from_dict(options.pop("train")), options.pop("labels"), options.pop("pinned")
+        return cls(models_dir, name, TrainConfig.from_dict(options), tuple(pinned), data, labels, budget, max_trials)
+
+    def searched(self) -> list[str]:
+        return [name for name in SEARCHED if name not in self.pinned]
+
+
+@dataclass
+class TuneOptions:
+    overwrite: bool = False  # replace a finished run of the name, or discard an interrupted tune
+    progress: bool = True  # a line per trial (and per epoch) on stderr
+
+
+def tune_run(job: TuneJob, options: TuneOptions | None = None) -> tuple[Path, dict]:
+    """Search, then install the best trial's run as models_dir/NAME; returns its path and tune.json."""
+    options = options or TuneOptions()
+    if str(job.data.path) == "-":
+        raise ConfigError("tune reads --train once per trial: give a file, not '-' (stdin)")
+    if not Path(job.data.path).is_file():
+        raise DataError(job.data.path, "no such file", fix="Give the labeled data with --train FILE")
+    workspace = Workspace.start(job.models_dir, job.name, "tune", options.overwrite)
+    return _tune_in(workspace, job, options, resumed=False)
+
+
+def resume_tune(models_dir, name: str, asked: dict, budget: float | None = None, max_trials: int | None = None,
+                options: TuneOptions | None = None) -> tuple[Path, dict]:
+    """Continue an interrupted tune with the options it started with; ``budget`` and ``max_trials``,
+    when given, replace the recorded ones (the budget counts the time already spent)."""
+    options = options or TuneOptions()
+    workspace = Workspace.reopen(models_dir, name, "tune", options.overwrite)
+    stored = workspace.inputs()
+    if stored.get("version") != INPUTS_VERSION:
+        raise RunError(f"{workspace.path} was started by another version of sentiment-cli: start again with "
+                       "--overwrite")
+    workspace.check_inputs({"options": asked}, hint="Leave them out (the recorded ones are used)")
+    state = workspace.state() or {}
+    job = TuneJob.from_options(models_dir, name, stored["options"],
+                               budget if budget is not None else state.get("budget", TuneJob.budget),
+                               max_trials if max_trials is not None else state.get("max_trials"))
+    return _tune_in(workspace, job, options, resumed=True)
+
+
+def _tune_in(workspace: Workspace, job: TuneJob, options: TuneOptions, resumed: bool) -> tuple[Path, dict]:
+    with workspace.guard(f"sentiment-cli tune {job.name} --resume{models_dir_option(job.models_dir)}"):
+        if resumed and workspace.finished():
+            return workspace.install(), runs.read_json(workspace.run_dir / runs.TUNE_FILE)
+        files = {"train": describe(job.data, [])}
+        if resumed:
+            workspace.check_inputs({"files": files}, hint="Restore it")
+        else:
+            workspace.record_inputs({"version": INPUTS_VERSION, "kind": "tune", "options": job.options(),
+                                     "files": files})
+        search = Search(workspace, job, options.progress)
+        search.run()
+        summary = search.write_run()
+        return workspace.install(), summary
+
+
+class TrialMonitor(keras.callbacks.Callback):
+    """Reports each epoch's validation accuracy of the network half to the Optuna trial; stops the
+    fit when the pruner says so, or when the trial's time is up (the best epoch so far is kept)."""
+
+    def __init__(self, trial, deadline: float, progress: bool):
+        super().__init__()
+        self.trial, self.deadline, self.progress = trial, deadline, progress
+        self.pruned_at: int | None = None
+        self.cut_short = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = float((logs or {}).get("val_accuracy", float("nan")))
+        step = epoch + 1
+        if self.progress:
+            print(f"  trial {self.trial.number}, epoch {step}: network half validation accuracy {accuracy:.4f}",
+                  file=sys.stderr)
+        if math.isfinite(accuracy):
+            self.trial.report(accuracy, step)
+        if self.model.stop_training:  # early stopping's patience ran out
+            return
+        if math.isfinite(accuracy) and self.trial.should_prune():
+            self.pruned_at = step
+            self.model.stop_training = True
+        elif time.monotonic() >= self.deadline:
+            self.cut_short = True
+            self.model.stop_training = True
+
+
+def applicable(model: str, pinned=()) -> list[str]:
+    """The searched settings that a model of this kind uses, less the pinned ones."""
+    names = ["model"]
+    if model in RECURRENT:
+        names += ["cell", "layers", "embedding_dim", "max_length"]
+    if model in NETWORK:
+        names += ["hidden_size", "dropout", "lr", "epochs"]
+    if model in NGRAMS:
+        names += ["ngram", "ngram_min_count"]
+    return [name for name in names if name not in pinned]
+
+
+def suggest(trial, base: TrainConfig, pinned) -> dict:
+    """The trial's settings: the searched ones that apply to its model (the others stay as base)."""
+    draws = {
+        "model": lambda n: trial.suggest_categorical(n, TUNED_MODELS),
+        "cell": lambda n: trial.suggest_categorical(n, CELLS),
+        "layers": lambda n: trial.suggest_int(n, 1, 2),
+        "embedding_dim": lambda n: trial.suggest_int(n, 32, 300, log=True),
+        "max_length": lambda n: trial.suggest_categorical(n, MAX_LENGTHS),
+        "hidden_size": lambda n: trial.suggest_int(n, 16, 256, log=True),
+        "dropout": lambda n: trial.suggest_float(n, 0.0, 0.6),
+        "lr": lambda n: trial.suggest_float(n, 3e-4, 1e-2, log=True),
+        "epochs": lambda n: trial.suggest_int(n, 2, 15),
+        "ngram": lambda n: trial.suggest_int(n, 1, 3),
+        "ngram_min_count": lambda n: trial.suggest_int(n, 1, 4),
+    }
+    params = {}
+    if "model" not in pinned:
+        params["model"] = draws["model"]("model")
+    for name in applicable(params.get("model", base.model), pinned):
+        if name != "model":
+            params[name] = draws[name](name)
+    return params
+
+
+def _optuna():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial comes from us
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+class Search:
+    """One session of the search in a tune workspace: the study, the budget, the trials' runs."""
+
+    def __init__(self, workspace: Workspace, job: TuneJob, progress: bool):
+        optuna = self.optuna = _optuna()
+        self.workspace, self.job, self.progress = workspace, job, progress
+        self.trials_dir = workspace.file(TRIALS_DIR)
+        self.trials_dir.mkdir(exist_ok=True)
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(workspace.file(JOURNAL_FILE))))
+        self.study = optuna.create_study(study_name="tune", storage=storage, direction="maximize",
+                                         pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
+                                                                            n_warmup_steps=1),
+                                         load_if_exists=True)
+        # Seeded by the trials so far: a resumed search does not draw again what it drew before.
+        self.study.sampler = optuna.samplers.TPESampler(
+            seed=job.config.seed + len(self.study.trials), n_startup_trials=STARTUP_TRIALS, multivariate=True,
+            group=True)
+        self.state = {"spent": 0.0, "best_run": None, "split_sha256": None, **(workspace.state() or {}),
+                      "budget": job.budget, "max_trials": job.max_trials}
+        # Every trial builds and traces new models, which TensorFlow's logger would warn of as retracing.
+        tf.get_logger().setLevel(logging.ERROR)
+        self.started = time.monotonic()
+        self.spent_before = float(self.state["spent"])
+        self.stopped_because = None
+
+    # ---- the loop ----
+    def run(self) -> None:
+        job, study = self.job, self.study
+        if not study.trials:
+            study.enqueue_trial({name: getattr(job.config, name) for name in applicable(job.config.model, job.pinned)},
+                                user_attrs={"defaults": True})
+        else:
+            self._retry_interrupted()
+        self._clean_trials_dir()
+        self._say(f"tune {job.name}: budget {_clock(job.budget)} ({_clock(self.left())} left), searching "
+                  f"{', '.join(job.searched()) or 'nothing (every setting is pinned)'}"
+                  + (f"; at most {job.max_trials} trials" if job.max_trials else ""))
+        while self._go_on():
+            self._one_trial()
+
+    def left(self) -> float:
+        return self.job.budget - self.spent_before - (time.monotonic() - self.started)
+
+    def _finished(self) -> list:
+        states = (self.optuna.trial.TrialState.COMPLETE, self.optuna.trial.TrialState.PRUNED)
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def _go_on(self) -> bool:
+        finished, left = self._finished(), self.left()
+        if self.job.max_trials and len(finished) >= self.job.max_trials:
+            self.stopped_because = f"{len(finished)} trials finished (--trials {self.job.max_trials})"
+        elif not finished and left > 0:
+            return True
+        elif left <= 0:
+            self.stopped_because = "the budget is spent"
+        else:
+            complete = [t.user_attrs["seconds"] for t in finished if "seconds" in t.user_attrs
+                        and t.state == self.optuna.trial.TrialState.COMPLETE]
+            expected = statistics.median(complete) if complete else 0.0
+            if left < expected:
+                self.stopped_because = (f"{_clock(left)} left, less than a trial's usual {_clock(expected)} "
+                                        "(the median of the complete ones)")
+            else:
+                return True
+        self._say(f"tune {self.job.name}: stopping, {self.stopped_because}")
+        return False
+
+    def _one_trial(self) -> None:
+        optuna, job = self.optuna, self.job
+        trial = self.study.ask()
+        params = suggest(trial, job.config, job.pinned)
+        defaults = bool(trial.user_attrs.get("defaults"))
+        label = f"trial {trial.number}{' (defaults)' if defaults else ''}"
+        self._say(f"{label}: {_describe(params) or 'as pinned'}")
+        monitor = TrialMonitor(trial, time.monotonic() + self.left(), self.progress)
+        start = time.monotonic()
+        try:
+            config = dataclasses.replace(job.config, **params, labels=[])
+            path, metrics = train_run(TrainJob(str(self.trials_dir), f"trial-{trial.number}", config, job.data,
+                                               None, job.labels),
+                                      RunOptions(overwrite=True, progress=False, callbacks=(monitor,)))
+        except (ConfigError, RunError) as exc:  # settings that do not go together; a diverged training
+            trial.set_user_attr("error", str(exc))
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._say(f"{label} failed: {exc}")
+            self._commit()
+            return
+        finally:
+            keras.backend.clear_session()  # each trial builds new models: free the last one's graph and memory
+        seconds = round(time.monotonic() - start, 1)
+        self._check_split(path, trial.number)
+        trial.set_user_attr("seconds", seconds)
+        trial.set_user_attr("epochs_run", metrics.get("epochs_run"))
+        trial.set_user_attr("best_epoch", metrics.get("best_epoch"))
+        if monitor.pruned_at is not None:
+            trial.set_user_attr("pruned_at_epoch", monitor.pruned_at)
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            shutil.rmtree(path, ignore_errors=True)
+            self._say(f"{label} pruned after epoch {monitor.pruned_at} ({seconds:.0f} s): its network half "
+                      "validated below the median of earlier trials at that epoch")
+            self._commit()
+            return
+        value = float(metrics["best_val_accuracy"])
+        trial.set_user_attr("cut_short", monitor.cut_short)
+        self.study.tell(trial, value)
+        previous = self.state["best_run"]
+        if self.study.best_trial.number == trial.number:
+            self.state["best_run"] = path.name
+            if previous and previous != path.name:
+                shutil.rmtree(self.trials_dir / previous, ignore_errors=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        best = self.study.best_trial
+        self._commit()
+        self._say(f"{label}: validation accuracy {value:.4f} in {seconds:.0f} s"
+                  f"{' (cut short by the budget)' if monitor.cut_short else ''}; best {best.value:.4f} "
+                  f"(trial {best.number}); {_clock(max(self.left(), 0))} left")
+
+    # ---- resume and bookkeeping ----
+    def _retry_interrupted(self) -> None:
+        """A trial left running by a killed process is failed, and its parameters are asked again."""
+        running = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.RUNNING,))
+        for trial in running:
+            self.study.tell(trial.number, state=self.optuna.trial.TrialState.FAIL)
+            self.study.enqueue_trial(trial.params, user_attrs={**trial.user_attrs, "retry_of": trial.number})
+            self._say(f"trial {trial.number} was interrupted: its settings are tried again")
+
+    def _clean_trials_dir(self) -> None:
+        """Only the best trial's run stays: interrupted trainings and runs that lost are removed."""
+        for entry in self.trials_dir.iterdir():
+            if entry.name == self.state["best_run"]:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def _check_split(self, path: Path, number: int) -> None:
+        found = file_sha256(path / runs.SPLIT_FILE)
+        if self.state["split_sha256"] is None:
+            self.state["split_sha256"] = found
+        elif found != self.state["split_sha256"]:
+            raise RunError(f"trial {number} validated on another split than the trials before it: was "
+                           f"{self.job.data.path} changed during the tune? Restore it and resume, or start again "
+                           "with --overwrite")
+
+    def _commit(self) -> None:
+        self.state["spent"] = round(self.spent_before + time.monotonic() - self.started, 1)
+        self.workspace.commit(self.state)
+
+    def _say(self, line: str) -> None:
+        if self.progress:
+            print(line, file=sys.stderr)
+
+    # ---- the end ----
+    def write_run(self) -> dict:
+        """The best trial's run with trials.csv, tune.json and tune.png, in the workspace's run/."""
+        complete = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            raise RunError(f"no trial of tune {self.job.name!r} finished within its budget "
+                           f"({_clock(self.job.budget)}): give a bigger --budget")
+        best = self.study.best_trial
+        source = self.trials_dir / f"trial-{best.number}"
+        if not (source / runs.CONFIG_FILE).is_file():
+            raise RunError(f"{source}: the best trial's run is missing; start the tune again with --overwrite")
+        run_dir = self.workspace.run_dir
+        shutil.copytree(source, run_dir, dirs_exist_ok=True)
+        rows = trial_rows(self.study.trials, self.job.searched())
+        runs.write_csv(run_dir / runs.TRIALS_FILE, rows)
+        defaults = next((t for t in self.study.trials if t.user_attrs.get("defaults")
+                         and t.state == self.optuna.trial.TrialState.COMPLETE), None)
+        counts = {}
+        for trial in self.study.trials:
+            counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
+        summary = {
+            "best_trial": best.number,
+            "best_val_accuracy": best.value,
+            "best_params": best.params,
+            "defaults_trial": defaults.number if defaults else None,
+            "defaults_val_accuracy": defaults.value if defaults else None,
+            "defaults_params": defaults.params if defaults else None,
+            "gain_over_defaults": round(best.value - defaults.value, 6) if defaults else None,
+            "trials": counts,
+            "searched": self.job.searched(),
+            "pinned": {name: getattr(self.job.config, name) for name in sorted(self.job.pinned)},
+            "budget_seconds": self.job.budget,
+            "spent_seconds": round(self.spent_before + time.monotonic() - self.started, 1),
+            "stopped_because": self.stopped_because,
+            "seed": self.job.config.seed,
+            "search": {"library": f"optuna {self.optuna.__version__}", "sampler": "TPE",
+                       "startup_trials": STARTUP_TRIALS, "pruner": "median",
+                       "pruner_startup_trials": PRUNER_STARTUP_TRIALS},
+        }
+        runs.write_json(run_dir / runs.TUNE_FILE, summary)
+        plots.write_tune_picture(run_dir, self.job.name)
+        return summary
+
+
+def trial_rows(trials, searched: list[str]) -> list[dict]:
+    """trials.csv: one row per trial; a setting its model does not use is left empty."""
+    rows = []
+    for trial in trials:
+        state = trial.state.name.lower()
+        value = trial.value if state == "complete" else (
+            trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
+        rows.append({
+            "trial": trial.number, "state": state, "val_accuracy": "" if value is None else round(value, 6),
+            "defaults": bool(trial.user_attrs.get("defaults")), "seconds": trial.user_attrs.get("seconds", ""),
+            "epochs_run": trial.user_attrs.get("epochs_run", ""),
+            "pruned_at_epoch": trial.user_attrs.get("pruned_at_epoch", ""),
+            "cut_short": trial.user_attrs.get("cut_short", ""),
+            **{name: trial.params.get(name, "") for name in searched},
+            "note": trial.user_attrs.get("error", "") or (f"retry of trial {trial.user_attrs['retry_of']}"
+                                                          if "retry_of" in trial.user_attrs else ""),
+        })
+    return rows
+
+
+def _describe(params: dict) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return (f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s")

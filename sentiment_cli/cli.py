@@ -646,11 +646,14 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
 @click.option("--folds", type=click.IntRange(2), metavar="K",
               help="Folds of --label-issues [default: 5, fewer when a class has fewer rows].")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed of the folds of --label-issues.")
+@click.option("--on-bad-lines", type=click.Choice(BAD_LINES), default="error", show_default=True,
+              help="--label-issues: a row with an empty text or a NUL byte stops it (error), or is left out "
+                   "with a warning (warn) or silently (skip), as train does.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="With --label-issues: write all the rows found to this CSV (line, given and suggested label, "
                    "probabilities, text).")
 def check(train_path, test_path, fmt, test_format, vocab_size, max_length, normalize, strict, as_json, label_issues,
-          folds, seed, output_path, **kwargs):
+          folds, seed, on_bad_lines, output_path, **kwargs):
     """Check data before training: duplicates, conflicting labels, overlap with test data,
     class balance, text lengths and the share of unknown tokens.
 
@@ -680,7 +683,7 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
     if label_issues:
         from sentiment_cli.label_issues import LISTED, format_issues, label_issue_report
 
-        found = label_issue_report(DataSpec(train_path, fmt, columns), config, folds, seed, output_path)
+        found = label_issue_report(DataSpec(train_path, fmt, columns, on_bad_lines), config, folds, seed, output_path)
         report["label_issues"] = {**found.to_dict(), "output": output_path}
         if found.issues:
             report["findings"].append(f"{len(found.issues)} training row{'s have' if len(found.issues) > 1 else ' has'} "
@@ -817,10 +820,13 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
                    "already suggested; 1 keeps near-duplicates.")
 @click.option("--by", type=click.Choice(["both", "uncertainty", "disagreement"]), default="both", show_default=True,
               help="Rank by the sum of RUN's uncertainty and its halves' disagreement, or by one of them.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace --output if it exists (it may hold labels you filled in: refused without this).")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (needs --output FILE).")
-def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, models_dir, quiet, as_json, **kwargs):
+def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwrite, models_dir, quiet, as_json,
+            **kwargs):
     """Suggest which unlabeled texts to label next: those a label would teach RUN most.
 
     A text ranks high where RUN is least sure of it (its calibrated probabilities of the two
@@ -837,6 +843,9 @@ def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, models
     """
     if as_json and output_path == "-":
         raise click.UsageError("--json prints on stdout, where --output - writes the CSV: give --output FILE")
+    if output_path != "-" and os.path.exists(output_path) and not overwrite:
+        raise click.ClickException(f"{output_path} exists (it may hold labels filled in by hand): give another "
+                                   "--output, or --overwrite to replace it")
     _load_tensorflow()
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import _progress

@@ -33,7 +33,7 @@ import numpy as np
 
 from sentiment_cli.config import PREDICT_BATCH, TrainConfig
 from sentiment_cli.data import LabeledData, sort_labels
-from sentiment_cli.encoding import Encoder, pad
+from sentiment_cli.encoding import Encoder, pad, text_hash
 from sentiment_cli.errors import DataError
 from sentiment_cli.fit.ngram import NGRAM_C_GRID, ngram_buckets_for
 
@@ -85,16 +85,24 @@ def default_folds(y: np.ndarray) -> int:
     return max(2, min(MAX_FOLDS, int(np.bincount(y).min())))
 
 
-def stratified_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Each row's fold (0..folds-1): every class's rows shuffled by the seed, then dealt in turn."""
+def stratified_folds(y: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """Each row's fold (0..folds-1): every class's rows shuffled by the seed, then dealt in turn.
+
+    groups: rows of one group (copies of a text: ``encoding.text_hash``) share a fold, dealt by
+    the class of their first row. Otherwise a copy with the same wrong label, in another fold,
+    would teach the model that label for its twin, and the twin would not be found.
+    """
     rng = np.random.default_rng(seed)
-    out = np.empty(len(y), dtype=np.int64)
+    if groups is None:
+        groups = np.arange(len(y))
+    _, first, group = np.unique(groups, return_index=True, return_inverse=True)
+    group_fold = np.empty(len(first), dtype=np.int64)
     start = 0  # each class starts dealing where the last ended, so the folds' sizes differ by one at most
     for k in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == k))
-        out[rows] = (start + np.arange(len(rows))) % folds
-        start = (start + len(rows)) % folds
-    return out
+        members = rng.permutation(np.flatnonzero(y[first] == k))
+        group_fold[members] = (start + np.arange(len(members))) % folds
+        start = (start + len(members)) % folds
+    return group_fold[group.ravel()]
 
 
 def probabilities(layer, x) -> np.ndarray:
@@ -195,7 +203,8 @@ def find_label_issues(data: LabeledData, config: TrainConfig | None = None, fold
     layer.build(None)
     x = layer.matrix(pad(seqs[i:i + PREDICT_BATCH]) for i in range(0, len(seqs), PREDICT_BATCH))
 
-    p, chosen = out_of_fold(layer, x, y, stratified_folds(y, folds, seed), config, progress)
+    copies = np.array([text_hash(t) for t in data.texts])
+    p, chosen = out_of_fold(layer, x, y, stratified_folds(y, folds, seed, copies), config, progress)
     ranked, suggested, thresholds = confident_issues(p, y)
     labels = encoder.labels
     issues = [LabelIssue(data.lines[i], labels[y[i]], labels[suggested[i]], float(p[i, suggested[i]]),

@@ -74,6 +74,23 @@ def test_a_flipped_label_is_found_and_ranked_first(tmp_path):
     assert float(rows[1][5]) <= float(rows[2][5])  # least self-confident first
 
 
+def test_a_wrong_label_copied_with_its_text_is_still_found(tmp_path):
+    """Copies of a text share a fold: a twin in another fold would vouch for the wrong label."""
+    path = flipped(tmp_path / "train.txt", [3])  # 'wonderful and happy' as 0
+    path.write_text(path.read_text() + "0 +++$+++ wonderful and happy\n")
+    result = invoke("check", "--train", path, "--label-issues", "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["label_issues"]["issues"]
+    assert sorted(issue["line"] for issue in found[:2]) == [3, 81]
+
+
+def test_folds_keep_copies_together():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 1])
+    groups = np.array(["a", "b", "c", "d", "e", "f", "g", "h", "a", "e"])
+    fold = stratified_folds(y, 2, seed=0, groups=groups)
+    assert fold[8] == fold[0] and fold[9] == fold[4]
+
+
 def test_a_clean_file_yields_few_or_none(tmp_path):
     result = invoke("check", "--train", write_labeled(tmp_path / "train.txt", 4), "--label-issues", "--json")
     assert result.exit_code == 0, result.output
@@ -155,3 +172,13 @@ def test_errors_are_one_line_with_the_fix(tmp_path):
     assert result.exit_code == 2 and "--folds and --output go with --label-issues" in result.output
     result = invoke("check", "--train", "-", "--label-issues", input="1 +++$+++ good\n0 +++$+++ bad\n")
     assert result.exit_code == 2 and "give a file, not -" in result.output
+
+
+def test_a_bad_line_stops_it_or_is_left_out_as_asked(tmp_path):
+    path = write_labeled(tmp_path / "train.txt", 3)
+    path.write_text(path.read_text() + "0 +++$+++ \n")
+    result = invoke("check", "--train", path, "--label-issues")
+    assert result.exit_code == 1 and "line 61: an empty text" in result.output and "--on-bad-lines" in result.output
+    result = invoke("check", "--train", path, "--label-issues", "--on-bad-lines", "skip", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["label_issues"]["rows"] == 60

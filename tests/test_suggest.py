@@ -124,3 +124,11 @@ def test_bad_input_gets_one_line_errors(setup, tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     result = invoke("suggest", "hybrid", "--unlabeled", pool, "--models-dir", models, "--output", "-", "--json")
     assert result.exit_code == 2
+    taken = tmp_path / "filled.csv"
+    taken.write_text("label,text\n1,mine\n", encoding="utf-8")
+    result = invoke("suggest", "hybrid", "--unlabeled", pool, "--models-dir", models, "--output", taken)
+    assert result.exit_code == 1 and "--overwrite" in result.output and "Traceback" not in result.output
+    assert taken.read_text(encoding="utf-8") == "label,text\n1,mine\n"
+    assert invoke("suggest", "hybrid", "--unlabeled", pool, "--models-dir", models, "--output", taken,
+                  "--overwrite", "-q").exit_code == 0
+    assert taken.read_text(encoding="utf-8").startswith("label,text,line")

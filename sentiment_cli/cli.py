@@ -1122,6 +1122,7 @@ def tune(run, train_path, fmt, labels, on_bad_lines, budget, max_trials, overwri
     click.echo(f"run saved to {path} (trial {summary['best_trial']} of {sum(summary['trials'].values())})")
     defaults = summary["defaults_val_accuracy"]
     click.echo(f"validation accuracy {summary['best_val_accuracy']:.4f}, defaults "
-               + (f"{defaults:.4f} ({summary['gain_over_defaults']:+.4f})" if defaults is not None else "did not finish"))
+               + (f"{defaults:.4f} ({summary['gain_over_defaults']:+.4f})" if defaults is not None else "did not finish")
+               + " (in-sample: the best of many on the same rows; evaluate on held-out data to know)")
     click.echo("best settings: " + " ".join(f"{k}={v}" for k, v in summary["best_params"].items()))
     click.echo(f"trials: {os.path.join(path, 'trials.csv')}, {os.path.join(path, 'tune.png')}", err=True)

@@ -304,6 +304,9 @@ def tune_trials(run_dir: Path, name: str | None = None):
         raise _Skip(f"{path.name} holds no trials")
     number = _column(rows, "trial", path).astype(int)
     accuracy = _column(rows, "val_accuracy", path)
+    # a pruned trial has no model accuracy: its network half's at the epoch it stopped (older
+    # trials.csv files held that figure in val_accuracy itself)
+    network = _column(rows, "network_val_accuracy", path) if "network_val_accuracy" in rows[0] else accuracy
     state = np.array([row.get("state", "") for row in rows])
     complete = state == "complete"
     best = np.fmax.accumulate(np.where(complete, accuracy, np.nan))
@@ -316,14 +319,14 @@ def tune_trials(run_dir: Path, name: str | None = None):
             label="complete", clip_on=False, zorder=3)
     pruned = state == "pruned"
     if pruned.any():
-        ax.plot(number[pruned], accuracy[pruned], marker="x", markersize=8, linestyle="none", color="tab:red",
+        ax.plot(number[pruned], network[pruned], marker="x", markersize=8, linestyle="none", color="tab:red",
                 label="pruned (network half, last epoch)", clip_on=False, zorder=3)
     defaults = np.array([str(row.get("defaults", "")).strip().lower() == "true" for row in rows]) & complete
     if defaults.any():
         ax.axhline(float(accuracy[defaults][0]), color="tab:green", linewidth=1, label="defaults")
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy")
-    ax.set_ylim(*_padded(np.r_[accuracy, best], 0, 1))
+    ax.set_ylim(*_padded(np.r_[accuracy[complete], network[pruned], best], 0, 1))
     _integer_ticks(ax.xaxis)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")

@@ -226,6 +226,9 @@ class RunOptions:
     tensorboard: bool = False  # TensorBoard logs of the network's epochs in RUN/logs
     distribution: Distribution | None = None  # see distribute.make_distribution
     callbacks: tuple = ()  # more Keras callbacks for the network half's epochs (FitOptions.callbacks)
+    # On an error, keep committed work and print `train --resume` (Workspace.guard); False for tune's
+    # trials, whose leftovers tune removes and whose resume is tune's own.
+    resume_hint: bool = True
 
 
 def train_run(job: TrainJob, options: RunOptions | None = None) -> tuple[Path | None, dict]:
@@ -265,7 +268,7 @@ def resume_run(models_dir, name: str, asked: dict, options: RunOptions | None = 
 
 def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed: bool) -> tuple[Path, dict]:
     """Read, record or check the inputs, train with epochs committed, save the run, install it."""
-    with workspace.guard(_resume_command(job)):
+    with workspace.guard(_resume_command(job)) if options.resume_hint else contextlib.nullcontext():
         if resumed and workspace.finished():
             metrics = runs.read_json(workspace.run_dir / runs.METRICS_FILE)
             return workspace.install(), metrics

@@ -8,19 +8,31 @@ trial's ``split.json`` is checked against the first's). Trial 0 is always the de
 settings ``train`` would use with the options given, so the gain of the search is measured
 inside it. The objective is the saved model's validation accuracy (``best_val_accuracy``).
 
+That objective is in-sample: each trial chooses its best epochs (and the n-gram half's C) and
+fits the mix of the halves on the same validation rows that score it, and the search then picks
+the best of many trials by it, so the best trial's accuracy, and its gain over the defaults, are
+biased upward. ``tune.json`` says so, and records beside them each trial's
+``val_accuracy_out_of_fold`` (the mix scored out-of-fold, see ``fit.mix``; its epochs and C are
+still chosen on those rows); only data that no trial saw (``evaluate`` on a held-out labeled
+file) measures the gain.
+
 Pruning and the time limit act between the network half's epochs (a Keras callback reports each
 epoch's validation accuracy of that half to the trial); an n-gram model has no epochs and is
 never pruned, and the stages before the first epoch (vocabulary, Word2Vec, the n-gram half) run
-to their end. A new trial starts only while the budget left is at least the median time of the
-trials that finished.
+to their end (the pruner never prunes at the first epoch). A new trial starts only while the
+budget left is at least the median time of the complete trials (a pruned one stopped early).
 
 The workspace is a ``Workspace`` of kind "tune": ``inputs.json`` (options, the data file and its
 sha256), ``journal.log`` (Optuna's JournalStorage, JSON lines: the trials, their parameters and
-values; no pickle, no database), ``state.json`` (committed after every trial: time spent, budget,
-the best trial's run), ``trials/`` (the best trial's run so far; the others are removed) and
-``run/``, which ``install`` renames to models/NAME: the best trial's run with ``trials.csv``,
-``tune.json`` and ``tune.png`` beside its files. ``--resume`` reopens the journal: finished
-trials stay, a trial that was interrupted is marked failed and its parameters are tried again.
+values; no pickle, no database), ``state.json`` (committed after every trial, at each epoch and
+when a trial is interrupted: time spent, budget), ``trials/`` (the best trial's run so far; the
+others are removed) and ``run/``, which ``install`` renames to models/NAME: the best trial's run
+with ``trials.csv``, ``tune.json`` and ``tune.png`` beside its files. The journal, not
+state.json, says which trial is best (``kept_run``): a kill between the two leaves the journal's
+best run in place, and the previous best's run is removed only after the commit. ``--resume``
+reopens the journal: finished trials stay, a trial that was interrupted is marked failed and its
+parameters are tried again once (a retry that is interrupted too stays failed, so settings that
+crash the process are not tried on every resume).
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ from sentiment_cli.config import CELLS, TrainConfig
 from sentiment_cli.data import DataSpec
 from sentiment_cli.errors import ConfigError, DataError, RunError
 from sentiment_cli.training import RunOptions, TrainJob, describe, train_run
-from sentiment_cli.workspace import Workspace, file_sha256, models_dir_option
+from sentiment_cli.workspace import Workspace, file_sha256, models_dir_option, work_path
 
 INPUTS_VERSION = 1
 JOURNAL_FILE = "journal.log"
@@ -59,10 +71,18 @@ RECURRENT = ("rnn", "hybrid")  # cell, layers, embedding_dim, max_length
 NETWORK = ("rnn", "hybrid", "bow")  # hidden_size, dropout, lr, epochs
 NGRAMS = ("ngram", "hybrid")  # ngram, ngram_min_count
 MAX_LENGTHS = (50, 100, 200, 400)
-# Random trials before TPE models the results; the pruner waits for as many finished trials and
-# never prunes at the first epoch.
+# Random trials before TPE models the results; the pruner waits for as many complete trials and
+# never prunes at the first epoch: epochs are reported as steps from 1 (TrialMonitor), and Optuna's
+# pruner skips the steps below n_warmup_steps, so 2 leaves step 1 (the first epoch) alone.
 STARTUP_TRIALS = 5
 PRUNER_STARTUP_TRIALS = 3
+PRUNER_WARMUP_STEPS = 2
+OUT_OF_FOLD = "val_accuracy_out_of_fold"  # of metrics.json (fit.mix): the mix scored out-of-fold
+OBJECTIVE_NOTE = ("best_val_accuracy and gain_over_defaults are in-sample: each trial chose its epochs (and C) "
+                  "and fitted its mix on the validation rows that score it, and the best of the trials was picked "
+                  "by them, so both are biased upward. The *_out_of_fold figures score the mix out-of-fold (less "
+                  "biased; the epochs are still chosen on those rows). Measure the gain on data no trial saw "
+                  "(evaluate on a held-out labeled file).")
 
 
 @dataclass
@@ -149,9 +169,9 @@ class TrialMonitor(keras.callbacks.Callback):
     """Reports each epoch's validation accuracy of the network half to the Optuna trial; stops the
     fit when the pruner says so, or when the trial's time is up (the best epoch so far is kept)."""
 
-    def __init__(self, trial, deadline: float, progress: bool):
+    def __init__(self, trial, deadline: float, progress: bool, on_epoch=None):
         super().__init__()
-        self.trial, self.deadline, self.progress = trial, deadline, progress
+        self.trial, self.deadline, self.progress, self.on_epoch = trial, deadline, progress, on_epoch
         self.pruned_at: int | None = None
         self.cut_short = False
 
@@ -163,6 +183,8 @@ class TrialMonitor(keras.callbacks.Callback):
                   file=sys.stderr)
         if math.isfinite(accuracy):
             self.trial.report(accuracy, step)
+        if self.on_epoch is not None:
+            self.on_epoch()  # the tune commits the time spent so far
         if self.model.stop_training:  # early stopping's patience ran out
             return
         if math.isfinite(accuracy) and self.trial.should_prune():
@@ -209,6 +231,24 @@ def suggest(trial, base: TrainConfig, pinned) -> dict:
     return params
 
 
+def make_pruner(optuna):
+    """The median pruner: it waits for PRUNER_STARTUP_TRIALS complete trials, and never prunes at
+    the first epoch (step 1)."""
+    return optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_STEPS)
+
+
+def kept_run(study) -> str | None:
+    """The trial run that stays in trials/: the journal's best complete trial's, or none.
+
+    The journal decides, not state.json: a kill after ``study.tell`` and before the commit leaves
+    the journal naming a newer best than state.json does, and that run must not be removed.
+    """
+    try:
+        return f"trial-{study.best_trial.number}"
+    except ValueError:  # no complete trial yet
+        return None
+
+
 def _optuna():
     import optuna
 
@@ -228,8 +268,7 @@ class Search:
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(workspace.file(JOURNAL_FILE))))
         self.study = optuna.create_study(study_name="tune", storage=storage, direction="maximize",
-                                         pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
-                                                                            n_warmup_steps=1),
+                                         pruner=make_pruner(optuna),
                                          load_if_exists=True)
         # Seeded by the trials so far: a resumed search does not draw again what it drew before.
         self.study.sampler = optuna.samplers.TPESampler(
@@ -286,22 +325,35 @@ class Search:
         return False
 
     def _one_trial(self) -> None:
-        optuna, job = self.optuna, self.job
         trial = self.study.ask()
+        try:
+            self._train_trial(trial)
+        except BaseException:
+            # Ctrl-C or a crash: the trial stays running in the journal (a resume tries it again), and
+            # its time counts against the budget. Nothing committed yet (the first trial): nothing to keep.
+            if self.workspace.state() is not None:
+                self._commit()
+            raise
+
+    def _train_trial(self, trial) -> None:
+        optuna, job = self.optuna, self.job
         params = suggest(trial, job.config, job.pinned)
         defaults = bool(trial.user_attrs.get("defaults"))
         label = f"trial {trial.number}{' (defaults)' if defaults else ''}"
         self._say(f"{label}: {_describe(params) or 'as pinned'}")
-        monitor = TrialMonitor(trial, time.monotonic() + self.left(), self.progress)
+        monitor = TrialMonitor(trial, time.monotonic() + self.left(), self.progress, on_epoch=self._commit_spent)
         start = time.monotonic()
+        name = f"trial-{trial.number}"
         try:
             config = dataclasses.replace(job.config, **params, labels=[])
-            path, metrics = train_run(TrainJob(str(self.trials_dir), f"trial-{trial.number}", config, job.data,
-                                               None, job.labels),
-                                      RunOptions(overwrite=True, progress=False, callbacks=(monitor,)))
+            # resume_hint off: a trial is not continued with `train --resume`; tune prints its own hint.
+            path, metrics = train_run(TrainJob(str(self.trials_dir), name, config, job.data, None, job.labels),
+                                      RunOptions(overwrite=True, progress=False, callbacks=(monitor,),
+                                                 resume_hint=False))
         except (ConfigError, RunError) as exc:  # settings that do not go together; a diverged training
             trial.set_user_attr("error", str(exc))
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._remove(name)
             self._say(f"{label} failed: {exc}")
             self._commit()
             return
@@ -315,40 +367,49 @@ class Search:
         if monitor.pruned_at is not None:
             trial.set_user_attr("pruned_at_epoch", monitor.pruned_at)
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            shutil.rmtree(path, ignore_errors=True)
+            self._commit()
+            self._remove(name)
             self._say(f"{label} pruned after epoch {monitor.pruned_at} ({seconds:.0f} s): its network half "
                       "validated below the median of earlier trials at that epoch")
-            self._commit()
             return
         value = float(metrics["best_val_accuracy"])
         trial.set_user_attr("cut_short", monitor.cut_short)
+        if metrics.get(OUT_OF_FOLD) is not None:
+            trial.set_user_attr(OUT_OF_FOLD, float(metrics[OUT_OF_FOLD]))
         self.study.tell(trial, value)
-        previous = self.state["best_run"]
-        if self.study.best_trial.number == trial.number:
-            self.state["best_run"] = path.name
-            if previous and previous != path.name:
-                shutil.rmtree(self.trials_dir / previous, ignore_errors=True)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-        best = self.study.best_trial
+        # The journal now says which run is best; commit that, and only then remove the runs that lost
+        # (a kill in between leaves the journal's best in place: see kept_run).
+        previous, self.state["best_run"] = self.state["best_run"], kept_run(self.study)
         self._commit()
+        for loser in {previous, name} - {self.state["best_run"], None}:
+            self._remove(loser)
+        best = self.study.best_trial
         self._say(f"{label}: validation accuracy {value:.4f} in {seconds:.0f} s"
                   f"{' (cut short by the budget)' if monitor.cut_short else ''}; best {best.value:.4f} "
                   f"(trial {best.number}); {_clock(max(self.left(), 0))} left")
 
     # ---- resume and bookkeeping ----
     def _retry_interrupted(self) -> None:
-        """A trial left running by a killed process is failed, and its parameters are asked again."""
+        """A trial left running by a killed process is failed, and its parameters are asked again,
+        once: a retry that was interrupted too stays failed (settings that crash the process would
+        otherwise be tried on every resume)."""
         running = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.RUNNING,))
         for trial in running:
             self.study.tell(trial.number, state=self.optuna.trial.TrialState.FAIL)
-            self.study.enqueue_trial(trial.params, user_attrs={**trial.user_attrs, "retry_of": trial.number})
+            if "retry_of" in trial.user_attrs:
+                self._say(f"trial {trial.number} (a retry of trial {trial.user_attrs['retry_of']}) was interrupted "
+                          "too: its settings are not tried again")
+                continue
+            attrs = {"defaults": True} if trial.user_attrs.get("defaults") else {}
+            self.study.enqueue_trial(trial.params, user_attrs={**attrs, "retry_of": trial.number})
             self._say(f"trial {trial.number} was interrupted: its settings are tried again")
 
     def _clean_trials_dir(self) -> None:
-        """Only the best trial's run stays: interrupted trainings and runs that lost are removed."""
+        """Only the best trial's run stays, the one the journal names (``kept_run``, whatever state.json
+        says): interrupted trainings and runs that lost are removed."""
+        self.state["best_run"] = keep = kept_run(self.study)
         for entry in self.trials_dir.iterdir():
-            if entry.name == self.state["best_run"]:
+            if entry.name == keep:
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
@@ -368,6 +429,17 @@ class Search:
         self.state["spent"] = round(self.spent_before + time.monotonic() - self.started, 1)
         self.workspace.commit(self.state)
 
+    def _commit_spent(self) -> None:
+        """The time spent, at a trial's epoch end (so a kill loses at most an epoch's time); nothing
+        before the tune's first commit, which keeps its workspace."""
+        if self.workspace.state() is not None:
+            self._commit()
+
+    def _remove(self, name: str) -> None:
+        """A trial's run and what its training left (its workspace, when it failed)."""
+        shutil.rmtree(self.trials_dir / name, ignore_errors=True)
+        shutil.rmtree(work_path(self.trials_dir, name), ignore_errors=True)
+
     def _say(self, line: str) -> None:
         if self.progress:
             print(line, file=sys.stderr)
@@ -384,7 +456,8 @@ class Search:
         if not (source / runs.CONFIG_FILE).is_file():
             raise RunError(f"{source}: the best trial's run is missing; start the tune again with --overwrite")
         run_dir = self.workspace.run_dir
-        shutil.copytree(source, run_dir, dirs_exist_ok=True)
+        shutil.rmtree(run_dir)  # what an interrupted write_run left: the run is copied anew
+        shutil.copytree(source, run_dir)
         rows = trial_rows(self.study.trials, self.job.searched())
         runs.write_csv(run_dir / runs.TRIALS_FILE, rows)
         defaults = next((t for t in self.study.trials if t.user_attrs.get("defaults")
@@ -400,6 +473,10 @@ class Search:
             "defaults_val_accuracy": defaults.value if defaults else None,
             "defaults_params": defaults.params if defaults else None,
             "gain_over_defaults": round(best.value - defaults.value, 6) if defaults else None,
+            "best_val_accuracy_out_of_fold": best.user_attrs.get(OUT_OF_FOLD),
+            "defaults_val_accuracy_out_of_fold": defaults.user_attrs.get(OUT_OF_FOLD) if defaults else None,
+            "objective": "best_val_accuracy, in-sample",
+            "note": OBJECTIVE_NOTE,
             "trials": counts,
             "searched": self.job.searched(),
             "pinned": {name: getattr(self.job.config, name) for name in sorted(self.job.pinned)},
@@ -409,7 +486,7 @@ class Search:
             "seed": self.job.config.seed,
             "search": {"library": f"optuna {self.optuna.__version__}", "sampler": "TPE",
                        "startup_trials": STARTUP_TRIALS, "pruner": "median",
-                       "pruner_startup_trials": PRUNER_STARTUP_TRIALS},
+                       "pruner_startup_trials": PRUNER_STARTUP_TRIALS, "pruner_warmup_steps": PRUNER_WARMUP_STEPS},
         }
         runs.write_json(run_dir / runs.TUNE_FILE, summary)
         plots.write_tune_picture(run_dir, self.job.name)
@@ -417,23 +494,47 @@ class Search:
 
 
 def trial_rows(trials, searched: list[str]) -> list[dict]:
-    """trials.csv: one row per trial; a setting its model does not use is left empty."""
+    """trials.csv: one row per trial; a setting its model does not use is left empty.
+
+    val_accuracy is the objective, the saved model's (complete trials only);
+    network_val_accuracy is the network half's at the last epoch reported (where a pruned trial
+    stopped), a figure of one half, not comparable with val_accuracy.
+    """
+    retried = {t.user_attrs["retry_of"]: t.number for t in trials if "retry_of" in t.user_attrs}
     rows = []
     for trial in trials:
         state = trial.state.name.lower()
-        value = trial.value if state == "complete" else (
-            trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
+        value = trial.value if state == "complete" else None
+        network = trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None
+        out_of_fold = trial.user_attrs.get(OUT_OF_FOLD) if state == "complete" else None
         rows.append({
-            "trial": trial.number, "state": state, "val_accuracy": "" if value is None else round(value, 6),
+            "trial": trial.number, "state": state, "val_accuracy": _rounded(value),
+            "val_accuracy_out_of_fold": _rounded(out_of_fold), "network_val_accuracy": _rounded(network),
             "defaults": bool(trial.user_attrs.get("defaults")), "seconds": trial.user_attrs.get("seconds", ""),
             "epochs_run": trial.user_attrs.get("epochs_run", ""),
             "pruned_at_epoch": trial.user_attrs.get("pruned_at_epoch", ""),
             "cut_short": trial.user_attrs.get("cut_short", ""),
             **{name: trial.params.get(name, "") for name in searched},
-            "note": trial.user_attrs.get("error", "") or (f"retry of trial {trial.user_attrs['retry_of']}"
-                                                          if "retry_of" in trial.user_attrs else ""),
+            "note": _note(trial, state, retried),
         })
     return rows
+
+
+def _note(trial, state: str, retried: dict) -> str:
+    notes = []
+    if "retry_of" in trial.user_attrs:
+        notes.append(f"retry of trial {trial.user_attrs['retry_of']}")
+    if trial.user_attrs.get("error"):
+        notes.append(trial.user_attrs["error"])
+    elif state == "fail":  # failed by a resume: the process stopped during it
+        notes.append(f"interrupted; tried again as trial {retried[trial.number]}" if trial.number in retried
+                     else "interrupted; not tried again" if "retry_of" in trial.user_attrs
+                     else "interrupted")
+    return "; ".join(notes)
+
+
+def _rounded(value) -> float | str:
+    return "" if value is None else round(float(value), 6)
 
 
 def _describe(params: dict) -> str:

@@ -1,7 +1,11 @@
 """tune: a search of tiny trials saves a normal run, writes its trials, resumes, refuses bad budgets."""
 
 import csv
+import dataclasses
 import json
+import time
+
+import keras
 
 import pytest
 from helpers import TINY, invoke, write_labeled
@@ -33,6 +37,11 @@ def test_tune_saves_a_run_that_test_reads_with_its_trials(tmp_path):
     assert {row["state"] for row in rows} <= {"complete", "pruned"}
     assert summary["defaults_trial"] == 0 and 0 <= summary["defaults_val_accuracy"] <= 1
     assert summary["best_val_accuracy"] >= summary["defaults_val_accuracy"]
+    assert "in-sample" in summary["note"] and 0 <= summary["best_val_accuracy_out_of_fold"] <= 1
+    assert float(rows[0]["val_accuracy_out_of_fold"]) == pytest.approx(summary["defaults_val_accuracy_out_of_fold"],
+                                                                       abs=1e-6)
+    assert float(rows[0]["val_accuracy"]) == pytest.approx(summary["defaults_val_accuracy"], abs=1e-6)
+    assert summary["search"]["pruner_warmup_steps"] == 2
     assert (run_dir / "tune.png").stat().st_size > 0
     assert json.loads((run_dir / "tune.json").read_text())["best_trial"] == summary["best_trial"]
     assert [p.name for p in models.iterdir()] == ["best"]  # the workspace and the trials' runs are gone
@@ -53,9 +62,13 @@ def test_resume_runs_only_the_trials_not_finished(tmp_path, monkeypatch):
     calls = []
     real = tune_module.train_run
 
+    spent_at_interrupt = []
+
     def interrupted_second(job, options):
         calls.append(job.name)
         if len(calls) == 2:
+            spent_at_interrupt.append(read_spent(models))  # committed when trial 0 ended
+            time.sleep(0.3)
             raise KeyboardInterrupt  # as Ctrl-C in the middle of trial 1
         return real(job, options)
 
@@ -64,6 +77,9 @@ def test_resume_runs_only_the_trials_not_finished(tmp_path, monkeypatch):
                    *TUNE_TINY)
     assert first.exit_code == 1  # click's Abort on Ctrl-C
     assert not (models / "r").exists() and (models / ".r.work" / "state.json").is_file()
+    assert spent_at_interrupt and read_spent(models) >= spent_at_interrupt[0] + 0.3  # trial 1's time counts
+    (models / ".r.work" / "run").mkdir()
+    (models / ".r.work" / "run" / "stale.txt").write_text("left by an interrupted write_run")
 
     calls.clear()
     monkeypatch.setattr(tune_module, "train_run", lambda job, options: calls.append(job.name) or real(job, options))
@@ -75,7 +91,103 @@ def test_resume_runs_only_the_trials_not_finished(tmp_path, monkeypatch):
     rows = read_trials(models / "r")
     assert [(row["trial"], row["state"]) for row in rows][0] == ("0", "complete")
     assert rows[1]["state"] == "fail" and rows[2]["note"] == "retry of trial 1"
+    assert rows[1]["note"] == "interrupted; tried again as trial 2" and rows[1]["val_accuracy"] == ""
+    assert not (models / "r" / "stale.txt").exists()  # run/ was written anew
     assert {k: rows[1][k] for k in ("model", "lr")} == {k: rows[2][k] for k in ("model", "lr")}
+
+
+def read_spent(models):
+    return json.loads((models / ".r.work" / "state.json").read_text())["spent"]
+
+
+def test_ctrl_c_in_a_trial_prints_no_train_resume_hint(tmp_path, monkeypatch):
+    labeled = write_labeled(tmp_path / "train.txt")
+    real = tune_module.train_run
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt  # after the trial's training committed its first epoch
+
+    monkeypatch.setattr(tune_module, "train_run", lambda job, options: real(
+        job, dataclasses.replace(options, callbacks=(*options.callbacks, CtrlC()))))
+    result = invoke("tune", "c", "--train", labeled, "--budget", "5m", "--models-dir", tmp_path / "models",
+                    *TUNE_TINY)
+    assert result.exit_code == 1
+    assert "sentiment-cli train" not in result.output  # the trial's own `train --resume` hint is not shown
+    assert not (tmp_path / "models" / ".c.work").exists()  # nothing committed by the tune: discarded
+
+
+# ---- the search's bookkeeping, on in-memory studies ----
+
+def _study():
+    optuna = tune_module._optuna()
+    return optuna, optuna.create_study(direction="maximize", pruner=tune_module.make_pruner(optuna))
+
+
+def _search(tmp_path, study, optuna, best_run=None):
+    search = tune_module.Search.__new__(tune_module.Search)
+    search.optuna, search.study, search.progress = optuna, study, False
+    search.trials_dir = tmp_path / "trials"
+    search.trials_dir.mkdir()
+    search.state = {"best_run": best_run}
+    return search
+
+
+def test_the_journal_decides_which_trial_run_is_kept(tmp_path):
+    optuna, study = _study()
+    assert tune_module.kept_run(study) is None
+    complete, pruned = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
+    study.add_trial(optuna.trial.create_trial(value=0.7, state=complete))
+    study.add_trial(optuna.trial.create_trial(state=pruned, intermediate_values={1: 0.9}))
+    study.add_trial(optuna.trial.create_trial(value=0.8, state=complete))
+    assert tune_module.kept_run(study) == "trial-2"
+    # killed after tell(trial 2) and before the commit: state.json still names trial 0
+    search = _search(tmp_path, study, optuna, best_run="trial-0")
+    for name in ("trial-0", "trial-2", ".trial-3.work"):
+        (search.trials_dir / name).mkdir()
+    search._clean_trials_dir()
+    assert [p.name for p in search.trials_dir.iterdir()] == ["trial-2"] and search.state["best_run"] == "trial-2"
+
+
+def test_the_pruner_never_prunes_at_the_first_epoch():
+    optuna, study = _study()
+    for _ in range(tune_module.PRUNER_STARTUP_TRIALS):
+        study.add_trial(optuna.trial.create_trial(value=0.9, state=optuna.trial.TrialState.COMPLETE,
+                                                  intermediate_values={1: 0.9, 2: 0.9}))
+    trial = study.ask()
+    trial.report(0.1, 1)  # TrialMonitor's step of the first epoch
+    assert not trial.should_prune()
+    trial.report(0.1, 2)
+    assert trial.should_prune()
+
+
+def test_an_interrupted_trial_is_tried_again_once(tmp_path):
+    optuna, study = _study()
+    first = study.ask()
+    first.set_user_attr("defaults", True)
+    first.set_user_attr("seconds", 3.0)
+    retry = study.ask()
+    retry.set_user_attr("retry_of", 0)
+    _search(tmp_path, study, optuna)._retry_interrupted()
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL] * 2 + [optuna.trial.TrialState.WAITING]
+    assert study.trials[2].user_attrs == {"defaults": True, "retry_of": 0}  # not trial 0's figures
+    rows = tune_module.trial_rows(study.trials, [])
+    assert [row["note"] for row in rows[:2]] == ["interrupted; tried again as trial 2",
+                                                 "retry of trial 0; interrupted; not tried again"]
+
+
+def test_trials_csv_keeps_the_network_half_apart():
+    optuna, study = _study()
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED,
+                                              intermediate_values={1: 0.6, 2: 0.55}))
+    study.add_trial(optuna.trial.create_trial(value=0.8, state=optuna.trial.TrialState.COMPLETE,
+                                              intermediate_values={1: 0.7},
+                                              user_attrs={"val_accuracy_out_of_fold": 0.75}))
+    columns = ("val_accuracy", "network_val_accuracy", "val_accuracy_out_of_fold")
+    pruned, complete = tune_module.trial_rows(study.trials, [])
+    assert [pruned[k] for k in columns] == ["", 0.55, ""]  # the half's figure is not the objective
+    assert [complete[k] for k in columns] == [0.8, 0.7, 0.75]
 
 
 @pytest.mark.parametrize("budget", ["20", "twenty minutes", "0m", "5x"])

@@ -62,7 +62,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int)
     parser.add_argument("--test-rows", type=int)
     parser.add_argument("--arms", default="random,both",
-                        help="comma-separated: random, and suggest's rankings (both, uncertainty, disagreement)")
+                        help="comma-separated: random, and suggest's rankings (both, uncertainty, disagreement), each "
+                             "optionally with -balanced (the same number per predicted class)")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="TrainConfig overrides")
     args = parser.parse_args()
     for data in (["imdb", "tweets"] if args.data == "both" else [args.data]):
@@ -120,7 +121,8 @@ def simulate(data: str, args) -> None:
                 else:
                     t = time.perf_counter()
                     where = write_pool(out / "pool.csv", [texts[i] for i in left])
-                    found, _ = suggest(run, DataSpec(str(where)), args.step, by=arm)
+                    by, _, balanced = arm.partition("-")
+                    found, _ = suggest(run, DataSpec(str(where)), args.step, by=by, balance=balanced == "balanced")
                     by_text = {}
                     for i in left:
                         by_text.setdefault(texts[i], i)

@@ -93,8 +93,18 @@ def ranking(uncertainty: np.ndarray, disagreement: np.ndarray, by: str = "both")
     return first, np.lexsort((np.arange(len(first)), -second, -first))
 
 
+def interleave(order: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """``order`` re-dealt one predicted class at a time (each class's texts in their own order), so
+    that the first n hold every class about equally: a weak model's doubts lean to one class."""
+    ranked = predicted[order]
+    first = sorted(np.unique(ranked), key=lambda k: int(np.argmax(ranked == k)))  # the best text's class leads
+    queues = [order[ranked == k] for k in first]
+    longest = max(len(q) for q in queues)
+    return np.array([q[i] for i in range(longest) for q in queues if i < len(q)], dtype=order.dtype)
+
+
 def suggest(run: Run, data: DataSpec, n: int, similarity: float = SIMILARITY, progress=None,
-            by: str = "both") -> tuple[list[Suggestion], dict]:
+            by: str = "both", balance: bool = False) -> tuple[list[Suggestion], dict]:
     """The n unlabeled texts of ``data`` most worth labeling for ``run``, best first; and counts
     of what was read and left out. progress: called with each scored batch's row count; by: see
     ``ranking``."""
@@ -134,6 +144,8 @@ def suggest(run: Run, data: DataSpec, n: int, similarity: float = SIMILARITY, pr
     probs, uncertainty, disagreement = (np.concatenate(v) for v in (probs, uncertainty, disagreement))
     total, order = ranking(uncertainty, disagreement, by)
     labels = run.config.labels
+    if balance:
+        order = interleave(order, probs.argmax(axis=1))
     picked, skipped = spread_out(order, texts, n, similarity)
     counts.update(candidates=len(texts), near_duplicates_skipped=skipped)
     out = [Suggestion(lines[i], texts[i], labels[int(probs[i].argmax())], float(probs[i].max()), float(uncertainty[i]),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import TINY, invoke, write_labeled
 
-from sentiment_cli.suggest import ranking, scores, spread_out
+from sentiment_cli.suggest import interleave, ranking, scores, spread_out
 
 # Texts the tiny runs never saw, some sentiment-laden, some neutral, all distinct.
 POOL = ["love love happy fun", "awful hate sad bad", "the place today", "a day here", "great but awful",
@@ -49,6 +49,12 @@ def test_each_ranking_puts_its_own_measure_first():
     assert list(ranking(uncertainty, disagreement, "both")[1]) == [1, 0, 2, 3]
     assert list(ranking(uncertainty, disagreement, "uncertainty")[1]) == [0, 2, 3, 1]
     assert list(ranking(uncertainty, disagreement, "disagreement")[1]) == [1, 2, 3, 0]
+
+
+def test_interleave_deals_the_classes_in_turn_best_class_first():
+    order = np.array([5, 4, 3, 2, 1, 0])
+    predicted = np.array([0, 0, 0, 1, 1, 1])
+    assert interleave(order, predicted).tolist() == [5, 2, 4, 1, 3, 0]
 
 
 def test_near_duplicates_are_spread_out():

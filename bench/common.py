@@ -41,14 +41,15 @@ def first_lines(path, n: int, dest: Path) -> Path:
     return dest
 
 
-def train_saved(models_dir, name: str, config, train_path, unlabeled_path=None, progress: bool = True):
+def train_saved(models_dir, name: str, config, train_path, unlabeled_path=None, progress: bool = True,
+                split_from: str | None = None):
     """`sentiment-cli train NAME --overwrite` in-process: models_dir/NAME from the labeled file train_path
-    (and more text for the vocabulary and Word2Vec); returns (path, metrics)."""
+    (and more text for the vocabulary and Word2Vec; split_from: --split-from); returns (path, metrics)."""
     from sentiment_cli.data import DataSpec
     from sentiment_cli.training import RunOptions, TrainJob, train_run
 
     job = TrainJob(str(models_dir), name, config, DataSpec(str(train_path)),
-                   DataSpec(str(unlabeled_path)) if unlabeled_path else None)
+                   DataSpec(str(unlabeled_path)) if unlabeled_path else None, split_from=split_from)
     return train_run(job, RunOptions(overwrite=True, progress=progress))
 
 

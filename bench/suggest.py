@@ -64,6 +64,10 @@ def main() -> None:
     parser.add_argument("--arms", default="random,both",
                         help="comma-separated: random, and suggest's rankings (both, uncertainty, disagreement), each "
                              "optionally with -balanced (the same number per predicted class)")
+    parser.add_argument("--fixed-validation", action="store_true",
+                        help="every retraining validates on the start's validation rows only (train --split-from "
+                             "START: the rows added train): chosen texts are hard ones, and in a drawn 10%% they "
+                             "bias validation")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="TrainConfig overrides")
     args = parser.parse_args()
     for data in (["imdb", "tweets"] if args.data == "both" else [args.data]):
@@ -83,14 +87,15 @@ def simulate(data: str, args) -> None:
         keep = np.random.default_rng(1234).permutation(len(test_texts))[:rows]
         test_texts, test_labels = [test_texts[i] for i in keep], [test_labels[i] for i in keep]
     texts, labels = labeled.texts, labeled.labels
-    out = OUT / data
+    out = OUT / (data + ("-fixedval" if args.fixed_validation else ""))
     out.mkdir(parents=True, exist_ok=True)
     overrides = {"normalize": NORMALIZE[data], **parse_overrides(args.set)}
     sizes = [args.start + r * args.step for r in range(args.rounds + 1)]
     arms = args.arms.split(",")
     results = {arm: [] for arm in arms}
     print(f"# {data}: start {args.start}, {args.rounds} x {args.step}, {args.seeds} seeds, "
-          f"test rows {len(test_texts):,}, settings {overrides}", flush=True)
+          + ("validation fixed to the start's rows, " if args.fixed_validation else "")
+          + f"test rows {len(test_texts):,}, settings {overrides}", flush=True)
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(texts))
@@ -99,10 +104,10 @@ def simulate(data: str, args) -> None:
         pool = list(order[args.start:args.start + pool_size] if pool_size else order[args.start:])
         config = TrainConfig(**{**overrides, "seed": seed})
 
-        def train(name: str, chosen: list[int]):
+        def train(name: str, chosen: list[int], split_from: str | None = None):
             path = write_labeled(out / f"{name}.csv", [texts[i] for i in chosen], [labels[i] for i in chosen])
             t = time.perf_counter()
-            train_saved(out / "models", name, config, path, progress=False)
+            train_saved(out / "models", name, config, path, progress=False, split_from=split_from)
             run = load_run(out / "models", name)
             accuracy = test_accuracy(run, test_texts, test_labels)
             print(f"  {name}: {len(chosen)} labels, test accuracy {accuracy:.4f} ({time.perf_counter() - t:.0f} s)",
@@ -110,6 +115,7 @@ def simulate(data: str, args) -> None:
             return run, accuracy
 
         base, base_accuracy = train(f"s{seed}-start", start)
+        split_from = str(base.path) if args.fixed_validation else None
         for arm in arms:
             chosen, run, curve = list(start), base, [base_accuracy]
             arm_rng = np.random.default_rng(1000 + seed)
@@ -131,7 +137,7 @@ def simulate(data: str, args) -> None:
                     print(f"  suggest ({arm}) round {r}: {len(picks)} picked in {time.perf_counter() - t:.0f} s "
                           f"(share of label {labels[start[0]]!r}: {shares:.2f})", flush=True)
                 chosen += picks
-                run, accuracy = train(f"s{seed}-{arm}-{r}", chosen)
+                run, accuracy = train(f"s{seed}-{arm}-{r}", chosen, split_from)
                 curve.append(accuracy)
             results[arm].append(curve)
     print(f"\n## {data}: test accuracy by labels (mean ± sd over {args.seeds} seeds)")

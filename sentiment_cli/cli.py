@@ -243,7 +243,7 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
 _DATA_PARAMETERS = {"path": "train_path", "format": "fmt", "on_bad_lines": "on_bad_lines",
                     "columns": {"text": "text_column", "label": "label_column", "id": "id_column"}}
 _TRAIN_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labels", "train": _DATA_PARAMETERS,
-                     "unlabeled": {"path": "unlabeled_path"}}
+                     "unlabeled": {"path": "unlabeled_path"}, "split_from": "split_from"}
 
 
 def _given(ctx, name: str) -> bool:
@@ -280,6 +280,9 @@ def _asked(ctx, options: dict, parameters: dict) -> dict:
               help="More text, one per line, for the vocabulary and --pretrain-embeddings (with few labels, "
                    "words that only it has still get an id and a vector).")
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the initial word vectors fixed.")
+@click.option("--split-from", metavar="RUN",
+              help="Validate on the rows whose texts validated RUN (its split.json); every other row trains. "
+                   "After suggest: the chosen (hard) texts train, and the new run is judged as RUN was.")
 @click.option("--on-bad-lines", type=click.Choice(BAD_LINES), default="error", show_default=True,
               help="An example with an empty text or a NUL byte: stop with its line (error), or leave it out "
                    "with a warning (warn) or silently (skip); the count is saved in the run.")
@@ -301,7 +304,7 @@ def _asked(ctx, options: dict, parameters: dict) -> dict:
                    "its own TF_CONFIG; only the chief, worker 0, writes the run). Each step splits one "
                    "--batch-size batch among the replicas.")
 def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
-          on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, tensorboard, strategy, **kwargs):
+          split_from, on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, tensorboard, strategy, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -334,7 +337,7 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
                          freeze_embeddings=freeze_embeddings)
     job = TrainJob(models_dir, run, config, DataSpec(train_path, fmt, _columns(kwargs), on_bad_lines),
                    DataSpec(unlabeled_path) if unlabeled_path else None,
-                   [label.strip() for label in labels.split(",")] if labels else None)
+                   [label.strip() for label in labels.split(",")] if labels else None, split_from)
     options = RunOptions(overwrite, not quiet, show_summary, tensorboard, distribution)
     if resume:
         path, metrics = resume_run(models_dir, run, _asked(ctx, job.options(), _TRAIN_PARAMETERS), options)

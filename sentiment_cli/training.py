@@ -25,8 +25,10 @@ from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import DataSpec, LabeledData, read_labeled, read_unlabeled, sort_labels
 from sentiment_cli.distribute import Distribution, lost_worker_errors
 from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
-from sentiment_cli.encoding import Encoder, Rows, check_split, draw_split, split_by_hashes, text_hash, text_hashes
-from sentiment_cli.errors import ConfigError, DataError
+from sentiment_cli.encoding import (
+    Encoder, Rows, Split, check_split, draw_split, split_by_hashes, text_hash, text_hashes,
+)
+from sentiment_cli.errors import ConfigError, DataError, RunError
 from sentiment_cli.fit import FitOptions
 from sentiment_cli.fit.mix import fit_mix_on_validation
 from sentiment_cli.fit.network import fit_network_half, reseed_dropout
@@ -200,20 +202,21 @@ class TrainJob:
     data: DataSpec
     unlabeled: DataSpec | None = None  # more text for the vocabulary and --pretrain-embeddings
     labels: list | None = None  # the declared label set (--labels): any other label is an error
+    split_from: str | None = None  # a run whose validation texts validate this one (--split-from)
 
     def options(self) -> dict:
         """Everything asked of the run, as its workspace records it and a resume compares it."""
         hyper = {k: v for k, v in self.config.to_dict().items() if k != "labels"}
         return {**hyper, "labels": self.labels, "train": self.data.to_dict(),
-                "unlabeled": self.unlabeled.to_dict() if self.unlabeled else None}
+                "unlabeled": self.unlabeled.to_dict() if self.unlabeled else None, "split_from": self.split_from}
 
     @classmethod
     def from_options(cls, models_dir, name: str, options: dict) -> "TrainJob":
         options = dict(options)
         data, unlabeled = DataSpec.from_dict(options.pop("train")), options.pop("unlabeled")
-        labels = options.pop("labels")
+        labels, split_from = options.pop("labels"), options.pop("split_from", None)
         return cls(models_dir, name, TrainConfig.from_dict(options), data,
-                   DataSpec.from_dict(unlabeled) if unlabeled else None, labels)
+                   DataSpec.from_dict(unlabeled) if unlabeled else None, labels, split_from)
 
 
 @dataclass
@@ -239,6 +242,8 @@ def train_run(job: TrainJob, options: RunOptions | None = None) -> tuple[Path | 
     which they remove, and return no path.
     """
     options = options or RunOptions()
+    if job.split_from:  # before any work: a name that is no run fails at once
+        runs.existing_run(job.models_dir, job.split_from)
     with _distributed(job, options) as models_dir:
         workspace = Workspace.start(models_dir, job.name, "train", options.overwrite)
         path, metrics = _train_in(workspace, job, options, resumed=False)
@@ -288,6 +293,8 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         if resumed:
             workspace.check_inputs({k: inputs[k] for k in ("files", "labels")}, hint="Restore them")
             split = split_by_hashes(data.texts, workspace.inputs()["split"]["validation"])
+        elif job.split_from:
+            split = _split_from(job, data.texts)
         else:
             split = draw_split(data.texts, y, job.config.val_ratio, job.config.seed)
         for warning in check_split(split, y, encoder.labels, job.data.path):
@@ -324,6 +331,27 @@ def _labels(job: TrainJob, data: LabeledData, progress: bool) -> tuple[Encoder, 
               "rarely predict it", file=sys.stderr)
     job.config.labels = list(encoder.labels)
     return encoder, encoder.encode_labels(data.labels, data.path, data.lines)
+
+
+def _split_from(job: TrainJob, texts: list[str]) -> Split:
+    """The rows whose texts validated the run ``job.split_from`` validate; every other row trains.
+
+    For retraining after `suggest`: the texts it chose are hard ones, and in a freshly drawn
+    validation share they would make validation harder than the texts the model will meet (and
+    choose epochs, C and the mix for them); with the earlier run's validation rows the new run is
+    judged as the earlier one was.
+    """
+    path = runs.existing_run(job.models_dir, job.split_from) / runs.SPLIT_FILE
+    if not path.is_file():
+        raise RunError(f"{path.parent} records no split ({runs.SPLIT_FILE}; runs made before sentiment-cli 0.3.0): "
+                       "train without --split-from, or train that run again")
+    hashes = runs.read_json(path).get("validation") or []
+    split = split_by_hashes(texts, hashes)
+    found = len({text_hash(texts[i]) for i in split.val})
+    if found < len(hashes):
+        print(f"warning: {len(hashes) - found} of the {len(hashes)} validation texts of {path.parent.name} are not in "
+              f"{job.data.path}: {found} validate", file=sys.stderr)
+    return split
 
 
 def describe(spec: DataSpec, texts: list, labels: list | None = None) -> dict:

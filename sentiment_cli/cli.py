@@ -1007,7 +1007,8 @@ def _echo_explanation(e, top: int) -> None:
               help="Texts to explain, in any format `test` reads ('-' reads stdin), instead of TEXTS.")
 @data_options(labels=False)
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True,
-              help="How many words and n-grams to list per text.")
+              help="How many words and n-grams to list per text (--json keeps every word but only the top "
+                   "n-grams; --html shades every word and lists the top ones).")
 @click.option("--steps", type=click.IntRange(2, 1024), default=48, show_default=True,
               help="Integrated gradients' path points for the network half (more: a smaller gap).")
 @click.option("--json", "as_json", is_flag=True,

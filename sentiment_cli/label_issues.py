@@ -31,11 +31,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sentiment_cli.config import PREDICT_BATCH, TrainConfig
+from sentiment_cli.calibration import probabilities as mix_probabilities
+from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import LabeledData, sort_labels
-from sentiment_cli.encoding import Encoder, pad, text_hash
+from sentiment_cli.encoding import Encoder, text_hash
 from sentiment_cli.errors import DataError
-from sentiment_cli.fit.ngram import NGRAM_C_GRID, ngram_buckets_for
+from sentiment_cli.fit.ngram import NGRAM_C_GRID, layer_matrix, ngram_buckets_for
 
 MAX_FOLDS = 5  # what cross-validation usually takes; fewer for a class with fewer rows
 LISTED = 10  # rows the text report lists (the CSV and the JSON have them all)
@@ -108,12 +109,7 @@ def stratified_folds(y: np.ndarray, folds: int, seed: int, groups: np.ndarray | 
 def probabilities(layer, x) -> np.ndarray:
     """(rows, classes) probabilities of the fitted layer for the n-gram matrix x."""
     logits = x @ (layer.weight.numpy().astype(np.float64) * layer.ratio.numpy()) + layer.bias.numpy()
-    if logits.shape[1] == 1:
-        p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-        return np.stack([1.0 - p, p], axis=1)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
+    return mix_probabilities(logits[:, None, :], np.concatenate([[1.0], np.zeros(logits.shape[1])]))
 
 
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:
@@ -185,15 +181,15 @@ def find_label_issues(data: LabeledData, config: TrainConfig | None = None, fold
     encoder = Encoder.from_config(config)
     encoder.labels = sort_labels(set(data.labels))
     y = encoder.encode_labels(data.labels, data.path, data.lines)
-    fewest = int(np.bincount(y, minlength=len(encoder.labels)).min())
+    counts = np.bincount(y, minlength=len(encoder.labels))
+    fewest, rarest = int(counts.min()), encoder.labels[int(counts.argmin())]
     if fewest < 2:
-        label = encoder.labels[int(np.bincount(y, minlength=len(encoder.labels)).argmin())]
-        raise DataError(data.path, f"label {label!r} has only one row, and out-of-fold probabilities need two of "
+        raise DataError(data.path, f"label {rarest!r} has only one row, and out-of-fold probabilities need two of "
                         "each class", fix="Add rows of that class or leave its row out")
     folds = folds or default_folds(y)
     if folds > fewest:
         raise DataError(data.path, f"{folds} folds need {folds} rows of each class, and "
-                        f"{encoder.labels[int(np.bincount(y).argmin())]!r} has {fewest}",
+                        f"{rarest!r} has {fewest}",
                         fix=f"Use --folds {max(2, fewest)} or fewer")
 
     encoder.fit(data.texts, config.vocab_size, progress=progress)
@@ -201,7 +197,7 @@ def find_label_issues(data: LabeledData, config: TrainConfig | None = None, fold
     outputs = 1 if len(encoder.labels) == 2 else len(encoder.labels)
     layer = NGramLogits(len(encoder.tokenizer), outputs, config.ngram, ngram_buckets_for(seqs, config))
     layer.build(None)
-    x = layer.matrix(pad(seqs[i:i + PREDICT_BATCH]) for i in range(0, len(seqs), PREDICT_BATCH))
+    x = layer_matrix(layer, seqs)
 
     copies = np.array([text_hash(t) for t in data.texts])
     p, chosen = out_of_fold(layer, x, y, stratified_folds(y, folds, seed, copies), config, progress)

@@ -172,6 +172,12 @@ def halves(model: keras.Model) -> list[str]:
     return [name for name in ("ngrams", "rnn_logits", "bow_logits") if name in names]
 
 
+def mix_params(model: keras.Model) -> np.ndarray:
+    """The model's mix (scales, then biases) as ``calibration.probabilities`` takes it."""
+    mix = model.get_layer("mix")
+    return np.concatenate([mix.scale.numpy(), mix.bias.numpy()]).astype(np.float64)
+
+
 def half_model(model: keras.Model, name: str, activation: bool = True) -> keras.Model:
     """A model that shares ``model``'s layers and outputs one half's probabilities (or logits)."""
     logits = model.get_layer(name).output

@@ -20,7 +20,7 @@ from sentiment_cli.calibration import probabilities
 from sentiment_cli.data import DataSpec, read_records
 from sentiment_cli.encoding import Encoder, normalize, text_hash
 from sentiment_cli.errors import DataError
-from sentiment_cli.model import halves, halves_logits
+from sentiment_cli.model import halves, halves_logits, mix_params
 from sentiment_cli.predict import atomic_output, training_hashes
 from sentiment_cli.runs import Run
 
@@ -112,8 +112,7 @@ def suggest(run: Run, data: DataSpec, n: int, similarity: float = SIMILARITY, pr
         raise DataError(run.path, "the run was made before its halves were mixed, so suggest cannot weigh them",
                         fix="Train the run again with this version")
     encoder = Encoder.from_config(run.config, run.tokenizer)
-    mix = run.model.get_layer("mix")
-    params = np.concatenate([mix.scale.numpy(), mix.bias.numpy()]).astype(np.float64)
+    params = mix_params(run.model)
     known = training_hashes([run]) or set()
     seen: set[str] = set()
     texts, lines = [], []

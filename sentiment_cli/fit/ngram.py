@@ -48,7 +48,11 @@ def fit_ngram_half(model, config: TrainConfig, train: Rows, val: Rows, progress:
 
 def ngram_matrix(model, seqs: list[np.ndarray]):
     """Binary (texts x n-gram rows) matrix of the model's n-gram half, rows in input order."""
-    layer = model.get_layer("ngrams")
+    return layer_matrix(model.get_layer("ngrams"), seqs)
+
+
+def layer_matrix(layer, seqs: list[np.ndarray]):
+    """``ngram_matrix`` of an ``NGramLogits`` layer used alone (no model around it)."""
     return layer.matrix(pad(seqs[i:i + PREDICT_BATCH]) for i in range(0, len(seqs), PREDICT_BATCH))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from sentiment_cli.calibration import out_of_fold, probabilities
 from sentiment_cli.encoding import Rows
-from sentiment_cli.model import halves_logits
+from sentiment_cli.model import halves_logits, mix_params
 
 
 def judge(model, encoder, val: Rows, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
@@ -18,12 +18,6 @@ def judge(model, encoder, val: Rows, seed: int) -> tuple[float, np.ndarray, np.n
     logits = halves_logits(model, val.seqs, encoder.features)
     probs = probabilities(logits, mix_params(model))
     return float(np.mean(probs.argmax(axis=1) == val.y)), probs, out_of_fold(logits, val.y, seed=seed)
-
-
-def mix_params(model) -> np.ndarray:
-    """The model's mix (scales, then biases) as ``calibration.probabilities`` takes it."""
-    mix = model.get_layer("mix")
-    return np.concatenate([mix.scale.numpy(), mix.bias.numpy()]).astype(np.float64)
 
 
 def row_log_loss(probs: np.ndarray, y: np.ndarray) -> np.ndarray:

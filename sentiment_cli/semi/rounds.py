@@ -32,9 +32,9 @@ from sentiment_cli.data import Columns, DataSpec, read_labeled, read_unlabeled
 from sentiment_cli.encoding import Encoder, Rows, Split, split_by_hashes, stratified_split, text_hash, text_hashes
 from sentiment_cli.errors import RunError
 from sentiment_cli.fit import FitOptions
-from sentiment_cli.model import halves, halves_logits
+from sentiment_cli.model import halves, halves_logits, mix_params
 from sentiment_cli.progress import step
-from sentiment_cli.semi.acceptance import judge, log_loss, mix_params, worse_beyond_noise
+from sentiment_cli.semi.acceptance import judge, log_loss, worse_beyond_noise
 from sentiment_cli.semi.selection import check_selection, cotrain_pseudo_labels, select, union, why_none
 from sentiment_cli.training import TrainData, describe, save_validation, train
 from sentiment_cli.workspace import Workspace, models_dir_option

@@ -10,6 +10,8 @@ Prints one table per data set, and what each timer timed:
 - `test`: the whole `sentiment-cli test` process over the test file (reading, tokenizing,
   predicting, writing the CSV), test rows per wall second, and its peak resident memory.
 - one line: `echo TEXT | sentiment-cli test RUN --input - --output -`, the whole process, median of 3.
+- `test`, one line and short lines are timed once per `--engine` (numpy and tensorflow by
+  default), on the same run and files, one after the other.
 - short lines (tweets only): `test` over --short-lines lines (the tweets' test texts repeated),
   rows per second and peak memory of the whole process.
 - fastText (0.9, bigrams, 10 epochs, 2 threads, through its Python API on our word splitting) and
@@ -72,7 +74,7 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def ours(data: str, reuse: bool, short_lines: int) -> dict:
+def ours(data: str, reuse: bool, short_lines: int, engines: list[str]) -> dict:
     train_file = SHARED / data / "training_label.txt.gz"
     run = OUT / data
     figures = {}
@@ -90,26 +92,29 @@ def ours(data: str, reuse: bool, short_lines: int) -> dict:
     figures.update(val=metrics["best_val_accuracy"], stages=metrics.get("seconds_by_stage"),
                    size=dir_size(run), epochs=(metrics.get("best_epoch"), metrics.get("epochs_run")))
     ids, texts, gold = read_test(data)
-    predictions = OUT / f"{data}-test.csv"
-    seconds, rss = timed(cli() + ["test", data, "--models-dir", str(OUT), "--input",
-                                         str(SHARED / data / "testing_data.txt.gz"), "--output", str(predictions), "-q"])
-    with open(predictions, encoding="utf-8") as f:
-        predicted = dict(line.strip().split(",", 1) for line in list(f)[1:])
-    figures.update(test_accuracy=sum(predicted[i] == g for i, g in zip(ids, gold)) / len(ids),
-                   test_rate=len(ids) / seconds, test_rss=rss)
-    one = [timed(cli() + ["test", data, "--models-dir", str(OUT), "--input", "-", "--output", "-", "-q"],
-                 ONE_LINE.encode() + b"\n")[0] for _ in range(3)]
-    figures["one_line"] = statistics.median(one)
-    if short_lines and data == "tweets":
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "short.txt"
-            with open(path, "w", encoding="utf-8") as f:
-                f.write("id,text\n")
-                for i in range(short_lines):
-                    f.write(f"{i},{texts[i % len(texts)]}\n")
-            seconds, rss = timed(cli() + ["test", data, "--models-dir", str(OUT), "--input", str(path),
-                                                 "--output", str(Path(tmp) / "out.csv"), "-q"])
-        figures.update(short_rate=short_lines / seconds, short_rss=rss)
+    for engine in engines:
+        predictions = OUT / f"{data}-test-{engine}.csv"
+        test = cli() + ["test", data, "--models-dir", str(OUT), "--engine", engine]
+        seconds, rss = timed(test + ["--input", str(SHARED / data / "testing_data.txt.gz"), "--output", str(predictions),
+                                     "-q"])
+        with open(predictions, encoding="utf-8") as f:
+            predicted = dict(line.strip().split(",", 1) for line in list(f)[1:])
+        figures[engine] = {"test_accuracy": sum(predicted[i] == g for i, g in zip(ids, gold)) / len(ids),
+                           "test_rate": len(ids) / seconds, "test_rss": rss, "labels": predicted}
+        one = [timed(test + ["--input", "-", "--output", "-", "-q"], ONE_LINE.encode() + b"\n")[0] for _ in range(3)]
+        figures[engine]["one_line"] = statistics.median(one)
+        if short_lines and data == "tweets":
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "short.txt"
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write("id,text\n")
+                    for i in range(short_lines):
+                        f.write(f"{i},{texts[i % len(texts)]}\n")
+                seconds, rss = timed(test + ["--input", str(path), "--output", str(Path(tmp) / "out.csv"), "-q"])
+            figures[engine].update(short_rate=short_lines / seconds, short_rss=rss)
+    if len(engines) == 2:
+        a, b = (figures[e]["labels"] for e in engines)
+        figures["engines_differ"] = sum(a[i] != b[i] for i in ids)
     return figures
 
 
@@ -172,21 +177,33 @@ def peers(data: str) -> dict:
 
 def report(data: str, o: dict, p: dict, short_lines: int) -> None:
     mb = 1 << 20
+
+    def peer(key: str, spec: str, suffix: str = "") -> str:
+        return f"{p[key]:{spec}}{suffix}" if key in p else "not run"
+
     print(f"\n## {data}")
     print("| | sentiment-cli (defaults) | fastText | TF-IDF + LR |")
     print("|---|---|---|---|")
     train = f"{o['train_seconds']:.0f} s" if "train_seconds" in o else \
         f"not timed (reused run; {o['train_in_process']:.0f} s in-process, metrics.json's train_seconds)"
-    print(f"| train: seconds (whole process) | {train} | {p['fasttext_train']:.1f} s | {p['tfidf_train']:.1f} s "
-          f"(C {p['tfidf_c']:g}) |")
+    c = f" (C {p['tfidf_c']:g})" if "tfidf_c" in p else ""
+    print(f"| train: seconds (whole process) | {train} | {peer('fasttext_train', '.1f', ' s')} | "
+          f"{peer('tfidf_train', '.1f', ' s')}{c} |")
     print(f"| validation accuracy | {o['val']:.4f} | - | - |")
-    print(f"| test accuracy | {o['test_accuracy']:.4f} | {p['fasttext_test']:.4f} | {p['tfidf_test']:.4f} |")
-    print(f"| test: rows/s | {o['test_rate']:,.0f} (whole process, peak {o['test_rss'] / mb:,.0f} MB) | "
-          f"{p['fasttext_rate']:,.0f} (in-process) | {p['tfidf_rate']:,.0f} (in-process) |")
-    if "short_rate" in o:
-        print(f"| test on {short_lines:,} short lines: rows/s | {o['short_rate']:,.0f} (whole process, peak "
-              f"{o['short_rss'] / mb:,.0f} MB) | - | - |")
-    print(f"| one line from stdin, whole process | {o['one_line']:.2f} s | - | - |")
+    for engine in o["engines"]:
+        e = o[engine]
+        print(f"| test accuracy (`--engine {engine}`) | {e['test_accuracy']:.4f} | {peer('fasttext_test', '.4f')} | "
+              f"{peer('tfidf_test', '.4f')} |")
+        print(f"| test: rows/s (`--engine {engine}`) | {e['test_rate']:,.0f} (whole process, peak "
+              f"{e['test_rss'] / mb:,.0f} MB) | {peer('fasttext_rate', ',.0f', ' (in-process)')} | "
+              f"{peer('tfidf_rate', ',.0f', ' (in-process)')} |")
+        if "short_rate" in e:
+            print(f"| test on {short_lines:,} short lines: rows/s (`--engine {engine}`) | {e['short_rate']:,.0f} "
+                  f"(whole process, peak {e['short_rss'] / mb:,.0f} MB) | - | - |")
+        print(f"| one line from stdin, whole process (`--engine {engine}`) | {e['one_line']:.2f} s | - | - |")
+    if "engines_differ" in o:
+        print(f"| test labels that differ between the engines | {o['engines_differ']} of {len(o[o['engines'][0]]['labels'])} "
+              "| - | - |")
     print(f"| run directory | {o['size'] / 1e6:.1f} MB | - | - |")
     if o.get("stages"):
         print("\ntrain's seconds by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in o["stages"].items())
@@ -198,13 +215,17 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", choices=["imdb", "tweets"], default=["imdb", "tweets"])
     parser.add_argument("--short-lines", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="score the runs in bench/out/speed/ without training")
+    parser.add_argument("--engines", nargs="+", choices=["numpy", "tensorflow"], default=["numpy", "tensorflow"],
+                        help="test's --engine values to time, each on the same run and files")
+    parser.add_argument("--no-peers", action="store_true", help="leave the peers out (they train in minutes)")
     args = parser.parse_args()
     for data in args.data:
         if not (SHARED / data / "training_label.txt.gz").exists():
             print(f"SKIPPED {data}: {SHARED / data} not found (see ../shared/data/README).", file=sys.stderr)
             continue
-        o = ours(data, args.reuse, args.short_lines)
-        p = peers(data)
+        o = ours(data, args.reuse, args.short_lines, args.engines)
+        o["engines"] = args.engines
+        p = peers(data) if not args.no_peers else {}
         report(data, o, p, args.short_lines)
         sys.stdout.flush()
 

@@ -448,12 +448,29 @@ def list_command(as_json, models_dir):
                    f"{str(row['created']):<25} {row['size_mb']:>8.2f}")
 
 
-def _load_runs(models_dir, names) -> list:
+ENGINES = ("auto", "numpy", "tensorflow")
+
+
+def _load_runs(models_dir, names, engine: str = "tensorflow") -> list:
+    """The runs, their models loaded by ``engine``: "numpy" (npmodel: no TensorFlow), "tensorflow",
+    or "auto" (numpy when it computes every run's model, else tensorflow)."""
     from sentiment_cli.runs import load_run
 
     if not names:
         raise click.UsageError("name at least one run (RUN or --run RUN)")
-    return [load_run(models_dir, name) for name in dict.fromkeys(names)]
+    names = list(dict.fromkeys(names))
+    if engine != "tensorflow":
+        from sentiment_cli.errors import RunError
+        from sentiment_cli.npmodel import Unsupported
+
+        try:
+            return [load_run(models_dir, name, engine="numpy") for name in names]
+        except Unsupported as exc:
+            if engine == "numpy":
+                raise RunError(f"the numpy engine does not compute this model ({exc}): use --engine tensorflow "
+                               "(or auto)") from None
+    _load_tensorflow()
+    return [load_run(models_dir, name) for name in names]
 
 
 def prediction_options(f):
@@ -470,6 +487,10 @@ def prediction_options(f):
                      help="Most rows per model call."),
         click.option("--max-batch-tokens", type=click.IntRange(1), default=PREDICT_TOKENS, show_default=True,
                      help="Most rows x padded length per model call: long texts come in smaller batches."),
+        click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+                     help="What computes the model: numpy starts in a fraction of a second, without TensorFlow; "
+                          "tensorflow is Keras itself. auto: numpy for every model it computes (all that train "
+                          "makes), else tensorflow. Both give the same labels (probabilities within 1e-5)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)
@@ -515,7 +536,7 @@ def export(run, directory, overwrite, models_dir):
 @prediction_options
 @models_dir_option
 def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extra_runs, threshold, chunk_size,
-         batch_size, max_batch_tokens, quiet, models_dir, **kwargs):
+         batch_size, max_batch_tokens, engine, quiet, models_dir, **kwargs):
     """Label every row of a file and write id,label to a CSV, in input order.
 
     Input: 'id,text' files (TEXT is everything after the first comma), CSV/TSV/JSONL with
@@ -531,11 +552,10 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
     """
     if as_json and output_path == "-":
         raise click.UsageError("--json prints on stdout, where --output - writes the CSV: give --output FILE")
-    _load_tensorflow()
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import PredictOptions, predict_file
 
-    loaded = _load_runs(models_dir, [*runs, *extra_runs])
+    loaded = _load_runs(models_dir, [*runs, *extra_runs], engine)
     if top_k and len(loaded[0].config.labels) <= 2:
         raise click.UsageError(f"--top-k is for runs of more than two classes; {loaded[0].path.name} has two "
                                "(--probabilities gives both)")
@@ -569,7 +589,7 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
 @prediction_options
 @models_dir_option
 def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_bad_lines, fmt, extra_runs, threshold,
-             chunk_size, batch_size, max_batch_tokens, quiet, models_dir, **kwargs):
+             chunk_size, batch_size, max_batch_tokens, engine, quiet, models_dir, **kwargs):
     """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix.
 
     Of a run on labeled data, of a run on a test file whose labels are in a separate gold file
@@ -597,11 +617,10 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
     if input_path is None:
         raise click.UsageError("Missing option '--input' (or score a file with --predictions FILE --gold FILE)")
     gold = read_gold(gold_path) if gold_path is not None else None
-    _load_tensorflow()
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import PredictOptions, evaluate_file, save_report
 
-    loaded = _load_runs(models_dir, [*runs, *extra_runs])
+    loaded = _load_runs(models_dir, [*runs, *extra_runs], engine)
     policy = on_bad_lines or loaded[0].record.get("data", {}).get("on_bad_lines") or "error"
     data = DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0]), policy)
     options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet)

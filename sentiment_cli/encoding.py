@@ -39,6 +39,8 @@ class Encoder:
         self.max_length = max_length
         self.truncating = truncating
         self.tfidf = tfidf  # the bow model's tf-idf needs the training texts' idf
+        # "numpy": tokenize in Python, without TensorFlow (Tokenizer.encode_arrays); the same ids
+        self.engine = "tensorflow"
 
     @classmethod
     def from_config(cls, config, tokenizer: Tokenizer | None = None) -> "Encoder":
@@ -67,7 +69,8 @@ class Encoder:
 
         A text without tokens becomes one unknown token: a fully masked row has no mean (0/0).
         """
-        return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating, progress=progress)
+        return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating, progress=progress,
+                                            engine=self.engine)
 
     def rows(self, texts: list[str], y: np.ndarray, progress: bool = False) -> Rows:
         return Rows(self.sequences(texts, progress=progress), np.asarray(y))

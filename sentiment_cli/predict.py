@@ -29,7 +29,6 @@ from sentiment_cli.data import DataSpec, Record, keep_good, read_records
 from sentiment_cli.encoding import Encoder, hash_set, text_hash
 from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
-from sentiment_cli.model import predict_proba
 from sentiment_cli.runs import Run
 from sentiment_cli.scoring import Gold, classification_report
 
@@ -75,6 +74,8 @@ class Predictor:
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.encoders = [Encoder.from_config(run.config, run.tokenizer) for run in runs]
+        for run, encoder in zip(runs, self.encoders):
+            encoder.engine = run.engine
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self._average([encoder.sequences(texts) for encoder in self.encoders])
@@ -82,7 +83,7 @@ class Predictor:
     def _average(self, seqs_per_run: list) -> np.ndarray:
         total = None
         for run, encoder, seqs in zip(self.runs, self.encoders, seqs_per_run):
-            probs = predict_proba(run.model, seqs, encoder.features, self.batch_size, self.max_tokens)
+            probs = run_probabilities(run, seqs, encoder.features, self.batch_size, self.max_tokens)
             total = probs if total is None else total + probs
         return total / len(self.runs)
 
@@ -103,6 +104,17 @@ class Predictor:
                     return
                 pending = pool.submit(prepare)
                 yield chunk, self._average(seqs)
+
+
+def run_probabilities(run: Run, seqs: list, featurize, batch_size: int, max_tokens: int | None) -> np.ndarray:
+    """(n, K) class probabilities of one run's model, by the engine that loaded it."""
+    if run.engine == "numpy":
+        from sentiment_cli import npmodel
+
+        return npmodel.predict_proba(run.model, seqs, featurize, batch_size, max_tokens)
+    from sentiment_cli.model import predict_proba
+
+    return predict_proba(run.model, seqs, featurize, batch_size, max_tokens)
 
 
 @contextlib.contextmanager

@@ -205,6 +205,8 @@ class Run:
     model: object = None  # the classifier: padded token ids -> probabilities
     metrics: dict = field(default_factory=dict)
     text_model: object = None  # best.keras itself: raw strings -> the classifier's probabilities
+    # what computes ``model``: "tensorflow" (Keras) or "numpy" (npmodel.NumpyModel, no text_model)
+    engine: str = "tensorflow"
 
     @property
     def threshold(self) -> float:
@@ -260,9 +262,10 @@ def run_summaries(models_dir) -> list[dict]:
     return rows
 
 
-def load_run(models_dir, name: str, with_model: bool = True) -> Run:
+def load_run(models_dir, name: str, with_model: bool = True, engine: str = "tensorflow") -> Run:
     """Load a run's config, tokenizer and (safely) model, and check they belong together.
-    name: a run of models_dir, or a path to a run directory."""
+    name: a run of models_dir, or a path to a run directory. engine "numpy": the model read by
+    ``npmodel`` (no TensorFlow), which raises ``npmodel.Unsupported`` for a model it does not compute."""
     path = existing_run(models_dir, name)
     record = read_json(path / CONFIG_FILE)
     try:
@@ -277,7 +280,13 @@ def load_run(models_dir, name: str, with_model: bool = True) -> Run:
         )
     metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).exists() else {}
     run = Run(path, config, record, tokenizer, metrics=metrics)
-    if with_model:
+    if with_model and engine == "numpy":
+        from sentiment_cli import npmodel
+
+        run.model, run.engine = npmodel.load(path / MODEL_FILE), "numpy"
+        model = run.model
+        _check_fits(run, model.vocabulary, model.normalize, model.input_dim, model.outputs)
+    elif with_model:
         run.text_model = load_model(path / MODEL_FILE, text=True)
         run.model = classifier_of(run.text_model, path / MODEL_FILE)
         check_model(run)
@@ -336,11 +345,6 @@ def check_model(run: Run) -> None:
     """Refuse a model whose input or output does not fit the run's tokenizer and labels."""
     model = run.model
     layer = run.text_model.get_layer("text_to_ids") if run.text_model is not None else None
-    if layer is not None and (layer.vocabulary, layer.normalize) != (run.tokenizer.vocabulary, run.tokenizer.normalize):
-        what = "vocabulary" if layer.vocabulary != run.tokenizer.vocabulary else "normalization"
-        raise RunError(
-            f"{run.path / MODEL_FILE} does not belong to {run.path / TOKENIZER_FILE}: the model's {what} "
-            "differs from the tokenizer's. Restore the run's own files or train again")
     if run.config.model == "bow":
         width = model.get_layer("bag_of_words").vocab_size
     else:
@@ -349,7 +353,18 @@ def check_model(run: Run) -> None:
             width = model.get_layer("embedding").input_dim
         else:
             width = model.get_layer("ngrams").vocab_size if "ngrams" in names else None
-    classes = model.outputs[0].shape[-1]
+    _check_fits(run, layer.vocabulary if layer is not None else None, layer.normalize if layer is not None else None,
+                width, model.outputs[0].shape[-1])
+
+
+def _check_fits(run: Run, vocabulary, normalize, width, classes) -> None:
+    """Refuse a model whose text layer (vocabulary, normalize: None when it has none), token
+    ids (width) or outputs (classes) are not those of the run's tokenizer and labels."""
+    if vocabulary is not None and (vocabulary, normalize) != (run.tokenizer.vocabulary, run.tokenizer.normalize):
+        what = "vocabulary" if vocabulary != run.tokenizer.vocabulary else "normalization"
+        raise RunError(
+            f"{run.path / MODEL_FILE} does not belong to {run.path / TOKENIZER_FILE}: the model's {what} "
+            "differs from the tokenizer's. Restore the run's own files or train again")
     expected_classes = 1 if run.config.num_classes == 2 else run.config.num_classes
     if width != len(run.tokenizer) or classes != expected_classes:
         raise RunError(

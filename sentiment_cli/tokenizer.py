@@ -85,6 +85,7 @@ class Tokenizer:
         self.normalize = normalize  # what textops rewrites before its rules ("none" or "tweets")
         self.version = VERSION
         self._layers = {}
+        self._index = None
         # Inverse document frequencies of the training texts, for tf-idf bag-of-words features.
         self.idf = None if idf is None else [float(v) for v in idf]
 
@@ -124,32 +125,51 @@ class Tokenizer:
         return self._layers[key]
 
     def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre",
-                      progress: bool = False):
+                      progress: bool = False, engine: str = "tensorflow"):
         """Each text's ids as an int32 array, as the model's TextToIds layer gives them: the same
         token ops and lookup table, then cut to max_length; a text without tokens is one unknown id.
 
         (The layer's own graph is traced per vocabulary, which costs most of a second; this
         path traces the token ops once per process and looks the tokens up eagerly.)
+        engine "numpy": the rules in Python (``pytokens``, the same tokens) and a dict lookup,
+        without importing TensorFlow.
         """
         import numpy as np
 
         from sentiment_cli.progress import step
 
         texts = list(texts)
-        lookup = self.layer(max_length, truncating).lookup
         out = []
         with step("tokenizing", total=len(texts), unit="texts", enabled=progress) as counter:
             for start in range(0, len(texts), ENCODE_BATCH):
-                words = _tokens_function(self.normalize)(_as_tensor(texts[start:start + ENCODE_BATCH]))
-                flat = lookup(words.flat_values).numpy().astype(np.int32)
-                for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1]):
+                for ids in self._encode_batch(texts[start:start + ENCODE_BATCH], engine, max_length, truncating):
                     if not len(ids):
                         ids = np.array([OOV_ID], dtype=np.int32)
                     elif len(ids) > max_length:
                         ids = ids[-max_length:] if truncating == "pre" else ids[:max_length]
                     out.append(ids)
-                counter.update(len(words.row_lengths()))
+                counter.update(min(ENCODE_BATCH, len(texts) - start))
         return out
+
+    def _encode_batch(self, texts: list[str], engine: str, max_length: int, truncating: str) -> list:
+        import numpy as np
+
+        if engine == "numpy":
+            from sentiment_cli.pytokens import tokens
+
+            index = self.index
+            return [np.fromiter((index.get(token, OOV_ID) for token in row), dtype=np.int32, count=len(row))
+                    for row in tokens(texts, self.normalize)]
+        words = _tokens_function(self.normalize)(_as_tensor(texts))
+        flat = self.layer(max_length, truncating).lookup(words.flat_values).numpy().astype(np.int32)
+        return np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1])
+
+    @property
+    def index(self) -> dict[str, int]:
+        """token -> id (padding and the unknown token left out: no text has them as tokens)."""
+        if self._index is None:
+            self._index = {word: i for i, word in enumerate(self.vocabulary) if i > OOV_ID}
+        return self._index
 
     def encode(self, text: str) -> list[int]:
         """One text's ids (a text without tokens gives one unknown id, as the model sees it)."""

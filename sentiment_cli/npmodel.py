@@ -1,0 +1,608 @@
+"""A run's model computed with NumPy: prediction without importing TensorFlow.
+
+``best.keras`` is a zip archive of ``config.json`` (the layers and how they connect) and
+``model.weights.h5`` (their weights). ``load`` reads both, the config only after
+``safety.check_model_file`` has allowed it and the weights with h5py, and evaluates the graph
+layer by layer with NumPy. Nothing in the file is deserialized as Python objects, so no code
+in it can run.
+
+Why: importing TensorFlow and Keras takes about 4 of the 6-7 seconds that ``test`` needs for
+one line from stdin on 2 cores, and TensorFlow steps its recurrent layers one op at a time,
+each costing far more than the arithmetic of a 64-unit LSTM. Here the recurrent layers work
+on the rows still inside their text at each step (rows sorted by length), so padding costs
+nothing. ``load`` returns None for a model with any layer or option it does not know, and the
+caller loads it with Keras as before; tests compare both on every kind of model train makes.
+
+The layers it knows are those ``model.build_model`` and ``model.text_model`` use: InputLayer,
+KeepTokens, Embedding, (Spatial)Dropout, NotEqual (the mask), LSTM and GRU (reset_after),
+Bidirectional, GlobalAveragePooling1D, Dense, NGramLogits, CompactNGramLogits, BagOfWords,
+Mix and Activation.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from sentiment_cli.errors import RunError
+from sentiment_cli.safety import check_model_file, read_model_config
+
+WEIGHTS_MEMBER = "model.weights.h5"
+_PRIMES = (1_000_003, 999_983)  # ngrams._PRIMES (that module imports TensorFlow)
+_ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax", "tanh")
+
+
+class Unsupported(Exception):
+    """The model holds a layer or an option this module does not compute."""
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function, in place on float arrays (through tanh: no overflow for large |x|)."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
+
+
+def activation(name: str, x: np.ndarray) -> np.ndarray:
+    if name == "linear":
+        return x
+    if name == "relu":
+        return np.maximum(x, 0.0, out=x)
+    if name == "sigmoid":
+        return sigmoid(x)
+    if name == "tanh":
+        return np.tanh(x, out=x)
+    if name == "softmax":
+        x = x - x.max(axis=-1, keepdims=True)
+        np.exp(x, out=x)
+        return x / x.sum(axis=-1, keepdims=True)
+    raise Unsupported(f"activation {name!r}")
+
+
+def snake_case(name: str) -> str:
+    """The name Keras files a layer's weights under (``keras.src.utils.naming.to_snake_case``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def _weight_paths(layers: list[dict]) -> list[str]:
+    """Each layer's folder in the weights file: its class in snake case, numbered from the second
+    of a class on (``dense``, ``dense_1``), in the order of the model's layers, as Keras saves."""
+    seen: dict[str, int] = {}
+    paths = []
+    for layer in layers:
+        name = snake_case(str(layer.get("class_name", "")))
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+        paths.append(name)
+    return paths
+
+
+class Weights:
+    """The arrays of the weights file, handed out by path; ``unused`` says which were never read."""
+
+    def __init__(self, handle):
+        self.arrays: dict[str, np.ndarray] = {}
+
+        def visit(name, item):
+            if hasattr(item, "shape"):
+                self.arrays[name] = item[()]
+
+        handle.visititems(visit)
+        self.taken: set[str] = set()
+
+    def vars(self, folder: str) -> list[np.ndarray]:
+        """The numbered vars of one folder (``layers/dense/vars/0``, ``.../1``), in order."""
+        out = []
+        while f"{folder}/vars/{len(out)}" in self.arrays:
+            out.append(self.arrays[f"{folder}/vars/{len(out)}"])
+        self.taken.update(f"{folder}/vars/{i}" for i in range(len(out)))
+        return out
+
+    def unused(self) -> list[str]:
+        return sorted(set(self.arrays) - self.taken)
+
+
+# ---- layers: each builder takes the layer's config and its weights' folder, and returns a
+# function of (inputs..., mask=None) ----
+
+def _keep_tokens(config, weights, folder):
+    n, truncating = int(config["max_length"]), str(config["truncating"])
+
+    def call(ids, mask=None):
+        if truncating != "pre":
+            return ids[:, :n]
+        lengths = (ids > 0).sum(axis=1)
+        width = min(ids.shape[1], n)
+        start = np.maximum(lengths - n, 0)
+        positions = start[:, None] + np.arange(width)[None, :]
+        kept = np.take_along_axis(ids, np.minimum(positions, ids.shape[1] - 1), axis=1)
+        return np.where(positions < lengths[:, None], kept, 0).astype(ids.dtype)
+
+    return call
+
+
+def _embedding(config, weights, folder):
+    (table,) = _vars(weights, folder, 1)
+    table = np.asarray(table, dtype=np.float32)  # stored float16: the next layer computes in float32
+
+    def call(ids, mask=None):
+        return table[ids]
+
+    return call
+
+
+def _identity(config, weights, folder):
+    return lambda x, mask=None: x
+
+
+def _not_equal(config, weights, folder):
+    return lambda x, value, mask=None: x != value
+
+
+def _dense(config, weights, folder):
+    kernel, bias = _vars(weights, folder, 2) if config.get("use_bias", True) else (*_vars(weights, folder, 1), None)
+    name = _activation_name(config)
+    kernel = np.asarray(kernel, np.float32)
+
+    def call(x, mask=None):
+        out = x @ kernel
+        if bias is not None:
+            out += bias
+        return activation(name, out)
+
+    return call
+
+
+def _activation_layer(config, weights, folder):
+    name = _activation_name(config)
+    return lambda x, mask=None: activation(name, np.array(x, dtype=np.float32))
+
+
+def _mean_pool(config, weights, folder):
+    if config.get("data_format", "channels_last") != "channels_last" or config.get("keepdims"):
+        raise Unsupported("GlobalAveragePooling1D options")
+
+    def call(x, mask=None):
+        if mask is None:
+            return x.mean(axis=1)
+        m = mask.astype(np.float32)
+        return np.einsum("btu,bt->bu", x, m) / np.maximum(m.sum(axis=1), 1.0)[:, None]
+
+    return call
+
+
+def _mix(config, weights, folder):
+    scale, bias = _vars(weights, folder, 2)
+
+    def call(inputs, mask=None):
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        total = inputs[0] * scale[0]
+        for h in range(1, len(inputs)):
+            total = total + inputs[h] * scale[h]
+        return (total + bias).astype(np.float32)
+
+    return call
+
+
+def ngram_rows(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> np.ndarray:
+    """``ngrams.ngram_rows`` in NumPy: (batch, k) rows of each text's distinct n-grams, the
+    others the empty row (the last)."""
+    ids = ids.astype(np.int64)
+    empty = vocab_size + (buckets if ngram > 1 else 0)
+    valid = ids > 0
+    grams, masks = [ids], [valid]
+    hashed = ids
+    for n in range(2, ngram + 1):
+        hashed = (hashed[:, :-1] * _PRIMES[n % 2] + ids[:, n - 1:] + n) % buckets
+        valid = valid[:, :-1] & (ids[:, n - 1:] > 0)
+        grams.append(hashed + vocab_size)
+        masks.append(valid)
+    rows = np.where(np.concatenate(masks, axis=1), np.concatenate(grams, axis=1), empty)
+    rows.sort(axis=1)
+    repeat = np.zeros_like(rows, dtype=bool)
+    repeat[:, 1:] = rows[:, 1:] == rows[:, :-1]
+    rows[repeat] = empty
+    return rows
+
+
+def _ngrams(config, weights, folder, compact: bool):
+    vocab_size, outputs = int(config["vocab_size"]), int(config["outputs"])
+    ngram, buckets = int(config["ngram"]), int(config["buckets"])
+    if compact:
+        keys, values, bias = _vars(weights, folder, 3)
+        keys, values = np.asarray(keys, np.int64), np.asarray(values, np.float64)
+    else:  # a run saved before 0.3.0: every row's weight and ratio
+        weight, ratio, bias = _vars(weights, folder, 3)
+        product = weight.astype(np.float64) * ratio.astype(np.float64)
+        keys = np.flatnonzero(product.any(axis=1))  # the empty row's ratio is 0: never among them
+        values = product[keys]
+    if not len(keys):
+        keys, values = np.array([-1]), np.zeros((1, outputs))
+    bias = np.asarray(bias, np.float32)
+
+    def call(ids, mask=None):
+        rows = ngram_rows(ids, vocab_size, ngram, buckets)
+        at = np.minimum(np.searchsorted(keys, rows), len(keys) - 1)
+        found = keys[at] == rows
+        contributions = np.where(found[:, :, None], values[at], 0.0)
+        return contributions.sum(axis=1).astype(np.float32) + bias  # in float64 first, as the layer sums
+
+    return call
+
+
+def _bag_of_words(config, weights, folder):
+    vocab_size, mode = int(config["vocab_size"]), str(config["mode"])
+    (idf,) = _vars(weights, folder, 1)
+
+    def call(ids, mask=None):
+        counts = np.zeros((len(ids), vocab_size), dtype=np.float32)
+        rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+        np.add.at(counts, (rows, ids.ravel()), 1.0)
+        counts[:, 0] = 0.0  # padding is no word
+        if mode != "tfidf":
+            return counts
+        x = np.log1p(counts) * idf
+        norm = np.sqrt((x * x).sum(axis=1, keepdims=True))
+        return x / np.maximum(norm, 1e-12)
+
+    return call
+
+
+# ---- recurrent layers ----
+
+def _cell(config: dict, backward: bool = False) -> dict:
+    """The options of an LSTM or GRU config that change what it computes; Unsupported for others.
+    backward: the backward layer of a Bidirectional, which reads its input reversed."""
+    kind = config["class_name"]
+    c = config["config"]
+    if kind not in ("LSTM", "GRU"):
+        raise Unsupported(f"recurrent layer {kind}")
+    if c.get("activation") != "tanh" or c.get("recurrent_activation") != "sigmoid" or not c.get("use_bias", True) \
+            or bool(c.get("go_backwards")) != backward or c.get("stateful") or c.get("return_state") \
+            or (kind == "GRU" and not c.get("reset_after", True)):
+        raise Unsupported(f"{kind} options")
+    return {"kind": kind, "return_sequences": bool(c.get("return_sequences"))}
+
+
+def _directions(weights: list[list[np.ndarray]], kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The weights of one or two directions stacked for ``_recurrent``: kernels, recurrent
+    kernels, input biases, recurrent biases (zero for an LSTM).
+
+    An LSTM's candidate columns (its third quarter) are doubled, so that one sigmoid over all
+    four gates gives sigmoid(2g), and tanh(g) = 2 sigmoid(2g) - 1."""
+    kernels, recurrents, biases, recurrent_biases = [], [], [], []
+    for kernel, recurrent, bias in weights:
+        kernel, recurrent, bias = (np.array(w, dtype=np.float32) for w in (kernel, recurrent, bias))
+        units = recurrent.shape[0]
+        if kind == "LSTM":
+            for w in (kernel, recurrent, bias):
+                w[..., 2 * units:3 * units] *= 2.0
+            recurrent_bias = np.zeros_like(bias)
+        else:  # GRU with reset_after: an input bias and a recurrent bias
+            bias, recurrent_bias = bias[0], bias[1]
+        kernels.append(kernel)
+        recurrents.append(recurrent)
+        biases.append(bias)
+        recurrent_biases.append(recurrent_bias)
+    return np.stack(kernels), np.stack(recurrents), np.stack(biases), np.stack(recurrent_biases)
+
+
+def _recurrent(x: np.ndarray, lengths: np.ndarray, weights: tuple, kind: str, return_sequences: bool) -> list:
+    """An LSTM or GRU over right-padded rows whose real lengths are ``lengths``, in one or two
+    directions (``_directions``' weights; the second reads each row's own tokens from its last
+    to its first). Returns each direction's outputs: the last state, or the sequence in the
+    input's order.
+
+    Keras' masked semantics: a padded step changes no state and outputs zeros. Rows are taken
+    longest first, so that at each step the rows still inside their text are a prefix of the
+    batch and only they are computed; the directions are stacked into the same operations.
+    """
+    kernels, recurrents, biases, recurrent_biases = weights
+    directions, units = len(kernels), recurrents.shape[1]
+    batch, steps, _ = x.shape
+    order = np.argsort(-lengths, kind="stable")
+    x, lengths = x[order], lengths[order]
+    inside = np.arange(steps)[None, :] < lengths[:, None]
+    # position t of the reversed reading is the row's token lengths - 1 - t (a map that is its own inverse)
+    reverse = np.clip(lengths[:, None] - 1 - np.arange(steps)[None, :], 0, max(steps - 1, 0))
+    # time first: each step reads and writes contiguous rows
+    projected = np.empty((steps, directions, batch, kernels.shape[2]), dtype=np.float32)
+    for d in range(directions):
+        xd = x if d == 0 else np.take_along_axis(x, reverse[:, :, None], axis=1)
+        projected[:, d] = (xd.reshape(batch * steps, -1) @ kernels[d] + biases[d]).reshape(batch, steps, -1) \
+            .transpose(1, 0, 2)
+    h = np.zeros((directions, batch, units), dtype=np.float32)
+    c = np.zeros_like(h)
+    out = np.zeros((steps, directions, batch, units), dtype=np.float32) if return_sequences else None
+    active = np.searchsorted(-lengths, -np.arange(steps), side="left")  # rows longer than t: a prefix
+    for t in range(steps):
+        k = int(active[t])
+        if k == 0:
+            break
+        hk = h[:, :k]
+        if kind == "LSTM":
+            gates = sigmoid(projected[t, :, :k] + np.matmul(hk, recurrents))  # i, f, sigmoid(2g), o
+            candidate = gates[..., 2 * units:3 * units]
+            candidate *= 2.0
+            candidate -= 1.0
+            cell = gates[..., units:2 * units] * c[:, :k]
+            cell += gates[..., :units] * candidate
+            c[:, :k] = cell
+            h[:, :k] = gates[..., 3 * units:] * np.tanh(cell)
+        else:
+            inner = np.matmul(hk, recurrents) + recurrent_biases[:, None, :]
+            xt = projected[t, :, :k]
+            zr = sigmoid(xt[..., :2 * units] + inner[..., :2 * units])
+            candidate = np.tanh(xt[..., 2 * units:] + zr[..., units:] * inner[..., 2 * units:])
+            z = zr[..., :units]
+            h[:, :k] = z * hk + (1.0 - z) * candidate
+        if return_sequences:
+            out[t, :, :k] = h[:, :k]
+    restore = np.empty_like(order)
+    restore[order] = np.arange(batch)
+    if not return_sequences:
+        return [h[d][restore] for d in range(directions)]
+    out = out.transpose(1, 2, 0, 3)  # directions, batch, steps, units
+    results = [out[0]]
+    if directions == 2:
+        results.append(np.take_along_axis(out[1], reverse[:, :, None], axis=1) * inside[:, :, None])
+    return [r[restore] for r in results]
+
+
+def _rnn(config, weights, folder):
+    cell = _cell(config)
+    stacked = _directions([_vars(weights, f"{folder}/cell", 3)], cell["kind"])
+
+    def call(x, mask=None):
+        return _recurrent(x, _lengths(x, mask), stacked, cell["kind"], cell["return_sequences"])[0]
+
+    return call
+
+
+def _bidirectional(config, weights, folder):
+    merge = config.get("merge_mode", "concat")
+    if merge not in ("concat", "sum", "mul", "ave"):
+        raise Unsupported(f"merge mode {merge!r}")
+    cell = _cell(config["layer"])
+    backward = config.get("backward_layer")
+    if backward is not None and _cell(backward, backward=True) != cell:
+        raise Unsupported("a backward layer unlike the forward one")
+    stacked = _directions([_vars(weights, f"{folder}/forward_layer/cell", 3),
+                           _vars(weights, f"{folder}/backward_layer/cell", 3)], cell["kind"])
+
+    def call(x, mask=None):
+        a, b = _recurrent(x, _lengths(x, mask), stacked, cell["kind"], cell["return_sequences"])
+        if merge == "concat":
+            return np.concatenate([a, b], axis=-1)
+        if merge == "sum":
+            return a + b
+        if merge == "mul":
+            return a * b
+        return (a + b) / 2
+
+    return call
+
+
+def _lengths(x: np.ndarray, mask) -> np.ndarray:
+    """Each row's real length. The mask of right-padded ids is a prefix of ones per row."""
+    if mask is None:
+        return np.full(len(x), x.shape[1], dtype=np.int64)
+    mask = np.asarray(mask, dtype=bool)
+    lengths = mask.sum(axis=1)
+    if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
+        raise ValueError("the mask is not right padding")  # inputs are padded on the right, always
+    return lengths
+
+
+BUILDERS: dict[str, Callable] = {
+    "KeepTokens": _keep_tokens,
+    "Embedding": _embedding,
+    "SpatialDropout1D": _identity,
+    "Dropout": _identity,
+    "NotEqual": _not_equal,
+    "Dense": _dense,
+    "Activation": _activation_layer,
+    "GlobalAveragePooling1D": _mean_pool,
+    "Mix": _mix,
+    "CompactNGramLogits": lambda c, w, f: _ngrams(c, w, f, compact=True),
+    "NGramLogits": lambda c, w, f: _ngrams(c, w, f, compact=False),
+    "BagOfWords": _bag_of_words,
+    "LSTM": lambda c, w, f: _rnn({"class_name": "LSTM", "config": c}, w, f),
+    "GRU": lambda c, w, f: _rnn({"class_name": "GRU", "config": c}, w, f),
+    "Bidirectional": _bidirectional,
+}
+
+
+def _vars(weights: Weights, folder: str, count: int) -> list[np.ndarray]:
+    found = weights.vars(folder)
+    if len(found) != count:
+        raise Unsupported(f"{folder}: {len(found)} weight arrays, expected {count}")
+    return found
+
+
+def _activation_name(config: dict) -> str:
+    name = config.get("activation", "linear")
+    if name not in _ACTIVATIONS:
+        raise Unsupported(f"activation {name!r}")
+    return name
+
+
+class NumpyModel:
+    """The classifier of a run (right-padded token ids -> the output layer's values) in NumPy.
+
+    Attributes that ``runs.check_model`` compares with the run: ``input_dim`` (the token ids
+    it reads), ``outputs`` (1 for two classes), ``vocabulary`` and ``normalize`` (of its
+    TextToIds layer).
+    """
+
+    def __init__(self, steps: list, input_name: str, output_name: str, input_dim: int | None, outputs: int,
+                 vocabulary: list, normalize: str):
+        self.steps, self.input_name, self.output_name = steps, input_name, output_name
+        self.input_dim, self.outputs = input_dim, outputs
+        self.vocabulary, self.normalize = vocabulary, normalize
+
+    def __call__(self, ids: np.ndarray, output: str | None = None) -> np.ndarray:
+        """The output layer's values for a batch of ids (or those of the layer named ``output``)."""
+        values = {self.input_name: np.asarray(ids)}
+        for name, function, args, mask in self.steps:
+            resolved = [_resolve(a, values) for a in args]
+            values[name] = function(*resolved, mask=None if mask is None else values[mask])
+            if name == output:
+                break
+        return np.asarray(values[output or self.output_name], dtype=np.float32)
+
+
+def _resolve(arg, values):
+    if isinstance(arg, list):
+        return [_resolve(a, values) for a in arg]
+    if isinstance(arg, _Ref):
+        return values[arg.name]
+    return arg
+
+
+class _Ref:
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _reference(arg):
+    """A layer call's argument from config.json: a tensor (by the layer that made it), a list of
+    them, or a constant."""
+    if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+        history = arg.get("config", {}).get("keras_history")
+        if not (isinstance(history, list) and len(history) == 3 and history[1:] == [0, 0]):
+            raise Unsupported("a layer called more than once")
+        return _Ref(str(history[0]))
+    if isinstance(arg, list):
+        return [_reference(a) for a in arg]
+    if isinstance(arg, (int, float)) and not isinstance(arg, bool):
+        return arg
+    raise Unsupported(f"argument {str(arg)[:60]}")
+
+
+def _graph(model: dict, weights: Weights, prefix: str) -> tuple[list, str, str]:
+    """The steps of a functional model's config: (name, function, arguments, mask name)."""
+    config = model["config"]
+    layers = config["layers"]
+    inputs, outputs = _single(config["input_layers"]), _single(config["output_layers"])
+    steps = []
+    for layer, folder in zip(layers, _weight_paths(layers)):
+        kind, name = layer["class_name"], layer["config"]["name"]
+        if kind == "InputLayer":
+            continue
+        if kind not in BUILDERS:
+            raise Unsupported(f"layer {kind}")
+        nodes = layer.get("inbound_nodes") or []
+        if len(nodes) != 1:
+            raise Unsupported(f"layer {name} called {len(nodes)} times")
+        args = [_reference(a) for a in nodes[0].get("args", [])]
+        kwargs = dict(nodes[0].get("kwargs", {}))
+        mask = kwargs.pop("mask", None)
+        kwargs.pop("training", None)
+        if kwargs:
+            raise Unsupported(f"layer {name} called with {sorted(kwargs)}")
+        mask = _reference(mask).name if mask is not None else None
+        steps.append((name, BUILDERS[kind](layer["config"], weights, f"{prefix}/{folder}"), args, mask))
+    return steps, inputs, outputs
+
+
+def _single(entry) -> str:
+    """The layer name of a model's one input or output: ``[name, 0, 0]`` (or that in a list)."""
+    if isinstance(entry, list) and len(entry) == 1 and isinstance(entry[0], list):
+        entry = entry[0]
+    if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and entry[1:] == [0, 0]:
+        return entry[0]
+    raise Unsupported("a model with several inputs or outputs")
+
+
+def load(path) -> NumpyModel:
+    """The classifier inside a run's best.keras, in NumPy. RunError for a damaged or refused file
+    (as ``runs.load_model``); Unsupported for a model this module does not compute."""
+    if not Path(path).is_file():
+        raise RunError(f"{path}: no model here. Train the run again")
+    check_model_file(path)
+    config = read_model_config(path)
+    try:
+        return _load(path, config)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise Unsupported(f"unexpected config ({type(exc).__name__}: {exc})") from None
+
+
+def _load(path, config: dict) -> NumpyModel:
+    import h5py
+
+    if config.get("class_name") != "Functional":
+        raise Unsupported("not a functional model")
+    outer = config["config"]["layers"]
+    kinds = [layer["class_name"] for layer in outer]
+    if kinds != ["InputLayer", "TextToIds", "Functional"]:
+        raise Unsupported(f"outer layers {kinds}")
+    text_to_ids = outer[1]["config"]
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(WEIGHTS_MEMBER) as member:
+            data = member.read()
+        with h5py.File(io.BytesIO(data), "r") as handle:
+            weights = Weights(handle)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        raise RunError(f"{path}: damaged, truncated or not a Keras model ({exc}). Restore it from a copy of the "
+                       "run, or train the run again") from None
+    folder = f"layers/{_weight_paths(outer)[2]}/layers"
+    steps, input_name, output_name = _graph(outer[2], weights, folder)
+    if weights.unused():
+        raise Unsupported(f"weights no layer read: {', '.join(weights.unused()[:3])}")
+    inner = {layer["config"]["name"]: layer for layer in outer[2]["config"]["layers"]}
+    if "embedding" in inner:
+        input_dim = int(inner["embedding"]["config"]["input_dim"])
+    elif "bag_of_words" in inner:
+        input_dim = int(inner["bag_of_words"]["config"]["vocab_size"])
+    elif "ngrams" in inner:
+        input_dim = int(inner["ngrams"]["config"]["vocab_size"])
+    else:
+        input_dim = None
+    model = NumpyModel(steps, input_name, output_name, input_dim, 0,
+                       [str(v) for v in text_to_ids["vocabulary"]], str(text_to_ids.get("normalize", "none")))
+    model.outputs = int(model(np.ones((1, 1), dtype=np.int32)).shape[-1])  # one unknown token
+    return model
+
+
+def predict_proba(model: NumpyModel, seqs: list[np.ndarray], featurize: Callable, batch_size: int,
+                  max_tokens: int | None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """(n, K) class probabilities in input order, batched as ``model.predict_proba`` batches."""
+    from threadpoolctl import threadpool_limits
+
+    from sentiment_cli.encoding import length_batches
+
+    out = None
+    # One BLAS thread: the recurrent steps multiply 64-wide matrices, which OpenBLAS's threads
+    # slow down (4x on 2 busy cores), and the rows' batches keep both cores busy in `test`
+    # (one tokenizes the next chunk meanwhile).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for idx in length_batches(seqs, batch_size, max_tokens=max_tokens):
+            probs = class_probabilities(model(featurize([seqs[i] for i in idx])))
+            if out is None:
+                out = np.empty((len(seqs), probs.shape[1]), dtype=np.float32)
+            out[idx] = probs
+            if progress is not None:
+                progress(len(idx))
+    return out if out is not None else np.empty((0, 0), dtype=np.float32)
+
+
+def class_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """(n, K) class probabilities from the output layer (a binary model gives P(class 1))."""
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        p = outputs[:, 0]
+        return np.stack([1.0 - p, p], axis=1)
+    return outputs

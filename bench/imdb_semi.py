@@ -85,14 +85,11 @@ def main():
             train_saved(MODELS, base, TrainConfig(**overrides), labeled_path)
     else:
         n = args.labels or (1000 if args.scenario == "b" else 2000)
-        name = f"{'imdb' if args.scenario == 'b' else 'tweets'}-{n}-{'first' if args.draw is None else f'draw{args.draw}'}"
+        name = scenario_name(args.scenario, n, args.draw)
         labeled_path, unlabeled_path = OUT / f"{name}.txt", OUT / f"{name}-nolabel.txt"
         base = f"{name}-start" + "".join(f"-{k}-{v}" for k, v in sorted(parse_overrides(args.set).items()))
         lines = [line for _, line in read_lines(train_file)]
-        import numpy as np
-
-        keep = set(range(n)) if args.draw is None else \
-            set(np.random.default_rng(args.draw).choice(len(lines), n, replace=False).tolist())
+        keep = labeled_rows(len(lines), n, args.draw)
         with open(labeled_path, "w", encoding="utf-8") as lab, open(unlabeled_path, "w", encoding="utf-8") as unl:
             for i, line in enumerate(lines):
                 if i in keep:
@@ -156,6 +153,20 @@ def main():
           f"{start_seconds:.0f} + {seconds:.0f} = {start_seconds + seconds:.0f} |")
     for name, val_acc, test_acc, train_seconds, _ in peers:
         print(f"| ({args.scenario}) peer: {name} | {val_acc:.4f} | | {test_acc:.4f} | | | {train_seconds:.0f} |")
+
+
+def scenario_name(scenario: str, n: int, draw: int | None) -> str:
+    """(b, c) the name of the labeled file (bench/out/NAME.txt, its other rows in NAME-nolabel.txt);
+    its start run is NAME-start, followed by the --set overrides."""
+    return f"{'imdb' if scenario == 'b' else 'tweets'}-{n}-{'first' if draw is None else f'draw{draw}'}"
+
+
+def labeled_rows(lines: int, n: int, draw: int | None) -> set[int]:
+    """(b, c) which lines of the training file keep their labels: the first n, or n drawn by the
+    seed draw; the others are the unlabeled text."""
+    import numpy as np
+
+    return set(range(n)) if draw is None else set(np.random.default_rng(draw).choice(lines, n, replace=False).tolist())
 
 
 def peer_rows(run, labeled_path, test_texts, test_labels, unlabeled_path):

@@ -1,15 +1,27 @@
-"""semi's rounds on IMDB scenario (b), every round kept: does each help, and what does validation see?
+"""semi's rounds, every one kept: does each help, and which judge would have rolled it back?
 
-    python bench/semi_rounds.py [cotrain|rank] [--rounds N]   (after python bench/imdb_semi.py --scenario b --start-unlabeled)
+    python bench/semi_rounds.py [cotrain|rank] [--rounds N] [--scenario b|c | --start NAME]
 
-From bench/out/models/imdb-b-start, N rounds (default 3) of `semi --select cotrain` (or rank),
-none rolled back. After each round it prints the accuracy on the 24,000 reviews of the
-training file that serve as unlabeled text (their labels are known here, never to the model:
-the development figure) and on the test reviews (reported), and the paired statistic on the
-100 validation rows that semi's rule reads (mean log-loss gain, its standard error, rows
-right). Its run of 2026-11-23 (bench/RESULTS.md, commit 9a02979) used the rule function of
-commit a665f0a (better_by_more_than_noise, whose verdict it printed as "rule says"); the
-statistic is computed here, the same then and now.
+It starts from a start run that ``bench/imdb_semi.py`` made, with the files it wrote beside it:
+(b) IMDB, 1,000 labels: imdb-1000-first-start, after python bench/imdb_semi.py --scenario b --start-unlabeled
+(c) tweets, 2,000 labels: tweets-2000-first-start, after python bench/imdb_semi.py --scenario c --start-unlabeled
+--start NAME takes another of its (b) or (c) start runs in bench/out/models (--draw, --labels or
+--set made it: tweets-2000-draw1-start, imdb-1000-first-start-pretrain-lm, ...).
+
+From it, N rounds (default 3) of `semi --select cotrain` (or rank) with --judge cv, none rolled
+back. After each round it prints the truth, accuracy on the rows of the training file that serve
+as unlabeled text (their labels are known here, never to the model: the development figure), and
+on the test set (reported); then each judge's paired statistic (acceptance.worse_beyond_noise:
+mean log-loss gain of the round over the kept model, its standard error, rows right) and its
+verdict: validation, on the start run's validation rows, and cv, the n-gram half fitted out of
+fold on the labeled training rows with the round's pseudo-labels against the previous round's
+(acceptance.cross_validated). At the end, one table: round, the change in development accuracy
+(a good round raises it), and each judge's verdict.
+
+Its run of 2026-11-23 (bench/RESULTS.md, commit 9a02979) started from imdb-b-start, as
+bench/imdb_semi.py then named scenario (b)'s start, and used the rule function of commit a665f0a
+(better_by_more_than_noise, whose verdict it printed as "rule says"); validation's statistic is
+computed here the same then and now.
 """
 
 from __future__ import annotations
@@ -17,26 +29,42 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import imdb_file, read_test_labels  # noqa: E402
+from common import IMDB, imdb_file, read_test_labels  # noqa: E402
+from imdb_semi import MODELS, OUT, labeled_rows, scenario_name  # noqa: E402
 
-MODELS = Path(__file__).resolve().parent / "out" / "models"
-UNLABELED = Path(__file__).resolve().parent / "out" / "imdb_rest_nolabel.txt"
+STARTS = {"b": scenario_name("b", 1000, None) + "-start", "c": scenario_name("c", 2000, None) + "-start"}
+START_NAME = re.compile(r"(?P<file>(?P<corpus>imdb|tweets)-(?P<n>\d+)-(first|draw(?P<draw>\d+)))-start")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("select", nargs="?", default="cotrain", choices=("cotrain", "rank"))
     parser.add_argument("--rounds", type=int, default=3)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scenario", choices=sorted(STARTS), default="b",
+                       help=f"the start run: (b) {STARTS['b']}, (c) {STARTS['c']}")
+    where.add_argument("--start", metavar="NAME", help="another start run of bench/imdb_semi.py (b) or (c)")
     args = parser.parse_args()
-    if not (MODELS / "imdb-b-start").is_dir() or not UNLABELED.exists():
-        print("SKIPPED: run python bench/imdb_semi.py --scenario b --start-unlabeled first", file=sys.stderr)
+    start_name = args.start or STARTS[args.scenario]
+    found = START_NAME.match(start_name)
+    if not found:
+        parser.error(f"--start {start_name}: not a start run of bench/imdb_semi.py (b) or (c), whose names are "
+                     "imdb-N-first-start or tweets-N-drawSEED-start, and so on")
+    labeled_path, unlabeled_path = OUT / f"{found['file']}.txt", OUT / f"{found['file']}-nolabel.txt"
+    if not (MODELS / start_name).is_dir() or not labeled_path.exists() or not unlabeled_path.exists():
+        scenario = "b" if found["corpus"] == "imdb" else "c"
+        print(f"SKIPPED: {MODELS / start_name}, {labeled_path.name} or {unlabeled_path.name} is missing: run python "
+              f"bench/imdb_semi.py --scenario {scenario} --start-unlabeled (with the --labels, --draw or --set that "
+              f"made {start_name}; --reuse-start keeps a start run that is there) first", file=sys.stderr)
         sys.exit(0)
+    data_dir = IMDB if found["corpus"] == "imdb" else IMDB.parent / "tweets"
 
     import numpy as np
 
@@ -51,43 +79,77 @@ def main():
     from sentiment_cli.semi import acceptance
     from sentiment_cli.semi import rounds as semi
 
-    start = runs.load_run(MODELS, "imdb-b-start")
+    start = runs.load_run(MODELS, start_name)
     encoder = Encoder.from_config(start.config, start.tokenizer)
-    rows = [line.partition("+++$+++") for n, line in read_lines(imdb_file("training_label.txt.gz")) if n > 1000]
+    lines = [line for _, line in read_lines(imdb_file("training_label.txt.gz", data_dir))]
+    labeled = labeled_rows(len(lines), int(found["n"]), int(found["draw"]) if found["draw"] else None)
+    rows = [line.partition("+++$+++") for i, line in enumerate(lines) if i not in labeled]
     dev_seqs = encoder.sequences([r[2].strip() for r in rows])
     dev_y = encoder.encode_labels([r[0].strip() for r in rows])
-    truth = read_test_labels(imdb_file("testing_label.csv.gz"))
-    test = list(read_records(imdb_file("testing_data.txt.gz"), "test"))
+    truth = read_test_labels(imdb_file("testing_label.csv.gz", data_dir))
+    test = list(read_records(imdb_file("testing_data.txt.gz", data_dir), "test"))
     test_seqs, test_y = encoder.sequences([r.text for r in test]), encoder.encode_labels([truth[r.id] for r in test])
+    print(f"{start_name}: {len(labeled)} labeled rows, {len(rows)} development rows (the unlabeled text, labels "
+          f"known here), {len(test)} test rows; {args.rounds} rounds of {args.select}, none rolled back", flush=True)
+
+    dev_accuracy, verdicts = [], []  # by round, 0 the start; by round from 1, {judge: (t, worse)}
 
     def report(tag, model):
         dev = float(np.mean(predict_proba(model, dev_seqs, encoder.features).argmax(1) == dev_y))
         accuracy = float(np.mean(predict_proba(model, test_seqs, encoder.features).argmax(1) == test_y))
+        dev_accuracy.append(dev)
         print(f"{tag}: dev {dev:.4f} test {accuracy:.4f}", flush=True)
 
-    real_rule, real_round, done = semi.worse_beyond_noise, semi._train_round, [0]
-
-    def rule(new, old, y):
-        """Prints the statistic and the real rule's verdict, then keeps the round."""
-        gain = acceptance.row_log_loss(old, y) - acceptance.row_log_loss(new, y)  # what the rule itself reads
-        se = gain.std(ddof=1) / math.sqrt(len(y))
-        print(f"rule: mean gain {gain.mean():.4f} se {se:.4f} t {gain.mean() / se:.2f} "
-              f"right new {int((new.argmax(1) == y).sum())} old {int((old.argmax(1) == y).sum())} "
-              f"-> worse beyond noise: {real_rule(new, old, y)}", flush=True)
-        return False
+    real_round, real_comparisons = semi._train_round, semi._comparisons
 
     def train_round(*arguments):
         result = real_round(*arguments)
-        done[0] += 1
-        report(f"round {done[0]}", result.model)
+        report(f"round {len(dev_accuracy)}", result.model)
         return result
 
-    # the names the rounds call (semi/rounds.py imports the rule from acceptance.py)
-    semi.worse_beyond_noise, semi._train_round = rule, train_round
+    def comparisons(*arguments):
+        """Prints each judge's statistic and verdict (the real rule's), and keeps them for the table."""
+        evidence = real_comparisons(*arguments)
+        verdicts.append({})
+        for name, (new, old, y) in evidence.items():
+            gain = acceptance.row_log_loss(old, y) - acceptance.row_log_loss(new, y)  # what the rule reads
+            se = gain.std(ddof=1) / math.sqrt(len(y))
+            t = gain.mean() / se if se > 0 else 0.0
+            worse = acceptance.worse_beyond_noise(new, old, y)
+            verdicts[-1][name] = (t, worse)
+            print(f"  {name} ({len(y)} rows): mean gain {gain.mean():.4f} se {se:.4f} t {t:.2f} "
+                  f"right new {int((new.argmax(1) == y).sum())} old {int((old.argmax(1) == y).sum())} "
+                  f"-> worse beyond noise: {worse}", flush=True)
+        return evidence
+
+    # the names the rounds call; every round is kept (semi/rounds.py imports the rule from acceptance.py)
+    semi._train_round, semi._comparisons = train_round, comparisons
+    semi.worse_beyond_noise = lambda *arguments: False
     report("start", start.model)
-    semi.semi_run(semi.SemiJob(str(MODELS), "imdb-b-start", "imdb-b-rule", SemiConfig(select=args.select,
-                                                                                     rounds=args.rounds),
-                               DataSpec(str(UNLABELED))), overwrite=True, progress=False)
+    semi.semi_run(semi.SemiJob(str(MODELS), start_name, f"{start_name}-judged",
+                               SemiConfig(select=args.select, rounds=args.rounds, judge="cv"),
+                               DataSpec(str(unlabeled_path))), overwrite=True, progress=False)
+    print_table(start_name, args, dev_accuracy, verdicts)
+
+
+def print_table(start_name, args, dev_accuracy, verdicts):
+    """Round by round: the truth (the change in development accuracy) beside each judge's verdict."""
+    print(f"\n{start_name}, {args.select}, {args.rounds} rounds, every one kept; {os.cpu_count()} cores\n")
+    print("| round | dev acc | dev change (truth) | validation t | validation says | cv t | cv says |")
+    print("|---|---|---|---|---|---|---|")
+    good = []
+    for r, judged in enumerate(verdicts, 1):
+        change = dev_accuracy[r] - dev_accuracy[r - 1]
+        good.append(change > 0)
+        cells = [f"{judged[name][0]:.2f} | {'roll back' if judged[name][1] else 'keep'}"
+                 for name in ("validation", "cv")]
+        print(f"| {r} | {dev_accuracy[r]:.4f} | {change:+.4f} ({'good' if change > 0 else 'bad'}) | "
+              f"{' | '.join(cells)} |")
+    for name in ("validation", "cv"):
+        kept = [not judged[name][1] for judged in verdicts]
+        print(f"\n{name}: kept {sum(k and g for k, g in zip(kept, good))} of {sum(good)} good rounds, rolled back "
+              f"{sum(not k and not g for k, g in zip(kept, good))} of {len(good) - sum(good)} bad ones", end="")
+    print()
 
 
 if __name__ == "__main__":

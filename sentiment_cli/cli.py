@@ -15,7 +15,7 @@ import click
 from sentiment_cli import __version__
 from sentiment_cli.config import (
     BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, PRETRAININGS,
-    SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
+    JUDGES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
@@ -766,6 +766,11 @@ def _band(ctx, param, value):
 @click.option("--pretrain-embeddings", is_flag=True,
               help="Round 0: retrain RUN's configuration with Word2Vec vectors learned from the labeled and "
                    "unlabeled text; it becomes the start if validation accuracy says so.")
+@click.option("--judge", type=click.Choice(JUDGES), default=SemiConfig.judge, show_default=True,
+              help="What rolls a round back. validation: the validation rows show it worse beyond noise. cv: they "
+                   "do, or the labeled training rows do, predicted out of fold by the n-gram half fitted with the "
+                   "round's pseudo-labels against the kept round's (runs with an n-gram half). Measured on the "
+                   "tweets, cv judged good rounds worse and bad ones better: see the README.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted semi run after its last completed round, with its own inputs and options.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")
@@ -773,8 +778,8 @@ def _band(ctx, param, value):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new run's path and metrics as one JSON object.")
 def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, fmt, output_run, rounds, select,
-         share, confidence, old_threshold, band, epochs_per_round, max_per_round, balance, pretrain_embeddings, resume,
-         overwrite, models_dir, quiet, as_json, **kwargs):
+         share, confidence, old_threshold, band, epochs_per_round, max_per_round, balance, pretrain_embeddings, judge,
+         resume, overwrite, models_dir, quiet, as_json, **kwargs):
     """Improve RUN with its own surest predictions on unlabeled text.
 
     Each round, the best model so far labels the unlabeled text, each class's surest
@@ -800,7 +805,7 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
     columns = _columns(kwargs)
     config = SemiConfig(rounds=rounds, select=select, share=share, threshold=confidence, band=band,
                         epochs_per_round=epochs_per_round, max_per_round=max_per_round, balance=balance,
-                        pretrain_embeddings=pretrain_embeddings)
+                        pretrain_embeddings=pretrain_embeddings, judge=judge)
     name = output_run or f"{os.path.basename(os.path.normpath(run))}-semi"
     job = SemiJob(models_dir, run, name, config, DataSpec(unlabeled_path, unlabeled_format, columns),
                   DataSpec(train_path, fmt, columns) if train_path else None, allow_other_train)

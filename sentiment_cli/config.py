@@ -198,6 +198,7 @@ class TrainConfig:
 
 
 SELECTIONS = ("rank", "threshold", "cotrain")
+JUDGES = ("validation", "cv")  # SemiConfig.judge: the evidence that rolls a round back
 
 
 @dataclass
@@ -225,10 +226,17 @@ class SemiConfig:
     # round 0: train the base run's configuration afresh with Word2Vec vectors learned from the
     # labeled + unlabeled text, and start from it if validation says it is better
     pretrain_embeddings: bool = False
+    # What rolls a round back (acceptance.py): "validation", the paired test on the validation rows;
+    # "cv", that test on the validation rows or on the labeled training rows out of fold (the
+    # n-gram half fitted on the other folds with the round's pseudo-labels, against the kept
+    # round's). Runs that record no judge were judged by validation.
+    judge: str = "validation"
 
     def __post_init__(self):
         if self.select is not None and self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
+        if self.judge not in JUDGES:
+            raise ConfigError(f"judge must be one of {', '.join(JUDGES)}, not {self.judge!r}")
         if self.rounds < 1:
             raise ConfigError(f"rounds must be at least 1, not {self.rounds}")
         if self.epochs_per_round < 1:
@@ -248,6 +256,9 @@ class SemiConfig:
 
     def for_run(self, halves: list[str]) -> "SemiConfig":
         """The options with the selection rule chosen for a run of these halves."""
+        if self.judge == "cv" and "ngrams" not in halves:
+            raise ConfigError(f"--judge cv fits the run's n-gram half out of fold, and this run has none "
+                              f"({', '.join(halves)}): use --judge validation, or a run of --model ngram or hybrid")
         if self.select is None:
             chosen = "threshold" if self.band is not None else "cotrain" if len(halves) == 2 else "rank"
             return dataclasses.replace(self, select=chosen)

@@ -137,16 +137,27 @@ def nested_c(layer, x, y, min_count: int, grid=NGRAM_C_GRID) -> float:
 
 
 def out_of_fold(layer, x, y: np.ndarray, fold: np.ndarray, config: TrainConfig,
-                progress: bool = False) -> tuple[np.ndarray, list[float]]:
+                progress: bool = False, extra: tuple | None = None) -> tuple[np.ndarray, list[float]]:
     """Out-of-fold probabilities: each fold's from ratios and weights fitted on the other folds
-    only; and the C of each fold (config.ngram_c, or chosen within the other folds)."""
+    only; and the C of each fold (config.ngram_c, or chosen within the other folds).
+
+    extra: (matrix, classes, fold) of more rows that join the training side of every fold but
+    their own, never held out (semi's pseudo-labels; a row's fold is that of a labeled copy of its
+    text, -1 for none, so that no text is on both sides)."""
+    from scipy import sparse
+
     folds = int(fold.max()) + 1
     out = np.zeros((len(y), max(layer.outputs, 2)))
     chosen = []
     for k in range(folds):
         train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        c = config.ngram_c or nested_c(layer, x[train], y[train], config.ngram_min_count)
-        _fit(layer, x[train], y[train], c, config.ngram_min_count)
+        x_train, y_train = x[train], y[train]
+        c = config.ngram_c or nested_c(layer, x_train, y_train, config.ngram_min_count)
+        if extra is not None:
+            more = np.flatnonzero(extra[2] != k)
+            x_train = sparse.vstack([x_train, extra[0][more]], format="csr")
+            y_train = np.concatenate([y_train, np.asarray(extra[1])[more].astype(y_train.dtype)])
+        _fit(layer, x_train, y_train, c, config.ngram_min_count)
         out[held] = probabilities(layer, x[held])
         chosen.append(float(c))
         if progress:

@@ -6,7 +6,10 @@ on labeled + pseudo-labeled text, the network half continues for ``epochs_per_ro
 and the mix is refitted on validation. With co-training each half learns from the other's surest
 texts instead of the mix's. A round that validation shows worse beyond noise is rolled back
 (``acceptance.worse_beyond_noise``), and the rounds stop, since the next one would relabel with
-the same model and repeat it.
+the same model and repeat it. With ``--judge cv`` a round is also rolled back when the n-gram half,
+fitted out of fold on the labeled training rows with the round's pseudo-labels, predicts them
+worse beyond noise than with the kept round's (``acceptance.cross_validated``): many more rows
+than validation has, though only the n-gram half, which is why validation still judges too.
 
 The validation rows are the base run's own, rebuilt from the hashes of its validation texts,
 whatever became of the file's order; unlabeled texts equal to one of them are left out. Each
@@ -34,7 +37,9 @@ from sentiment_cli.errors import RunError
 from sentiment_cli.fit import FitOptions
 from sentiment_cli.model import halves, halves_logits, mix_params
 from sentiment_cli.progress import step
-from sentiment_cli.semi.acceptance import judge, log_loss, worse_beyond_noise
+from sentiment_cli.semi.acceptance import (
+    LabeledFolds, cross_validated, judge, labeled_folds, log_loss, worse_beyond_noise,
+)
 from sentiment_cli.semi.selection import check_selection, cotrain_pseudo_labels, select, union, why_none
 from sentiment_cli.training import TrainData, describe, save_validation, train
 from sentiment_cli.workspace import Workspace, models_dir_option
@@ -73,6 +78,7 @@ class Rounds:
     workspace: Workspace
     progress: bool = True
     names: list = field(default_factory=list)  # the model's halves
+    folds: LabeledFolds | None = None  # --judge cv: made at its first round (see _comparisons)
 
 
 def semi_run(job: SemiJob, overwrite: bool = False, progress: bool = True) -> tuple[Path, dict]:
@@ -272,21 +278,28 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
     if picks is None:
         _commit(rounds.workspace, state)
         return model, kept_val, previous
-    idx, pseudo, extra = picks
-    current = np.full(len(rounds.unlabeled), -1, dtype=np.int8)
-    current[idx] = pseudo
+    idx, pseudo, chosen = picks
+    current = _labels_of(idx, pseudo, len(rounds.unlabeled))
+    extra = {name: ([rounds.unlabeled[i] for i in i_h], p_h) for name, (i_h, p_h) in chosen.items()}
     result = _train_round(_round_config(rounds.config, rounds.job.semi), rounds, model, extra)
     accuracy, _, new_val = judge(result.model, rounds.encoder, rounds.val, rounds.config.seed)
-    accepted = not worse_beyond_noise(new_val, kept_val, rounds.val.y)
-    old_file = state["model_file"]
+    taught = _labels_of(*chosen["ngrams"], len(rounds.unlabeled)) if "ngrams" in chosen else None
+    evidence = _comparisons(rounds, result, (new_val, kept_val), taught, state)
+    worse = [name for name, (new, old, y) in evidence.items() if worse_beyond_noise(new, old, y)]
+    accepted = not worse
+    old_file, old_taught = state["model_file"], state.get("kept_ngram_pseudo_file")
     if accepted:
         state.update(kept_round=r, kept_val_accuracy=accuracy, model_file=f"round-{r}.keras")
         runs.save_model(rounds.workspace.file(state["model_file"]), result.model, rounds.encoder.tokenizer,
                         rounds.config)
+        if "cv" in evidence:  # the pseudo-labels the next round's are compared with
+            state["kept_ngram_pseudo_file"] = f"ngram-pseudo-{r}.npy"
+            _save_pseudo(rounds.workspace.file(state["kept_ngram_pseudo_file"]), taught)
         model, kept_val = result.model, new_val
     else:  # the round may have trained the model in place (a bow model has no stored form to copy
         # from): the kept one is read back from its file
-        state["stopped"] = f"round {r} was rolled back; the next round would relabel with the same model"
+        state["stopped"] = (f"round {r} was rolled back (worse beyond noise on {_where(worse)}); the next round "
+                            "would relabel with the same model")
         model = runs.load_model(rounds.workspace.file(old_file))
     _append_row(rounds, state, {"round": r, "pseudo": pseudo, "agreement": _agreement(current, previous),
                                 "val_accuracy": accuracy, "val_probs": new_val, "accepted": accepted,
@@ -297,37 +310,76 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
     _commit(rounds.workspace, state)  # the round is committed here
     if accepted and old_file != state["model_file"]:
         rounds.workspace.file(old_file).unlink(missing_ok=True)
+    if old_taught and old_taught != state.get("kept_ngram_pseudo_file"):
+        rounds.workspace.file(old_taught).unlink(missing_ok=True)
     if old_pseudo:
         rounds.workspace.file(old_pseudo).unlink(missing_ok=True)
     if rounds.progress:
         print(f"round {r}: {len(idx)} pseudo-labels, validation accuracy {accuracy:.4f}"
-              f"{'' if accepted else ' (rolled back: worse beyond noise on validation; stopping)'}", file=sys.stderr)
+              f"{'' if accepted else f' (rolled back: worse beyond noise on {_where(worse)}; stopping)'}",
+              file=sys.stderr)
     return model, kept_val, current
 
 
+# where each judge's evidence comes from, as messages name it
+_EVIDENCE = {"validation": "validation", "cv": "the labeled training rows out of fold"}
+
+
+def _where(judges: list) -> str:
+    return " and ".join(_EVIDENCE[name] for name in judges)
+
+
+def _comparisons(rounds: Rounds, result, val: tuple, taught: np.ndarray | None, state: dict) -> dict:
+    """The paired evidence on a round, by judge: (the round's probabilities, the kept model's,
+    the true classes) of the same rows. "validation": the mixes out of fold on the validation rows
+    (val: the round's and the kept model's, from ``judge``); with --judge cv also "cv": the n-gram
+    half fitted out of fold on the labeled training rows with the pseudo-labels it learned from
+    this round (taught) and with the kept round's (none for round 0), both with the C this
+    round's fit chose."""
+    evidence = {"validation": (*val, rounds.val.y)}
+    if rounds.job.semi.judge != "cv":
+        return evidence
+    if rounds.folds is None:
+        train = rounds.encoder.rows(rounds.data.train_texts, rounds.data.train_y)
+        rounds.folds = labeled_folds(result.model.get_layer("ngrams"), rounds.config, rounds.data.train_texts, train,
+                                     rounds.unlabeled, rounds.unlabeled_seqs)
+    kept_file = state.get("kept_ngram_pseudo_file")
+    kept = np.load(rounds.workspace.file(kept_file), allow_pickle=False) if kept_file \
+        else np.full(len(rounds.unlabeled), -1, dtype=np.int8)
+    c = result.metrics["ngram_c"]
+    evidence["cv"] = (cross_validated(rounds.folds, taught, c), cross_validated(rounds.folds, kept, c),
+                      rounds.folds.y)
+    return evidence
+
+
+def _labels_of(idx: np.ndarray, pseudo: np.ndarray, n: int) -> np.ndarray:
+    """A class id per unlabeled text (-1 where none) from a selection's indices and classes."""
+    labels = np.full(n, -1, dtype=np.int8)
+    labels[idx] = pseudo
+    return labels
+
+
 def _pick(rounds: Rounds, r: int, model, state: dict):
-    """Round r's pseudo-labels: (indices, class ids, the extra training data by half), or None
-    (with the state's ``stopped`` set) when the rule keeps none."""
+    """Round r's pseudo-labels: (indices, class ids, and by half the indices and class ids it
+    learns from), or None (with the state's ``stopped`` set) when the rule keeps none."""
     semi = rounds.job.semi
     with step(f"round {r}: labeling the unlabeled text", total=len(rounds.unlabeled_seqs), unit="texts",
               enabled=rounds.progress) as counter:
         logits = halves_logits(model, rounds.unlabeled_seqs, rounds.encoder.features, progress=counter.update)
     probs = probabilities(logits, mix_params(model))
-    texts = rounds.unlabeled
     if semi.select == "cotrain":
         chosen = cotrain_pseudo_labels(logits, rounds.names, semi.share, semi.max_per_round)
-        extra = {name: ([texts[i] for i in i_h], p_h) for name, (i_h, p_h) in chosen.items()}
-        idx, pseudo = union(chosen.values(), len(texts))
+        idx, pseudo = union(chosen.values(), len(rounds.unlabeled))
     else:
         idx, pseudo = select(probs, semi)
-        extra = {name: ([texts[i] for i in idx], pseudo) for name in rounds.names}
+        chosen = {name: (idx, pseudo) for name in rounds.names}
     if len(idx) == 0:
         reason = why_none(probs, semi)
         if rounds.progress:
             print(f"round {r}: 0 pseudo-labels: {reason}", file=sys.stderr)
         state["stopped"] = f"round {r} kept no pseudo-label: {reason}"
         return None
-    return idx, pseudo, extra
+    return idx, pseudo, chosen
 
 
 def _train_round(config: TrainConfig, rounds: Rounds, model, extra: dict):

@@ -10,8 +10,8 @@ Prints one table per data set, and what each timer timed:
 - `test`: the whole `sentiment-cli test` process over the test file (reading, tokenizing,
   predicting, writing the CSV), test rows per wall second, and its peak resident memory.
 - one line: `echo TEXT | sentiment-cli test RUN --input - --output -`, the whole process, median of 3.
-- `test`, one line and short lines are timed once per `--engine` (numpy and tensorflow by
-  default), on the same run and files, one after the other.
+- `test`, one line and short lines are timed once per `--engine` (auto, numpy and tensorflow
+  by default), on the same run and files, one after the other.
 - short lines (tweets only): `test` over --short-lines lines (the tweets' test texts repeated),
   rows per second and peak memory of the whole process.
 - fastText (0.9, bigrams, 10 epochs, 2 threads, through its Python API on our word splitting) and
@@ -112,9 +112,9 @@ def ours(data: str, reuse: bool, short_lines: int, engines: list[str]) -> dict:
                         f.write(f"{i},{texts[i % len(texts)]}\n")
                 seconds, rss = timed(test + ["--input", str(path), "--output", str(Path(tmp) / "out.csv"), "-q"])
             figures[engine].update(short_rate=short_lines / seconds, short_rss=rss)
-    if len(engines) == 2:
-        a, b = (figures[e]["labels"] for e in engines)
-        figures["engines_differ"] = sum(a[i] != b[i] for i in ids)
+    if len(engines) > 1:
+        first = figures[engines[0]]["labels"]
+        figures["engines_differ"] = sum(any(figures[e]["labels"][i] != first[i] for e in engines[1:]) for i in ids)
     return figures
 
 
@@ -215,7 +215,8 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", choices=["imdb", "tweets"], default=["imdb", "tweets"])
     parser.add_argument("--short-lines", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="score the runs in bench/out/speed/ without training")
-    parser.add_argument("--engines", nargs="+", choices=["numpy", "tensorflow"], default=["numpy", "tensorflow"],
+    parser.add_argument("--engines", nargs="+", choices=["auto", "numpy", "tensorflow"],
+                        default=["auto", "numpy", "tensorflow"],
                         help="test's --engine values to time, each on the same run and files")
     parser.add_argument("--no-peers", action="store_true", help="leave the peers out (they train in minutes)")
     args = parser.parse_args()

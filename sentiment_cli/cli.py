@@ -451,26 +451,38 @@ def list_command(as_json, models_dir):
 ENGINES = ("auto", "numpy", "tensorflow")
 
 
-def _load_runs(models_dir, names, engine: str = "tensorflow") -> list:
+def _load_runs(models_dir, names, engine: str = "tensorflow") -> tuple[list, object]:
     """The runs, their models loaded by ``engine``: "numpy" (npmodel: no TensorFlow), "tensorflow",
-    or "auto" (numpy when it computes every run's model, else tensorflow)."""
+    or "auto". And under auto, the function that loads them with TensorFlow for an input of
+    2 million tokens or more (``predict.Predictor``'s larger_input), else None.
+
+    auto: NumPy starts in a fraction of a second where TensorFlow takes about 6 (import, load,
+    tracing), and TensorFlow predicts 1.6-1.9x as many rows a second on 2 cores: past about 2
+    million tokens its start has paid for itself (``predict.LOOKAHEAD_TOKENS``). A model NumPy
+    does not compute is loaded by TensorFlow from the start."""
     from sentiment_cli.runs import load_run
 
     if not names:
         raise click.UsageError("name at least one run (RUN or --run RUN)")
     names = list(dict.fromkeys(names))
-    if engine != "tensorflow":
-        from sentiment_cli.errors import RunError
-        from sentiment_cli.npmodel import Unsupported
 
-        try:
-            return [load_run(models_dir, name, engine="numpy") for name in names]
-        except Unsupported as exc:
-            if engine == "numpy":
-                raise RunError(f"the numpy engine does not compute this model ({exc}): use --engine tensorflow "
-                               "(or auto)") from None
-    _load_tensorflow()
-    return [load_run(models_dir, name) for name in names]
+    def with_tensorflow():
+        _load_tensorflow()
+        return [load_run(models_dir, name) for name in names]
+
+    if engine == "tensorflow":
+        return with_tensorflow(), None
+    from sentiment_cli.errors import RunError
+    from sentiment_cli.npmodel import Unsupported
+
+    try:
+        loaded = [load_run(models_dir, name, engine="numpy") for name in names]
+    except Unsupported as exc:
+        if engine == "numpy":
+            raise RunError(f"the numpy engine does not compute this model ({exc}): use --engine tensorflow "
+                           "(or auto)") from None
+        return with_tensorflow(), None
+    return loaded, with_tensorflow if engine == "auto" else None
 
 
 def prediction_options(f):
@@ -489,8 +501,10 @@ def prediction_options(f):
                      help="Most rows x padded length per model call: long texts come in smaller batches."),
         click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
                      help="What computes the model: numpy starts in a fraction of a second, without TensorFlow; "
-                          "tensorflow is Keras itself. auto: numpy for every model it computes (all that train "
-                          "makes), else tensorflow. Both give the same labels (probabilities within 1e-5)."),
+                          "tensorflow takes about 6 s to start and is faster per row. auto: numpy for inputs under 2 "
+                          "million tokens (about 8,000 reviews or 120,000 tweets) when it computes every run's "
+                          "model (all that train makes), else tensorflow. Both give the same labels "
+                          "(probabilities within 1e-5)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)
@@ -555,11 +569,11 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import PredictOptions, predict_file
 
-    loaded = _load_runs(models_dir, [*runs, *extra_runs], engine)
+    loaded, larger_input = _load_runs(models_dir, [*runs, *extra_runs], engine)
     if top_k and len(loaded[0].config.labels) <= 2:
         raise click.UsageError(f"--top-k is for runs of more than two classes; {loaded[0].path.name} has two "
                                "(--probabilities gives both)")
-    options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet)
+    options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet, larger_input)
     stats = predict_file(loaded, DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0])), output_path, options,
                          probabilities, top_k)
     if as_json:
@@ -620,10 +634,10 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import PredictOptions, evaluate_file, save_report
 
-    loaded = _load_runs(models_dir, [*runs, *extra_runs], engine)
+    loaded, larger_input = _load_runs(models_dir, [*runs, *extra_runs], engine)
     policy = on_bad_lines or loaded[0].record.get("data", {}).get("on_bad_lines") or "error"
     data = DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0]), policy)
-    options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet)
+    options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet, larger_input)
     report = evaluate_file(loaded, data, options, errors, gold)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
@@ -878,7 +892,7 @@ def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwr
     from sentiment_cli.predict import _progress
     from sentiment_cli.suggest import suggest as suggest_texts, write_suggestions
 
-    loaded = _load_runs(models_dir, [run])[0]
+    loaded = _load_runs(models_dir, [run])[0][0]
     with _progress("score", not quiet) as bar:
         found, counts = suggest_texts(loaded, DataSpec(unlabeled_path, fmt, _run_columns(kwargs, loaded)), count,
                                       similarity, bar.update, by)

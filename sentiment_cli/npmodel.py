@@ -367,7 +367,7 @@ def _rnn(config, weights, folder):
     stacked = _directions([_vars(weights, f"{folder}/cell", 3)], cell["kind"])
 
     def call(x, mask=None):
-        return _recurrent(x, _lengths(x, mask), stacked, cell["kind"], cell["return_sequences"])[0]
+        return _in_halves(x, _lengths(x, mask), stacked, cell["kind"], cell["return_sequences"])[0]
 
     return call
 
@@ -384,7 +384,7 @@ def _bidirectional(config, weights, folder):
                            _vars(weights, f"{folder}/backward_layer/cell", 3)], cell["kind"])
 
     def call(x, mask=None):
-        a, b = _recurrent(x, _lengths(x, mask), stacked, cell["kind"], cell["return_sequences"])
+        a, b = _in_halves(x, _lengths(x, mask), stacked, cell["kind"], cell["return_sequences"])
         if merge == "concat":
             return np.concatenate([a, b], axis=-1)
         if merge == "sum":
@@ -394,6 +394,28 @@ def _bidirectional(config, weights, folder):
         return (a + b) / 2
 
     return call
+
+
+# Rows from which a batch's recurrent layer runs in two threads, half the rows each (NumPy
+# releases the GIL inside its operations; with fewer rows each operation is too short to gain).
+# On 2 cores, 20,000 tweets: 10,257 rows/s against 5,650 in one thread; 3,000 IMDB reviews 620
+# against 530 (the model alone, tokens made beforehand; 2026-12-01, tweets' and IMDB's 0.4.0 runs)
+THREADED_ROWS = 64
+_POOL = []
+
+
+def _in_halves(x: np.ndarray, lengths: np.ndarray, weights: tuple, kind: str, return_sequences: bool) -> list:
+    """``_recurrent`` over the batch, in two threads when it has THREADED_ROWS rows or more."""
+    if len(x) < THREADED_ROWS:
+        return _recurrent(x, lengths, weights, kind, return_sequences)
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="npmodel"))
+    half = len(x) // 2
+    other = _POOL[0].submit(_recurrent, x[half:], lengths[half:], weights, kind, return_sequences)
+    first = _recurrent(x[:half], lengths[:half], weights, kind, return_sequences)
+    return [np.concatenate([a, b]) for a, b in zip(first, other.result())]
 
 
 def _lengths(x: np.ndarray, mask) -> np.ndarray:

@@ -33,6 +33,12 @@ from sentiment_cli.runs import Run
 from sentiment_cli.scoring import Gold, classification_report
 
 DEFAULT_CHUNK = 8192
+# Predictor's larger_input: tokens read ahead before the runs are settled (a few MB of ids). Past
+# this many, TensorFlow's start (about 6 s more than NumPy's on 2 cores) has paid for itself: with
+# 0.4.0's runs, NumPy predicted 668 IMDB reviews (263 tokens each) and 7,990 tweets (16 tokens) a
+# second without its start, TensorFlow 1,268 and 13,118, so the two break even near 8,500 reviews
+# (2.2 million tokens) and 122,000 tweets (1.9 million) (bench/speed.py, 2026-12-01)
+LOOKAHEAD_TOKENS = 2_000_000
 
 
 def check_ensemble(runs: list[Run]) -> list[str]:
@@ -66,9 +72,16 @@ def decide(probs: np.ndarray, threshold: float | None) -> np.ndarray:
 
 
 class Predictor:
-    """Averages the class probabilities of one or more runs over chunks of records."""
+    """Averages the class probabilities of one or more runs over chunks of records.
 
-    def __init__(self, runs: list[Run], batch_size: int = PREDICT_BATCH, max_tokens: int = PREDICT_TOKENS):
+    larger_input: when the input holds LOOKAHEAD_TOKENS tokens or more, a function that gives the
+    runs to predict all of it with instead (``--engine auto``: the runs are loaded by NumPy, which
+    starts in a fraction of a second, and a larger input is worth TensorFlow's start, faster per
+    row). The texts are tokenized as the first runs' engine tokenizes: both give the same ids.
+    """
+
+    def __init__(self, runs: list[Run], batch_size: int = PREDICT_BATCH, max_tokens: int = PREDICT_TOKENS,
+                 larger_input=None):
         self.runs = runs
         self.labels = check_ensemble(runs)
         self.batch_size = batch_size
@@ -76,6 +89,7 @@ class Predictor:
         self.encoders = [Encoder.from_config(run.config, run.tokenizer) for run in runs]
         for run, encoder in zip(runs, self.encoders):
             encoder.engine = run.engine
+        self.larger_input = larger_input
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self._average([encoder.sequences(texts) for encoder in self.encoders])
@@ -98,6 +112,20 @@ class Predictor:
 
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(prepare)
+            ahead = []  # with larger_input: the chunks read before the runs are settled
+            if self.larger_input is not None:
+                tokens = 0
+                while tokens < LOOKAHEAD_TOKENS:
+                    chunk, seqs = pending.result()
+                    if not chunk:
+                        break  # the whole input is read: the runs stay
+                    ahead.append((chunk, seqs))
+                    tokens += sum(map(len, seqs[0]))
+                    pending = pool.submit(prepare)
+                else:
+                    self.runs = self.larger_input()
+            for chunk, seqs in ahead:
+                yield chunk, self._average(seqs)
             while True:
                 chunk, seqs = pending.result()
                 if not chunk:
@@ -159,6 +187,7 @@ class PredictOptions:
     max_tokens: int = PREDICT_TOKENS  # most rows x padded length per model call
     threshold: float | None = None  # binary runs: P(positive) from which the positive label is given
     progress: bool = True
+    larger_input: object = None  # Predictor's: the runs to use for an input of LOOKAHEAD_TOKENS tokens or more
 
 
 def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictOptions | None = None,
@@ -169,7 +198,7 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
     """
     options = options or PredictOptions()
     input_path, chunk_size, progress = data.path, options.chunk_size, options.progress
-    predictor = Predictor(runs, options.batch_size, options.max_tokens)
+    predictor = Predictor(runs, options.batch_size, options.max_tokens, options.larger_input)
     threshold = decision_threshold(runs, options.threshold)
     records = read_records(input_path, "test", data.format, data.columns)
     rows = 0
@@ -212,7 +241,7 @@ def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | Non
     """
     options = options or PredictOptions()
     input_path, fmt, columns = data.path, data.format, data.columns
-    predictor = Predictor(runs, options.batch_size, options.max_tokens)
+    predictor = Predictor(runs, options.batch_size, options.max_tokens, options.larger_input)
     threshold = decision_threshold(runs, options.threshold)
     index = {label: i for i, label in enumerate(predictor.labels)}
     if gold is None:

@@ -58,8 +58,9 @@ def saved_model(tmp_path, **options):
     return path, runs.load_model(path)
 
 
-def random_ids(rows=37, longest=25, seed=0):
-    """Right-padded ids of many lengths (1 to longest), a few long enough to be cut."""
+def random_ids(rows=70, longest=25, seed=0):
+    """Right-padded ids of many lengths (1 to longest), a few long enough to be cut; 64 rows or more
+    run the recurrent layers in two threads (npmodel.THREADED_ROWS)."""
     rng = np.random.default_rng(seed)
     ids = np.zeros((rows, longest), dtype=np.int32)
     for i, n in enumerate(rng.integers(1, longest + 1, rows)):
@@ -185,16 +186,30 @@ def test_both_engines_label_alike(run, tmp_path):
     assert reports[0]["confusion_matrix"] == reports[1]["confusion_matrix"]
 
 
-def test_one_line_from_stdin_without_tensorflow(run):
-    models, _ = run
-    code = ("import sys; from sentiment_cli.cli import cli\n"
-            "try:\n    cli(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+def _test_in_a_process(models, lines: str, *options, lookahead: int | None = None):
+    """stdout of `test demo` over stdin in its own process, and whether it imported TensorFlow and
+    Keras; lookahead: predict.LOOKAHEAD_TOKENS for it."""
+    code = ("import sys; import sentiment_cli.predict as p; from sentiment_cli.cli import cli\n"
+            + (f"p.LOOKAHEAD_TOKENS = {lookahead}\n" if lookahead else "")
+            + "try:\n    cli(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "print('tensorflow' in sys.modules, 'keras' in sys.modules, file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code, "test", "demo", "--models-dir", str(models), "--input", "-",
-                           "--output", "-", "-q"], input="i love it\n", capture_output=True, text=True, timeout=120)
+                           "--output", "-", "-q", *options], input=lines, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["id,label", "1,1"]
-    assert done.stderr.strip().splitlines()[-1] == "False False"
+    return done.stdout.splitlines(), done.stderr.strip().splitlines()[-1]
+
+
+def test_one_line_from_stdin_without_tensorflow_and_a_larger_input_with_it(run):
+    models, _ = run
+    assert _test_in_a_process(models, "i love it\n") == (["id,label", "1,1"], "False False")
+    # auto: an input of LOOKAHEAD_TOKENS tokens or more is worth TensorFlow's start; the same labels
+    lines = "i love it\nawful boring movie\ngreat fun\nsad\n"  # 9 tokens
+    small, engines = _test_in_a_process(models, lines, "--chunk-size", "1")
+    assert engines == "False False"
+    assert _test_in_a_process(models, lines, "--chunk-size", "1", lookahead=10) == (small, "False False")
+    assert _test_in_a_process(models, lines, "--chunk-size", "1", lookahead=9) == (small, "True True")
+    assert _test_in_a_process(models, lines, "--chunk-size", "2", lookahead=5) == (small, "True True")
+    assert _test_in_a_process(models, lines, "--engine", "numpy", lookahead=5) == (small, "False False")
 
 
 def test_a_model_numpy_does_not_compute_falls_back_or_is_refused(run, tmp_path):

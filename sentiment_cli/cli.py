@@ -15,7 +15,7 @@ import click
 from sentiment_cli import __version__
 from sentiment_cli.config import (
     BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, PRETRAININGS,
-    JUDGES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
+    JUDGES, LR_SCHEDULES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
@@ -222,6 +222,8 @@ def hyperparameter_options(f):
                           "A run it cut short records so."),
         click.option("--lr", type=click.FloatRange(0, min_open=True), default=d.lr, show_default=True,
                      help="Adam learning rate."),
+        click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=d.lr_schedule, show_default=True,
+                     help="cosine: the learning rate falls from --lr to 0 over --epochs epochs."),
         click.option("--batch-size", type=click.IntRange(1), default=d.batch_size, show_default=True,
                      help="Examples per training step: the global batch, which --strategy splits among its "
                           "replicas."),

@@ -18,6 +18,7 @@ TRUNCATING = ("pre", "post")
 NORMALIZATIONS = ("none", "tweets")
 PRETRAININGS = ("none", "lm")
 WORD2VEC = ("skipgram", "cbow")
+LR_SCHEDULES = ("constant", "cosine")
 
 # Prediction batches. Measured with bench/predict.py's model on 2 cores: at most 512 rows and
 # 8,192 tokens (rows x padded length) predicted short lines faster (about 10,000 rows/s against
@@ -105,6 +106,9 @@ class TrainConfig:
     # 0.14 points below on the tweets' 8,338 validation rows and, with the rest of these defaults,
     # 0.24 above on IMDB's 2,521 (bench/levers.py accuracy, 2026-12-01; bench/RESULTS.md)
     lr: float = 3e-3
+    # "cosine": the learning rate falls from lr to 0 along a cosine over the ``epochs`` epochs
+    # (Loshchilov & Hutter's SGDR without restarts), so that a few epochs end annealed
+    lr_schedule: str = "constant"
     batch_size: int = 256
     epochs: int = 10
     patience: int = 2  # epochs without a better validation accuracy before stopping
@@ -136,6 +140,7 @@ class TrainConfig:
         choice("normalize", NORMALIZATIONS)
         choice("pretrain", PRETRAININGS)
         choice("word2vec", WORD2VEC)
+        choice("lr_schedule", LR_SCHEDULES)
         if not 0 < self.pretrain_epochs <= LIMITS["epochs"]:
             raise ConfigError(f"pretrain_epochs must be in (0, {LIMITS['epochs']}], not {self.pretrain_epochs}")
         if not self.pretrain_minutes >= 0:

@@ -252,10 +252,15 @@ def has_ngrams(model: keras.Model) -> bool:
     return any(layer.name == "ngrams" for layer in model.layers)
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
-    """Adam and the loss that fits the number of classes (also for a loaded model)."""
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int | None = None) -> keras.Model:
+    """Adam and the loss that fits the number of classes (also for a loaded model). With
+    ``config.lr_schedule`` "cosine" and the steps of an epoch, the rate decays to 0 over
+    ``config.epochs`` epochs, by the optimizer's step count (which a resumed training restores)."""
     loss = "binary_crossentropy" if config.num_classes == 2 else "sparse_categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adam(config.lr), loss=loss, metrics=["accuracy"])
+    lr = config.lr
+    if config.lr_schedule == "cosine" and steps_per_epoch:
+        lr = keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=max(steps_per_epoch * config.epochs, 1))
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
     return model
 
 

@@ -155,7 +155,7 @@ def fit_network_half(model, name: str, config: TrainConfig, train: Rows, val: Ro
         val = Rows(keep_tokens(val.seqs, config.max_length, config.truncating), val.y)
     commit = EpochCommit(config.patience, options.workspace)
     done = commit.state["epochs"]
-    half = compiled_half(model, name, config, strategy)
+    half = compiled_half(model, name, config, strategy, steps_per_epoch=math.ceil(len(train.seqs) / config.batch_size))
     with strategy.scope():
         commit.restore(half)
     if done and options.progress:
@@ -202,7 +202,8 @@ def _fit(half: keras.Model, config: TrainConfig, rows: tuple[Rows, Rows], commit
                  callbacks=callbacks, verbose=_keras_verbosity(options.progress), shuffle=False)
 
 
-def compiled_half(model, name: str, config: TrainConfig, strategy: tf.distribute.Strategy) -> keras.Model:
+def compiled_half(model, name: str, config: TrainConfig, strategy: tf.distribute.Strategy,
+                  steps_per_epoch: int | None = None) -> keras.Model:
     """``model``'s network half, compiled, with all its training state made in ``strategy``'s scope.
 
     Keras 3 makes what a model lacks for training on the first step of fit, which goes wrong under
@@ -218,7 +219,7 @@ def compiled_half(model, name: str, config: TrainConfig, strategy: tf.distribute
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         half = StepFiguresAsVectors(half.input, half.output)
     with strategy.scope():
-        compile_model(half, config)
+        compile_model(half, config, steps_per_epoch)
         half.optimizer.build(half.trainable_variables)
         x = np.ones((1, 1), np.int32)
         y = np.zeros((1,), np.float32 if config.num_classes == 2 else np.int32)

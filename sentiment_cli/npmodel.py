@@ -6,12 +6,14 @@
 layer by layer with NumPy. Nothing in the file is deserialized as Python objects, so no code
 in it can run.
 
-Why: importing TensorFlow and Keras takes about 4 of the 6-7 seconds that ``test`` needs for
-one line from stdin on 2 cores, and TensorFlow steps its recurrent layers one op at a time,
-each costing far more than the arithmetic of a 64-unit LSTM. Here the recurrent layers work
-on the rows still inside their text at each step (rows sorted by length), so padding costs
-nothing. ``load`` returns None for a model with any layer or option it does not know, and the
-caller loads it with Keras as before; tests compare both on every kind of model train makes.
+Why: importing TensorFlow and Keras took about 4 of the 6-7 seconds that ``test`` needed for
+one line from stdin on 2 cores; this starts in a fraction of a second and holds a third of the
+memory. Per row it is slower than TensorFlow (IMDB reviews 668 against 1,268 a second, tweets
+7,990 against 13,118, bench/RESULTS.md), which is why ``--engine auto`` hands large inputs to
+TensorFlow. The recurrent layers compute, at each step, only the rows still inside their text
+(rows sorted by length), both directions stacked into the same operations, and a large batch in
+two threads. ``load`` raises ``Unsupported`` for a model with any layer or option it does not
+know, and the caller loads it with Keras; tests compare both on every kind of model train makes.
 
 The layers it knows are those ``model.build_model`` and ``model.text_model`` use: InputLayer,
 KeepTokens, Embedding, (Spatial)Dropout, NotEqual (the mask), LSTM and GRU (reset_after),
@@ -465,9 +467,9 @@ def _activation_name(config: dict) -> str:
 class NumpyModel:
     """The classifier of a run (right-padded token ids -> the output layer's values) in NumPy.
 
-    Attributes that ``runs.check_model`` compares with the run: ``input_dim`` (the token ids
-    it reads), ``outputs`` (1 for two classes), ``vocabulary`` and ``normalize`` (of its
-    TextToIds layer).
+    Attributes that ``runs.load_run`` compares with the run's tokenizer and labels: ``input_dim``
+    (the token ids it reads), ``outputs`` (1 for two classes), ``vocabulary`` and ``normalize``
+    (of its TextToIds layer).
     """
 
     def __init__(self, steps: list, input_name: str, output_name: str, input_dim: int | None, outputs: int,

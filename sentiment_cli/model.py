@@ -13,6 +13,7 @@ from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.encoding import length_batches
 from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits, compact, expand
+from sentiment_cli.npmodel import class_probabilities
 from sentiment_cli.textops import KeepTokens, TextToIds  # noqa: F401  (TextToIds: registered for loading)
 
 
@@ -262,15 +263,6 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int 
         lr = keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=max(steps_per_epoch * config.epochs, 1))
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
     return model
-
-
-def class_probabilities(outputs) -> np.ndarray:
-    """(n, K) class probabilities from a model's outputs (a binary model gives P(class 1))."""
-    outputs = np.asarray(outputs, dtype=np.float32)
-    if outputs.ndim == 2 and outputs.shape[1] == 1:
-        p = outputs[:, 0]
-        return np.stack([1.0 - p, p], axis=1)
-    return outputs
 
 
 def inference_function(model: keras.Model, ndim: int, dtype) -> Callable:

@@ -624,8 +624,10 @@ def predict_proba(model: NumpyModel, seqs: list[np.ndarray], featurize: Callable
     return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
 
-def class_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """(n, K) class probabilities from the output layer (a binary model gives P(class 1))."""
+def class_probabilities(outputs) -> np.ndarray:
+    """(n, K) class probabilities from a model's outputs (a binary model gives P(class 1)); for
+    both engines (model.py imports it)."""
+    outputs = np.asarray(outputs, dtype=np.float32)
     if outputs.ndim == 2 and outputs.shape[1] == 1:
         p = outputs[:, 0]
         return np.stack([1.0 - p, p], axis=1)

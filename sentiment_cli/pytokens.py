@@ -1,8 +1,8 @@
 """textops.tokens in pure Python: the same tokens, without importing TensorFlow (seconds).
 
 The model was trained on the tokens of textops' TensorFlow ops, so this copy must give exactly
-those, not tokens by the same description. It runs textops' own rules (copied below; a test
-checks the copy) with what each op does, measured on TensorFlow 2.21 rather than read from its
+those, not tokens by the same description. It runs textops' own rules (``tokenrules``, which
+both import) with what each op does, measured on TensorFlow 2.21 rather than read from its
 documentation:
 
 - ``tf.strings.lower``: ICU's lower-casing, whose Unicode version (13) is older than Python's
@@ -34,44 +34,9 @@ from functools import cache
 from sentiment_cli import _pytokens_tables as _TABLES
 from sentiment_cli.config import NORMALIZATIONS
 
-# textops' rules, as they are there (tests/test_pytokens.py compares them).
-_WORD = r"\pL\pN\pM_"
-_SPACES = r"[\pZ\x{85}\x{1c}-\x{1f}]"
-_BOUNDARIES = {None: "()", "word": r"(^|[^\pL\pN_])", "space": r"(^|\s)"}
-_AFTER = r"($|[^\pL\pN_])"
-_NOSE = r"[-o^']?"
-_ENTITIES = [(r"&lt;", "<"), (r"&gt;", ">"), (r"&quot;", '"'), (r"&#0?39;|&apos;", "'"), (r"&amp;", "&")]
-_RULES = [
-    (r"(?:https?://|www\.)\S+", "_url_", "word", False),
-    (r"@[\pL\pN_]+", "_user_", "word", False),
-    (r"</3+", "_heartbreak_", None, True),
-    (r"<3+", "_heart_", None, True),
-    (r"EYES'-?\(+", "_cry_", None, False),
-    (r"EYES" + _NOSE + r"[)\]}]+", "_smile_", None, False),
-    (r"\^_*\^", "_smile_", None, False),
-    (r"\(+" + _NOSE + r"[:=]", "_smile_", "space", True),
-    (r";" + _NOSE + r"[)\]]+", "_wink_", None, False),
-    (r";" + _NOSE + r"d+", "_wink_", None, True),
-    (r"EYES" + _NOSE + r"[(\[{]+", "_sad_", None, False),
-    (r"\)+" + _NOSE + r"[:=]", "_sad_", "space", True),
-    (r"EYES" + _NOSE + r"d+", "_laugh_", None, True),
-    (r"xd+", "_laugh_", "word", True),
-    (r"(?:EYES|;)" + _NOSE + r"p+", "_tongue_", None, True),
-    (r"EYES" + _NOSE + r"o+", "_surprise_", None, True),
-    (r"EYES" + _NOSE + r"[/\\|]", "_annoyed_", None, True),
-    (r"-_+-", "_annoyed_", None, False),
-]
-
-
-def _tweet_rules():
-    """_RULES with EYES written out: ":" as given, "=" with a word boundary before it."""
-    for pattern, token, before, after in _RULES:
-        if "EYES" not in pattern:
-            yield pattern, token, before, after
-            continue
-        yield pattern.replace("EYES", ":"), token, before, after
-        yield pattern.replace("EYES", "="), token, before or "word", after
-
+from sentiment_cli.tokenrules import (  # noqa: F401  (_RULES: tests read it)
+    _AFTER, _BOUNDARIES, _ENTITIES, _NOSE, _RULES, _SPACES, _WORD, _tweet_rules,
+)
 
 # RE2's \s (TensorFlow's regular expressions), narrower than Python's: no \v, nothing above ASCII.
 _RE2_SPACE = "\t\n\f\r "

@@ -121,7 +121,7 @@ def test_the_benchmark_corpora_give_the_tensorflow_tokens():
 
 
 def test_the_rules_are_textops_rules():
-    """pytokens holds a copy of textops' rules (importing textops imports TensorFlow)."""
+    """pytokens runs textops' rules (both take them from tokenrules, which imports nothing)."""
     from sentiment_cli import textops
 
     for name in ("_WORD", "_SPACES", "_BOUNDARIES", "_AFTER", "_NOSE", "_ENTITIES", "_RULES"):

@@ -13,7 +13,7 @@ from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.encoding import length_batches
 from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits, compact, expand
-from sentiment_cli.npmodel import class_probabilities
+from sentiment_cli.npmodel import batched_probabilities, class_probabilities  # noqa: F401 (kept importable here)
 from sentiment_cli.textops import KeepTokens, TextToIds  # noqa: F401  (TextToIds: registered for loading)
 
 
@@ -294,13 +294,7 @@ def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callabl
     max_tokens bounds rows x padded length per batch (the activations' size); progress is
     called with each batch's row count.
     """
-    out = None
-    for idx in length_batches(seqs, batch_size, max_tokens=max_tokens):
-        x = featurize([seqs[i] for i in idx])
-        probs = class_probabilities(inference_function(model, x.ndim, x.dtype)(x).numpy())
-        if out is None:
-            out = np.empty((len(seqs), probs.shape[1]), dtype=np.float32)
-        out[idx] = probs
-        if progress is not None:
-            progress(len(idx))
-    return out if out is not None else np.empty((0, 0), dtype=np.float32)
+    def compute(x):
+        return inference_function(model, x.ndim, x.dtype)(x).numpy()
+
+    return batched_probabilities(compute, seqs, featurize, batch_size, max_tokens, progress)

@@ -607,20 +607,28 @@ def predict_proba(model: NumpyModel, seqs: list[np.ndarray], featurize: Callable
     """(n, K) class probabilities in input order, batched as ``model.predict_proba`` batches."""
     from threadpoolctl import threadpool_limits
 
-    from sentiment_cli.encoding import length_batches
-
-    out = None
     # One BLAS thread: the recurrent steps multiply 64-wide matrices, which OpenBLAS's threads
     # slow down (4x on 2 busy cores), and the rows' batches keep both cores busy in `test`
     # (one tokenizes the next chunk meanwhile).
     with threadpool_limits(limits=1, user_api="blas"):
-        for idx in length_batches(seqs, batch_size, max_tokens=max_tokens):
-            probs = class_probabilities(model(featurize([seqs[i] for i in idx])))
-            if out is None:
-                out = np.empty((len(seqs), probs.shape[1]), dtype=np.float32)
-            out[idx] = probs
-            if progress is not None:
-                progress(len(idx))
+        return batched_probabilities(model, seqs, featurize, batch_size, max_tokens, progress)
+
+
+def batched_probabilities(compute: Callable, seqs: list[np.ndarray], featurize: Callable, batch_size: int,
+                          max_tokens: int | None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """(n, K) class probabilities in input order of ``compute`` (a batch of model inputs -> the
+    output layer's values), over batches that group texts of similar length (``length_batches``):
+    max_tokens bounds rows x padded length per batch; progress is called with each batch's rows."""
+    from sentiment_cli.encoding import length_batches
+
+    out = None
+    for idx in length_batches(seqs, batch_size, max_tokens=max_tokens):
+        probs = class_probabilities(compute(featurize([seqs[i] for i in idx])))
+        if out is None:
+            out = np.empty((len(seqs), probs.shape[1]), dtype=np.float32)
+        out[idx] = probs
+        if progress is not None:
+            progress(len(idx))
     return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
 

@@ -28,7 +28,8 @@ import numpy as np
 from sentiment_cli.encoding import Encoder, keep_tokens, pad
 from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.model import predict_proba
-from sentiment_cli.ngrams import _PRIMES, CompactNGramLogits, NGramLogits
+from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
+from sentiment_cli.npmodel import ngram_hashes, weighing_rows
 from sentiment_cli.predict import atomic_output, decide
 from sentiment_cli.runs import Run
 from sentiment_cli.tokenizer import OOV_TOKEN, tokenize_batch
@@ -157,9 +158,7 @@ class NGramTable:
             self.keys = np.asarray(layer.keys.numpy(), dtype=np.int64)
             self.values = np.asarray(layer.values.numpy(), dtype=np.float64)
         elif isinstance(layer, NGramLogits):
-            product = layer.weight.numpy().astype(np.float64) * layer.ratio.numpy().astype(np.float64)
-            self.keys = np.flatnonzero(product.any(axis=1))
-            self.values = product[self.keys]
+            self.keys, self.values = weighing_rows(layer.weight.numpy(), layer.ratio.numpy())
         else:
             raise RunError(f"the layer 'ngrams' is a {type(layer).__name__}, not an n-gram half explain knows")
         self.bias = np.asarray(layer.bias.numpy(), dtype=np.float64)
@@ -183,12 +182,8 @@ def text_ngrams(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> l
     ids = np.asarray(ids, dtype=np.int64)
     ids = ids[ids > 0]
     out = [(int(u), i, 1) for i, u in enumerate(ids)]
-    hashed = ids
-    for n in range(2, ngram + 1):
-        if len(ids) < n:
-            break
-        hashed = (hashed[:-1] * _PRIMES[n % 2] + ids[n - 1:] + n) % buckets
-        out.extend((int(h) + vocab_size, i, n) for i, h in enumerate(hashed))
+    for n, rows, _ in ngram_hashes(ids[None, :], vocab_size, ngram, buckets):
+        out.extend((int(h), i, n) for i, h in enumerate(rows[0]))
     return out
 
 

@@ -14,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-# Large odd multipliers for the n-gram hash (any fixed values do; changing them breaks saved runs).
-_PRIMES = (1_000_003, 999_983)
+from sentiment_cli.npmodel import _PRIMES  # the hash's multipliers, shared with the NumPy engine
 
 
 @keras.saving.register_keras_serializable(package="sentiment_cli")

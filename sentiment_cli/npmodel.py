@@ -35,7 +35,9 @@ from sentiment_cli.errors import RunError
 from sentiment_cli.safety import check_model_file, read_model_config
 
 WEIGHTS_MEMBER = "model.weights.h5"
-_PRIMES = (1_000_003, 999_983)  # ngrams._PRIMES (that module imports TensorFlow)
+# Large odd multipliers of the n-gram hash, here so that this module, ngrams.py (the graph's hash)
+# and explain.py share them (any fixed values do; changing them breaks saved runs).
+_PRIMES = (1_000_003, 999_983)
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax", "tanh")
 
 
@@ -199,18 +201,26 @@ def _mix(config, weights, folder):
     return call
 
 
+def ngram_hashes(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int):
+    """For n = 2..ngram: (n, rows, valid), the row of the n-gram that starts at each token of
+    right-padded ids (batch, length - n + 1) and whether it holds no padding; ``ngrams.ngram_rows``'
+    hash in NumPy (the hash of an n-gram extends that of its first n - 1 tokens by the last one)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    valid, hashed = ids > 0, ids
+    for n in range(2, ngram + 1):
+        hashed = (hashed[:, :-1] * _PRIMES[n % 2] + ids[:, n - 1:] + n) % buckets
+        valid = valid[:, :-1] & (ids[:, n - 1:] > 0)
+        yield n, hashed + vocab_size, valid
+
+
 def ngram_rows(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> np.ndarray:
     """``ngrams.ngram_rows`` in NumPy: (batch, k) rows of each text's distinct n-grams, the
     others the empty row (the last)."""
     ids = ids.astype(np.int64)
     empty = vocab_size + (buckets if ngram > 1 else 0)
-    valid = ids > 0
-    grams, masks = [ids], [valid]
-    hashed = ids
-    for n in range(2, ngram + 1):
-        hashed = (hashed[:, :-1] * _PRIMES[n % 2] + ids[:, n - 1:] + n) % buckets
-        valid = valid[:, :-1] & (ids[:, n - 1:] > 0)
-        grams.append(hashed + vocab_size)
+    grams, masks = [ids], [ids > 0]
+    for _, rows, valid in ngram_hashes(ids, vocab_size, ngram, buckets):
+        grams.append(rows)
         masks.append(valid)
     rows = np.where(np.concatenate(masks, axis=1), np.concatenate(grams, axis=1), empty)
     rows.sort(axis=1)
@@ -228,9 +238,7 @@ def _ngrams(config, weights, folder, compact: bool):
         keys, values = np.asarray(keys, np.int64), np.asarray(values, np.float64)
     else:  # a run saved before 0.3.0: every row's weight and ratio
         weight, ratio, bias = _vars(weights, folder, 3)
-        product = weight.astype(np.float64) * ratio.astype(np.float64)
-        keys = np.flatnonzero(product.any(axis=1))  # the empty row's ratio is 0: never among them
-        values = product[keys]
+        keys, values = weighing_rows(weight, ratio)
     if not len(keys):
         keys, values = np.array([-1]), np.zeros((1, outputs))
     bias = np.asarray(bias, np.float32)
@@ -243,6 +251,14 @@ def _ngrams(config, weights, folder, compact: bool):
         return contributions.sum(axis=1).astype(np.float32) + bias  # in float64 first, as the layer sums
 
     return call
+
+
+def weighing_rows(weight: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A full n-gram table's rows whose weight x ratio is not 0, sorted, and those products
+    (float64): what the compact form stores (the empty row's ratio is 0: never among them)."""
+    product = np.asarray(weight, np.float64) * np.asarray(ratio, np.float64)
+    keys = np.flatnonzero(product.any(axis=1))
+    return keys, product[keys]
 
 
 def _bag_of_words(config, weights, folder):

@@ -1,14 +1,20 @@
-"""IMDB benchmark: sentiment-cli's defaults against the usual peers, one process, one table.
+"""IMDB or tweets benchmark: sentiment-cli's defaults against the usual peers, one process, one table.
 
-    python bench/imdb.py [--set name=value ...] [--limit N] [--run NAME | --save-run NAME]
+    python bench/imdb.py [--data imdb|tweets] [--set name=value ...] [--compare MODEL ...] [--limit N]
+                         [--run NAME | --save-run NAME]
 
-Trains the default configuration on ../shared/data/imdb/training_label.txt.gz (a seeded,
-stratified 10% validation split of it for early stopping and for every choice), evaluates on
-the 25,000 test reviews and prints:
+Trains the default configuration on ../shared/data/DATA/training_label.txt.gz (a seeded,
+stratified 10% validation split of it for early stopping and for every choice; the tweets with
+``normalize=tweets``, as their users would train, unless --set says otherwise), evaluates on the
+test file (25,000 reviews, or 20,000 tweets) and prints:
 
-1. accuracy: sentiment-cli's defaults, TF-IDF 1-2 grams + logistic regression, and naive-Bayes
-   log-count-ratio features of binarized 1-3 grams + logistic regression (NBSVM-style), all on
-   the same training split, with validation and test accuracy, seconds and examples/s;
+1. accuracy: sentiment-cli's defaults, each --compare model (``--model ngram`` by default;
+   ``--compare ngram --compare rnn`` for both halves alone), and the peers: TF-IDF 1-2 grams +
+   logistic regression (C chosen on the validation rows), naive-Bayes log-count-ratio features of
+   binarized 1-3 grams + logistic regression (NBSVM-style), and fastText (bigrams, 10 epochs,
+   2 threads; the bench extra), all on the same training split, with validation and test
+   accuracy, seconds and examples/s. The peers read the texts as our tokenizer splits them
+   (with the run's normalization), so all sides see the same words;
 2. speed (--speed-examples N): the same model's second epoch on N random training reviews
    by plain Keras ``fit`` on arrays padded to --max-length against sentiment-cli's
    length-bucketed tf.data pipeline; and the 25,000 test reviews labeled from the file to a
@@ -38,6 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    IMDB,
     first_lines,
     imdb_file,
     parse_overrides,
@@ -48,18 +55,21 @@ from common import (  # noqa: E402
 )
 
 OUT = Path(__file__).resolve().parent / "out"
+DATA = {"imdb": IMDB, "tweets": IMDB.parent / "tweets"}
 OUT_MODELS = OUT / "models"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=sorted(DATA), default="imdb",
+                        help="imdb (../shared/data/imdb) or tweets (../shared/data/tweets)")
     parser.add_argument("--set", action="append", default=[], help="hyperparameter override name=value")
     parser.add_argument("--limit", type=int, help="use only the first N training reviews (quick checks)")
     parser.add_argument("--run", help="report this saved run of bench/out/models instead of training")
     parser.add_argument("--save-run", default="imdb-bench",
                         help="keep the trained run as bench/out/models/NAME (imdb_semi.py --start can reuse it)")
     parser.add_argument("--speed-worker", help=argparse.SUPPRESS)
-    parser.add_argument("--no-peers", action="store_true", help="skip the scikit-learn peers")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peers (scikit-learn, fastText)")
     parser.add_argument("--compare", action="append", default=None, metavar="MODEL",
                         help="also train the defaults with --model MODEL (default: ngram; 'none' for none)")
     parser.add_argument("--speed-examples", type=int, default=0,
@@ -74,9 +84,13 @@ def main():
     from sentiment_cli.threads import configure_threads
 
     configure_threads()  # as the CLI does
-    train_file = imdb_file("training_label.txt.gz")
-    test_file = imdb_file("testing_data.txt.gz")
-    label_file = imdb_file("testing_label.csv.gz")
+    folder = DATA[args.data]
+    train_file = imdb_file("training_label.txt.gz", folder)
+    test_file = imdb_file("testing_data.txt.gz", folder)
+    label_file = imdb_file("testing_label.csv.gz", folder)
+    overrides = parse_overrides(args.set)
+    if args.data == "tweets":
+        overrides.setdefault("normalize", "tweets")
 
     from sentiment_cli import runs
     from sentiment_cli.config import TrainConfig
@@ -84,7 +98,7 @@ def main():
     from sentiment_cli.encoding import Encoder
 
     if args.limit:
-        train_file = first_lines(train_file, args.limit, OUT / f"imdb_first{args.limit}.txt")
+        train_file = first_lines(train_file, args.limit, OUT / f"{args.data}_first{args.limit}.txt")
     data = read_labeled(train_file)
     truth = read_test_labels(label_file)
     test = list(read_records(test_file, "test"))
@@ -92,7 +106,7 @@ def main():
 
     name = args.run or args.save_run
     if not args.run:
-        config = TrainConfig(**parse_overrides(args.set))
+        config = TrainConfig(**overrides)
         train_saved(OUT_MODELS, name, config, train_file)
     run = runs.load_run(OUT_MODELS, name)
     config, metrics = run.config, run.metrics
@@ -108,7 +122,7 @@ def main():
 
     for model in args.compare or ["ngram"]:
         if model != "none":
-            rows.append(train_and_score(TrainConfig(**{**parse_overrides(args.set), "model": model}), train_file,
+            rows.append(train_and_score(TrainConfig(**{**overrides, "model": model}), train_file,
                                         test_texts, test_labels))
 
     encoder = Encoder.from_config(config, run.tokenizer)
@@ -117,12 +131,16 @@ def main():
     train_idx, val_idx = rows_split.train, rows_split.val
     split = ([data.texts[i] for i in train_idx], y[train_idx], [data.texts[i] for i in val_idx], y[val_idx])
     if not args.no_peers:
-        rows.append(tfidf_lr(*split, test_texts, y_test))
-        rows.append(nb_lr(*split, test_texts, y_test))
+        from sentiment_cli.tokenizer import tokenize_batch
+
+        words = lambda texts: tokenize_batch(texts, config.normalize)  # noqa: E731 (our split, for every peer)
+        rows.append(tfidf_lr(*split, test_texts, y_test, words=words))
+        rows.append(nb_lr(*split, test_texts, y_test, words=words))
+        rows.append(fasttext_peer(*split, test_texts, y_test, words=words))
 
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    print(f"\nIMDB, {len(data.texts)} labeled reviews (validation {config.val_ratio:.0%} of them), "
-          f"25,000 test reviews; {machine}\n")
+    print(f"\n{args.data}, {len(data.texts)} labeled texts (validation {config.val_ratio:.0%} of them), "
+          f"{len(test_texts)} test texts; normalize {config.normalize}; {machine}\n")
     print("| configuration | val acc | test acc | train s | train examples / train s |")
     print("|---|---|---|---|---|")
     for label, val, test_acc, seconds, speed in rows:
@@ -329,34 +347,77 @@ def prediction_rate(name: str, input_path: Path, plain: bool) -> float:
         return rows / (time.perf_counter() - start)
 
 
-def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test):
+def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, words=None):
+    """TF-IDF 1-2 grams + logistic regression; words: a function that splits texts into token
+    lists (scikit-learn's own word pattern without it). With words, C is chosen among 0.3, 1, 3
+    and 10 on the validation rows (every fit inside the timer); without, C 4 as before."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     start = time.perf_counter()
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.95, sublinear_tf=True)
-    x_train = vectorizer.fit_transform(train_texts)
-    clf = LogisticRegression(C=4.0, max_iter=1000).fit(x_train, y_train)
+    if words is None:
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.95, sublinear_tf=True)
+        split = lambda texts: texts  # noqa: E731
+        choices = (4.0,)
+    else:
+        vectorizer = TfidfVectorizer(analyzer=lambda tokens: tokens + [" ".join(p) for p in zip(tokens, tokens[1:])],
+                                     min_df=2, max_df=0.95, sublinear_tf=True)
+        split, choices = words, (0.3, 1.0, 3.0, 10.0)
+    x_train = vectorizer.fit_transform(split(train_texts))
+    x_val = vectorizer.transform(split(val_texts))
+    fits = [(LogisticRegression(C=c, max_iter=1000).fit(x_train, y_train), c) for c in choices]
+    clf, c = max(fits, key=lambda fit: fit[0].score(x_val, y_val))
     seconds = time.perf_counter() - start
-    val_acc = clf.score(vectorizer.transform(val_texts), y_val)
-    test_acc = clf.score(vectorizer.transform(test_texts), y_test)
-    return ("TF-IDF 1-2 grams + logistic regression (scikit-learn)", val_acc, test_acc, seconds,
+    val_acc = clf.score(x_val, y_val)
+    test_acc = clf.score(vectorizer.transform(split(test_texts)), y_test)
+    return (f"TF-IDF 1-2 grams + logistic regression (scikit-learn, C {c:g})", val_acc, test_acc, seconds,
             len(train_texts) / seconds)
 
 
-def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, unlabeled_texts=None):
+def fasttext_peer(train_texts, y_train, val_texts, y_val, test_texts, y_test, words):
+    """fastText 0.9 (bigrams, 10 epochs, 2 threads, seed 1234), as bench/speed.py trains it."""
+    import fasttext
+    import numpy as np
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.txt"
+        with open(path, "w", encoding="utf-8") as f:
+            for tokens, label in zip(words(train_texts), y_train):
+                f.write(f"__label__{label} {' '.join(tokens)}\n")
+        model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=10, thread=2, seed=1234, verbose=0)
+    seconds = time.perf_counter() - start
+
+    def score(texts, y):
+        labels, _ = model.predict([" ".join(tokens) for tokens in words(texts)])
+        return float(np.mean([int(label[0][len("__label__"):]) == truth for label, truth in zip(labels, y)]))
+
+    return ("fastText 0.9 (bigrams, 10 epochs, 2 threads)", score(val_texts, y_val), score(test_texts, y_test),
+            seconds, len(train_texts) / seconds)
+
+
+def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, unlabeled_texts=None, words=None):
     """NBSVM-style peer: binarized 1-3 gram counts scaled by naive Bayes log-count ratios + LR.
 
     unlabeled_texts: its n-gram vocabulary (min_df 2) is counted on them too, as the issue's
-    anchor of 85.5% on 1,000 labels did; with few labels most n-grams occur once in them."""
+    anchor of 85.5% on 1,000 labels did; with few labels most n-grams occur once in them.
+    words: as tfidf_lr's (a word-or-punctuation pattern without it)."""
     import numpy as np
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
     start = time.perf_counter()
-    vectorizer = CountVectorizer(ngram_range=(1, 3), binary=True, min_df=2, token_pattern=r"(?u)\b\w+\b|[^\w\s]")
-    vectorizer.fit(list(train_texts) + list(unlabeled_texts or []))
-    x_train = vectorizer.transform(train_texts)
+    if words is None:
+        vectorizer = CountVectorizer(ngram_range=(1, 3), binary=True, min_df=2,
+                                     token_pattern=r"(?u)\b\w+\b|[^\w\s]")
+        split = lambda texts: texts  # noqa: E731
+    else:
+        vectorizer = CountVectorizer(analyzer=lambda tokens: [" ".join(tokens[i:i + n]) for n in (1, 2, 3)
+                                                              for i in range(len(tokens) - n + 1)],
+                                     binary=True, min_df=2)
+        split = words
+    vectorizer.fit(split(list(train_texts) + list(unlabeled_texts or [])))
+    x_train = vectorizer.transform(split(train_texts))
     p = np.asarray(x_train[y_train == 1].sum(axis=0)).ravel() + 1.0
     q = np.asarray(x_train[y_train == 0].sum(axis=0)).ravel() + 1.0
     r = np.log((p / p.sum()) / (q / q.sum()))
@@ -364,7 +425,7 @@ def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, unlabeled_
     seconds = time.perf_counter() - start
 
     def score(texts, y):
-        return clf.score(vectorizer.transform(texts).multiply(r).tocsr(), y)
+        return clf.score(vectorizer.transform(split(texts)).multiply(r).tocsr(), y)
 
     vocabulary = " (n-grams counted on the unlabeled text too)" if unlabeled_texts else ""
     return (f"NB-scaled binarized 1-3 grams + logistic regression (NBSVM-style, scikit-learn){vocabulary}",

@@ -433,6 +433,8 @@ def test_unlabeled_texts_that_are_validation_texts_are_left_out(setup, monkeypat
     inside = [t for t in POSITIVE + NEGATIVE if text_hash(t) in validation]
     assert inside and f"{len(inside)} unlabeled text(s) equal validation texts and are left out" in result.output
     assert sorted(seen[0]) == sorted(t for t in POSITIVE + NEGATIVE if t not in inside)
+    # the progress line counts the texts it tokenized (it said 0 before)
+    assert f"tokenizing the unlabeled text: {len(seen[0]):,} texts" in result.output
 
 
 def test_a_run_given_as_a_path(setup):

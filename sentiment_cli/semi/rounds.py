@@ -164,8 +164,9 @@ def _prepare(workspace: Workspace, job: SemiJob, base: runs.Run, progress: bool)
               "that validation judges the rounds on texts they did not train on", file=sys.stderr)
     if not kept:
         raise RunError(f"{job.unlabeled.path}: every unlabeled text is also a validation text; give other text")
-    with step("tokenizing the unlabeled text", total=len(kept), unit="texts", enabled=progress):
+    with step("tokenizing the unlabeled text", total=len(kept), unit="texts", enabled=progress) as counter:
         seqs = encoder.sequences(kept)
+        counter.update(len(seqs))
     rounds = Rounds(job, config, encoder, data, encoder.rows(data.val_texts, data.val_y), kept, seqs, workspace,
                     progress, halves(base.model))
     inputs = {"files": {"train": describe(spec, texts, labeled.labels), "unlabeled": describe(job.unlabeled, unlabeled)},

@@ -15,8 +15,13 @@ on the test set (reported); then each judge's paired statistic (acceptance.worse
 mean log-loss gain of the round over the kept model, its standard error, rows right) and its
 verdict: validation, on the start run's validation rows, and cv, the n-gram half fitted out of
 fold on the labeled training rows with the round's pseudo-labels against the previous round's
-(acceptance.cross_validated). At the end, one table: round, the change in development accuracy
-(a good round raises it), and each judge's verdict.
+(acceptance.cross_validated); and agreement, the issue's other suggestion: the share of held-out
+unlabeled texts (--held-out N rows of the unlabeled file, drawn by seed 0 and never given to
+semi) on which the two halves predict the same class, against the previous round's, a round
+rolled back when the texts the halves stop agreeing on outnumber those they start agreeing on by
+more than twice that count's noise (c - b > 2 sqrt(b + c), as acceptance's rows-right test). At
+the end, one table: round, the change in development accuracy (a good round raises it), and each
+judge's verdict.
 
 Its run of 2026-11-23 (bench/RESULTS.md, commit 9a02979) started from imdb-b-start, as
 bench/imdb_semi.py then named scenario (b)'s start, and used the rule function of commit a665f0a
@@ -51,6 +56,8 @@ def main():
     where.add_argument("--scenario", choices=sorted(STARTS), default="b",
                        help=f"the start run: (b) {STARTS['b']}, (c) {STARTS['c']}")
     where.add_argument("--start", metavar="NAME", help="another start run of bench/imdb_semi.py (b) or (c)")
+    parser.add_argument("--held-out", type=int, default=5000, metavar="N",
+                        help="unlabeled texts kept from semi for the agreement judge (default 5,000)")
     args = parser.parse_args()
     start_name = args.start or STARTS[args.scenario]
     found = START_NAME.match(start_name)
@@ -75,7 +82,7 @@ def main():
     from sentiment_cli.config import SemiConfig
     from sentiment_cli.data import DataSpec, read_lines, read_records
     from sentiment_cli.encoding import Encoder
-    from sentiment_cli.model import predict_proba
+    from sentiment_cli.model import halves_logits, predict_proba
     from sentiment_cli.semi import acceptance
     from sentiment_cli.semi import rounds as semi
 
@@ -89,16 +96,40 @@ def main():
     truth = read_test_labels(imdb_file("testing_label.csv.gz", data_dir))
     test = list(read_records(imdb_file("testing_data.txt.gz", data_dir), "test"))
     test_seqs, test_y = encoder.sequences([r.text for r in test]), encoder.encode_labels([truth[r.id] for r in test])
+    unlabeled = [text for _, text in read_lines(unlabeled_path)]
+    held = set(np.random.default_rng(0).choice(len(unlabeled), min(args.held_out, len(unlabeled) // 2),
+                                                replace=False).tolist())
+    given_path = OUT / f"{found['file']}-nolabel-rounds.txt"
+    given_path.write_text("".join(text + "\n" for i, text in enumerate(unlabeled) if i not in held), encoding="utf-8")
+    held_seqs = encoder.sequences([unlabeled[i] for i in sorted(held)])
     print(f"{start_name}: {len(labeled)} labeled rows, {len(rows)} development rows (the unlabeled text, labels "
-          f"known here), {len(test)} test rows; {args.rounds} rounds of {args.select}, none rolled back", flush=True)
+          f"known here), {len(test)} test rows; {len(unlabeled) - len(held)} unlabeled texts given to semi, "
+          f"{len(held)} held out for the agreement judge; {args.rounds} rounds of {args.select}, none rolled back",
+          flush=True)
 
     dev_accuracy, verdicts = [], []  # by round, 0 the start; by round from 1, {judge: (t, worse)}
+    agreeing = []  # by round, 0 the start: whether the halves agree on each held-out text
 
     def report(tag, model):
         dev = float(np.mean(predict_proba(model, dev_seqs, encoder.features).argmax(1) == dev_y))
         accuracy = float(np.mean(predict_proba(model, test_seqs, encoder.features).argmax(1) == test_y))
         dev_accuracy.append(dev)
-        print(f"{tag}: dev {dev:.4f} test {accuracy:.4f}", flush=True)
+        logits = halves_logits(model, held_seqs, encoder.features)  # (n, 2 halves, outputs)
+        classes = (logits[..., 0] > 0).astype(int) if logits.shape[-1] == 1 else logits.argmax(-1)
+        agreeing.append(classes[:, 0] == classes[:, 1])
+        print(f"{tag}: dev {dev:.4f} test {accuracy:.4f} halves agree on {agreeing[-1].mean():.4f} of the "
+              f"held-out texts", flush=True)
+        if len(agreeing) > 1:
+            new, old = agreeing[-1], agreeing[-2]
+            b, c = int(np.sum(new & ~old)), int(np.sum(old & ~new))
+            diff = new.astype(float) - old.astype(float)
+            se = diff.std(ddof=1) / math.sqrt(len(diff))
+            worse = c - b > 2.0 * math.sqrt(b + c)
+            agreement_verdicts.append((diff.mean() / se if se > 0 else 0.0, worse))
+            print(f"  agreement ({len(new)} held-out texts): start agreeing {b}, stop agreeing {c} "
+                  f"-> worse beyond noise: {worse}", flush=True)
+
+    agreement_verdicts = []
 
     real_round, real_comparisons = semi._train_round, semi._comparisons
 
@@ -128,24 +159,27 @@ def main():
     report("start", start.model)
     semi.semi_run(semi.SemiJob(str(MODELS), start_name, f"{start_name}-judged",
                                SemiConfig(select=args.select, rounds=args.rounds, judge="cv"),
-                               DataSpec(str(unlabeled_path))), overwrite=True, progress=False)
+                               DataSpec(str(given_path))), overwrite=True, progress=False)
+    for judged, agreement in zip(verdicts, agreement_verdicts):
+        judged["agreement"] = agreement
     print_table(start_name, args, dev_accuracy, verdicts)
 
 
 def print_table(start_name, args, dev_accuracy, verdicts):
     """Round by round: the truth (the change in development accuracy) beside each judge's verdict."""
     print(f"\n{start_name}, {args.select}, {args.rounds} rounds, every one kept; {os.cpu_count()} cores\n")
-    print("| round | dev acc | dev change (truth) | validation t | validation says | cv t | cv says |")
-    print("|---|---|---|---|---|---|---|")
+    judges = ("validation", "cv", "agreement")
+    print("| round | dev acc | dev change (truth) | " + " | ".join(f"{name} t | {name} says" for name in judges) + " |")
+    print("|---|---|---|" + "---|---|" * len(judges))
     good = []
     for r, judged in enumerate(verdicts, 1):
         change = dev_accuracy[r] - dev_accuracy[r - 1]
         good.append(change > 0)
         cells = [f"{judged[name][0]:.2f} | {'roll back' if judged[name][1] else 'keep'}"
-                 for name in ("validation", "cv")]
+                 for name in judges]
         print(f"| {r} | {dev_accuracy[r]:.4f} | {change:+.4f} ({'good' if change > 0 else 'bad'}) | "
               f"{' | '.join(cells)} |")
-    for name in ("validation", "cv"):
+    for name in judges:
         kept = [not judged[name][1] for judged in verdicts]
         print(f"\n{name}: kept {sum(k and g for k, g in zip(kept, good))} of {sum(good)} good rounds, rolled back "
               f"{sum(not k and not g for k, g in zip(kept, good))} of {len(good) - sum(good)} bad ones", end="")

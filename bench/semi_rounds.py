@@ -17,11 +17,11 @@ verdict: validation, on the start run's validation rows, and cv, the n-gram half
 fold on the labeled training rows with the round's pseudo-labels against the previous round's
 (acceptance.cross_validated); and agreement, the issue's other suggestion: the share of held-out
 unlabeled texts (--held-out N rows of the unlabeled file, drawn by seed 0 and never given to
-semi) on which the two halves predict the same class, against the previous round's, a round
-rolled back when the texts the halves stop agreeing on outnumber those they start agreeing on by
-more than twice that count's noise (c - b > 2 sqrt(b + c), as acceptance's rows-right test). At
-the end, one table: round, the change in development accuracy (a good round raises it), and each
-judge's verdict.
+semi, which reads the rest from bench/out/NAME-nolabel-rounds.txt) on which the two halves
+predict the same class, against the previous round's, a round rolled back when the texts the
+halves stop agreeing on outnumber those they start agreeing on by more than twice that count's
+noise (c - b > 2 sqrt(b + c), as acceptance's rows-right test). At the end, one table: round,
+the change in development accuracy (a good round raises it), and each judge's verdict.
 
 Its run of 2026-11-23 (bench/RESULTS.md, commit 9a02979) started from imdb-b-start, as
 bench/imdb_semi.py then named scenario (b)'s start, and used the rule function of commit a665f0a
@@ -109,6 +109,7 @@ def main():
 
     dev_accuracy, verdicts = [], []  # by round, 0 the start; by round from 1, {judge: (t, worse)}
     agreeing = []  # by round, 0 the start: whether the halves agree on each held-out text
+    agreement_verdicts = []  # by round from 1: (t, worse) of the agreement judge
 
     def report(tag, model):
         dev = float(np.mean(predict_proba(model, dev_seqs, encoder.features).argmax(1) == dev_y))
@@ -128,8 +129,6 @@ def main():
             agreement_verdicts.append((diff.mean() / se if se > 0 else 0.0, worse))
             print(f"  agreement ({len(new)} held-out texts): start agreeing {b}, stop agreeing {c} "
                   f"-> worse beyond noise: {worse}", flush=True)
-
-    agreement_verdicts = []
 
     real_round, real_comparisons = semi._train_round, semi._comparisons
 

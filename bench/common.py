@@ -88,3 +88,18 @@ def test_accuracy(run, texts: list[str], labels: list[str]) -> float:
     probs = Predictor([run]).probabilities(texts)
     pred = decide(probs, run.threshold if probs.shape[1] == 2 else None)
     return float(np.mean(np.array(run.config.labels)[pred] == np.array(labels)))
+
+
+def train_fasttext(token_lists, labels):
+    """The fastText peer (0.9: bigrams, 10 epochs, 2 threads, seed 1234) trained on texts already
+    split into tokens, with their labels as given (predictions come back as "__label__LABEL")."""
+    import tempfile
+
+    import fasttext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.txt"
+        with open(path, "w", encoding="utf-8") as f:
+            for tokens, label in zip(token_lists, labels):
+                f.write(f"__label__{label} {' '.join(tokens)}\n")
+        return fasttext.train_supervised(str(path), wordNgrams=2, epoch=10, thread=2, seed=1234, verbose=0)

@@ -51,6 +51,7 @@ from common import (  # noqa: E402
     read_test_labels,
     run_split,
     test_accuracy,
+    train_fasttext,
     train_saved,
 )
 
@@ -376,16 +377,10 @@ def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, words=N
 
 def fasttext_peer(train_texts, y_train, val_texts, y_val, test_texts, y_test, words):
     """fastText 0.9 (bigrams, 10 epochs, 2 threads, seed 1234), as bench/speed.py trains it."""
-    import fasttext
     import numpy as np
 
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.txt"
-        with open(path, "w", encoding="utf-8") as f:
-            for tokens, label in zip(words(train_texts), y_train):
-                f.write(f"__label__{label} {' '.join(tokens)}\n")
-        model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=10, thread=2, seed=1234, verbose=0)
+    model = train_fasttext(words(train_texts), y_train)
     seconds = time.perf_counter() - start
 
     def score(texts, y):

@@ -134,7 +134,9 @@ def training_rows(data: str):
 
 
 def peers(data: str) -> dict:
-    import fasttext
+    sys.path.insert(0, str(BENCH))
+    from common import train_fasttext  # noqa: E402
+
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -147,12 +149,7 @@ def peers(data: str) -> dict:
     figures = {}
 
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.txt"
-        with open(path, "w", encoding="utf-8") as f:
-            for tokens, label in zip(tokenize_batch(train_texts, normalize), train_y):
-                f.write(f"__label__{label} {' '.join(tokens)}\n")
-        model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=10, thread=2, seed=1234, verbose=0)
+    model = train_fasttext(tokenize_batch(train_texts, normalize), train_y)
     figures["fasttext_train"] = time.perf_counter() - start
     start = time.perf_counter()
     labels, _ = model.predict([" ".join(t) for t in tokenize_batch(test_texts, normalize)])

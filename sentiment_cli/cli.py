@@ -786,7 +786,7 @@ def _band(ctx, param, value):
               help="What rolls a round back. validation: the validation rows show it worse beyond noise. cv: they "
                    "do, or the labeled training rows do, predicted out of fold by the n-gram half fitted with the "
                    "round's pseudo-labels against the kept round's (runs with an n-gram half). Measured on the "
-                   "tweets, cv judged good rounds worse and bad ones better: see the README.")
+                   "tweets, cv judged good rounds worse and bad ones better: see docs/semi.md.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted semi run after its last completed round, with its own inputs and options.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def imdb():
     if not (IMDB / "training_label.txt.gz").exists():
-        pytest.skip(f"IMDB benchmark not found at {IMDB} (see the README's Benchmarks section)")
+        pytest.skip(f"IMDB benchmark not found at {IMDB} (see docs/benchmarks.md, 'Running the benchmarks')")
     return IMDB
 
 

@@ -106,7 +106,7 @@ def test_the_benchmark_corpora_give_the_tensorflow_tokens():
     from sentiment_cli.data import read_labeled, read_records, read_unlabeled
 
     if not all((DATA / name / "training_label.txt.gz").exists() for name in ("tweets", "imdb")):
-        pytest.skip(f"benchmark data not found at {DATA} (see the README's Benchmarks section)")
+        pytest.skip(f"benchmark data not found at {DATA} (see docs/benchmarks.md, 'Running the benchmarks')")
     corpora = {
         "tweets": read_labeled(DATA / "tweets" / "training_label.txt.gz").texts
         + [r.text for r in read_records(DATA / "tweets" / "testing_data.txt.gz", "test")],

@@ -135,7 +135,8 @@ def _embedding(config, weights, folder):
     return call
 
 
-def _identity(config, weights, folder):
+def _pass_through(config, weights, folder):
+    """A layer that changes nothing at inference (dropout)."""
     return lambda x, mask=None: x
 
 
@@ -408,8 +409,8 @@ def _lengths(x: np.ndarray, mask) -> np.ndarray:
 BUILDERS: dict[str, Callable] = {
     "KeepTokens": _keep_tokens,
     "Embedding": _embedding,
-    "SpatialDropout1D": _identity,
-    "Dropout": _identity,
+    "SpatialDropout1D": _pass_through,
+    "Dropout": _pass_through,
     "NotEqual": _not_equal,
     "Dense": _dense,
     "Activation": _activation_layer,

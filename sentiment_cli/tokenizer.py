@@ -18,7 +18,7 @@ from typing import Iterable
 from sentiment_cli.config import NORMALIZATIONS
 from sentiment_cli.errors import RunError
 from sentiment_cli.rules import (  # noqa: F401  (PAD_ID, OOV_ID: imported from here too)
-    OOV_ID, OOV_TOKEN, PAD_ID, PAD_TOKEN, SPECIAL_TOKENS, kept_ids, lookup, token_index,
+    OOV_ID, OOV_TOKEN, PAD_ID, SPECIAL_TOKENS, kept_ids, lookup, token_index,
 )
 
 FORMAT = "sentiment-cli-tokenizer"

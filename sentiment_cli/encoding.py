@@ -12,7 +12,8 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from sentiment_cli.errors import DataError
-from sentiment_cli.tokenizer import PAD_ID, Tokenizer
+from sentiment_cli.rules import PAD_ID, keep
+from sentiment_cli.tokenizer import Tokenizer
 
 # Fewer validation rows than this make an accuracy that moves in steps of 1/N or more: said.
 FEW_VALIDATION_ROWS = 30
@@ -157,9 +158,8 @@ def check_split(split: Split, y: np.ndarray, labels: list[str], path) -> list[st
 
 
 def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre") -> list[np.ndarray]:
-    """Each id sequence cut to max_length, as the tokenizer cuts a text (its end with "pre")."""
-    return [s if len(s) <= max_length else (s[-max_length:] if truncating == "pre" else s[:max_length])
-            for s in seqs]
+    """Each id sequence cut to max_length, as the tokenizer cuts a text (``rules.keep``)."""
+    return [keep(s, max_length, truncating) for s in seqs]
 
 
 def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:

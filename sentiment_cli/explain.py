@@ -29,10 +29,11 @@ from sentiment_cli.encoding import Encoder, keep_tokens, pad
 from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.model import predict_proba
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
-from sentiment_cli.npmodel import ngram_hashes, weighing_rows
+from sentiment_cli.npmodel import weighing_rows
 from sentiment_cli.predict import atomic_output, decide
+from sentiment_cli.rules import OOV_TOKEN, keep, word_ngrams
 from sentiment_cli.runs import Run
-from sentiment_cli.tokenizer import OOV_TOKEN, tokenize_batch
+from sentiment_cli.tokenizer import tokenize_batch
 
 IG_STEPS = 48  # integrated gradients' path points: the gap was under 1% of the logit on tiny runs
 # Most (texts x path points x tokens) per gradient call: bounds the activations' memory.
@@ -144,7 +145,7 @@ class Explainer:
         """The tokens behind each id sequence, as written (a word outside the vocabulary too)."""
         out = []
         for words, ids in zip(tokenize_batch(texts, self.run.tokenizer.normalize), seqs):
-            words = keep_tokens([np.array(words, dtype=object)], self.encoder.max_length, self.encoder.truncating)[0]
+            words = keep(np.array(words, dtype=object), self.encoder.max_length, self.encoder.truncating)
             out.append(list(words) if len(words) == len(ids) else [OOV_TOKEN] * len(ids))
         return out
 
@@ -178,13 +179,11 @@ class NGramTable:
 
 def text_ngrams(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> list[tuple[int, int, int]]:
     """(row, first token, n) of every 1..ngram-gram of one unpadded id sequence, repeats included:
-    ``ngrams.ngram_rows``' hashing in numpy (the same rows; there, repeats count once)."""
+    the rows of ``rules.ngram_rows`` (there, repeats count once)."""
     ids = np.asarray(ids, dtype=np.int64)
     ids = ids[ids > 0]
-    out = [(int(u), i, 1) for i, u in enumerate(ids)]
-    for n, rows, _ in ngram_hashes(ids[None, :], vocab_size, ngram, buckets):
-        out.extend((int(h), i, n) for i, h in enumerate(rows[0]))
-    return out
+    return [(int(row), i, n) for n, rows, _ in word_ngrams(ids[None, :], vocab_size, ngram, buckets)
+            for i, row in enumerate(rows[0])]
 
 
 class Network:
@@ -193,7 +192,7 @@ class Network:
     It calls the model's own layers by name in the order ``model._rnn_features`` builds them:
     embedding -> (embedding_dropout) -> recurrent layers -> (mean_pool) -> head -> (head_dropout)
     -> rnn_logits; the dropouts are left out (inference). ``network_tokens`` (KeepTokens) is
-    applied to the ids first, as ``encoding.keep_tokens``.
+    applied to the ids first, as ``rules.keep``.
     """
 
     def __init__(self, model, config):

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from sentiment_cli.npmodel import _PRIMES  # the hash's multipliers, shared with the NumPy engine
+from sentiment_cli.rules import empty_row, table_rows, word_ngrams
 
 
 @keras.saving.register_keras_serializable(package="sentiment_cli")
@@ -22,7 +22,8 @@ class NGramLogits(layers.Layer):
     """Logits from the binarized 1..``ngram``-grams of right-padded token ids (0 pads).
 
     Unigram u has row u; longer n-grams are hashed into ``buckets`` rows after the vocabulary;
-    the last row stands for padding and repeats and weighs nothing. Each row has a trainable
+    the last row stands for padding and repeats and weighs nothing (the rule: ``rules``' n-gram
+    hashing, in the graph by ``ngram_rows``). Each row has a trainable
     weight per output and a fixed naive Bayes ratio per output (set by ``set_ratios``); a
     text's logit is the sum over its distinct n-grams of weight x ratio, plus a bias.
     """
@@ -31,7 +32,7 @@ class NGramLogits(layers.Layer):
         super().__init__(**kwargs)
         self.vocab_size, self.outputs, self.ngram = int(vocab_size), int(outputs), int(ngram)
         self.buckets = int(buckets)
-        self.rows = self.vocab_size + (self.buckets if self.ngram > 1 else 0) + 1
+        self.rows = table_rows(self.vocab_size, self.ngram, self.buckets)
 
     def build(self, input_shape):
         self.weight = self.add_weight(name="weight", shape=(self.rows, self.outputs), initializer="zeros")
@@ -175,7 +176,7 @@ class CompactNGramLogits(layers.Layer):
         super().__init__(**kwargs)
         self.vocab_size, self.outputs, self.ngram = int(vocab_size), int(outputs), int(ngram)
         self.buckets, self.kept = int(buckets), max(int(kept), 1)
-        self.rows = self.vocab_size + (self.buckets if self.ngram > 1 else 0) + 1
+        self.rows = table_rows(self.vocab_size, self.ngram, self.buckets)
 
     def build(self, input_shape):
         self.keys = self.add_weight(name="keys", shape=(self.kept,), dtype="int32", initializer="zeros",
@@ -204,21 +205,16 @@ class CompactNGramLogits(layers.Layer):
 
 
 def ngram_rows(ids, vocab_size: int, ngram: int, buckets: int):
-    """(batch, k) row numbers of each text's distinct n-grams (see NGramLogits); the rest are the
-    empty row, the last."""
-    ids = tf.cast(ids, tf.int64)
-    empty = tf.constant(vocab_size + (buckets if ngram > 1 else 0), tf.int64)
-    valid = ids > 0
-    grams, masks = [ids], [valid]
-    hashed = ids
-    for n in range(2, ngram + 1):
-        # the hash of an n-gram extends the hash of its first n - 1 tokens by the last one
-        hashed = (hashed[:, :-1] * _PRIMES[n % 2] + ids[:, n - 1:] + n) % buckets
-        valid = valid[:, :-1] & (ids[:, n - 1:] > 0)
-        grams.append(hashed + vocab_size)
-        masks.append(valid)
+    """``rules.ngram_rows`` in TensorFlow (the rows themselves from ``rules.word_ngrams``, called
+    as it is): (batch, k) rows of each text's distinct n-grams, the rest the empty row."""
+    _, grams, masks = zip(*word_ngrams(tf.cast(ids, tf.int64), vocab_size, ngram, buckets))
+    return distinct_rows(grams, masks, tf.constant(empty_row(vocab_size, ngram, buckets), tf.int64))
+
+
+def distinct_rows(grams, masks, empty):
+    """``rules.distinct_rows`` in TensorFlow, line for line."""
     rows = tf.where(tf.concat(masks, axis=1), tf.concat(grams, axis=1), empty)
-    rows = tf.sort(rows, axis=1)  # repeats become neighbours: each n-gram counts once
+    rows = tf.sort(rows, axis=1)  # repeats become neighbours
     repeat = tf.concat([tf.zeros_like(rows[:, :1], tf.bool), rows[:, 1:] == rows[:, :-1]], axis=1)
     return tf.where(repeat, empty, rows)
 

@@ -32,12 +32,10 @@ from typing import Callable
 import numpy as np
 
 from sentiment_cli.errors import RunError
+from sentiment_cli.rules import keep_padded, ngram_rows
 from sentiment_cli.safety import check_model_file, read_model_config
 
 WEIGHTS_MEMBER = "model.weights.h5"
-# Large odd multipliers of the n-gram hash, here so that this module, ngrams.py (the graph's hash)
-# and explain.py share them (any fixed values do; changing them breaks saved runs).
-_PRIMES = (1_000_003, 999_983)
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax", "tanh")
 
 
@@ -124,18 +122,7 @@ class Weights:
 
 def _keep_tokens(config, weights, folder):
     n, truncating = int(config["max_length"]), str(config["truncating"])
-
-    def call(ids, mask=None):
-        if truncating != "pre":
-            return ids[:, :n]
-        lengths = (ids > 0).sum(axis=1)
-        width = min(ids.shape[1], n)
-        start = np.maximum(lengths - n, 0)
-        positions = start[:, None] + np.arange(width)[None, :]
-        kept = np.take_along_axis(ids, np.minimum(positions, ids.shape[1] - 1), axis=1)
-        return np.where(positions < lengths[:, None], kept, 0).astype(ids.dtype)
-
-    return call
+    return lambda ids, mask=None: keep_padded(ids, n, truncating)
 
 
 def _embedding(config, weights, folder):
@@ -148,7 +135,8 @@ def _embedding(config, weights, folder):
     return call
 
 
-def _identity(config, weights, folder):
+def _pass_through(config, weights, folder):
+    """A layer that changes nothing at inference (dropout)."""
     return lambda x, mask=None: x
 
 
@@ -199,35 +187,6 @@ def _mix(config, weights, folder):
         return (total + bias).astype(np.float32)
 
     return call
-
-
-def ngram_hashes(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int):
-    """For n = 2..ngram: (n, rows, valid), the row of the n-gram that starts at each token of
-    right-padded ids (batch, length - n + 1) and whether it holds no padding; ``ngrams.ngram_rows``'
-    hash in NumPy (the hash of an n-gram extends that of its first n - 1 tokens by the last one)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    valid, hashed = ids > 0, ids
-    for n in range(2, ngram + 1):
-        hashed = (hashed[:, :-1] * _PRIMES[n % 2] + ids[:, n - 1:] + n) % buckets
-        valid = valid[:, :-1] & (ids[:, n - 1:] > 0)
-        yield n, hashed + vocab_size, valid
-
-
-def ngram_rows(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> np.ndarray:
-    """``ngrams.ngram_rows`` in NumPy: (batch, k) rows of each text's distinct n-grams, the
-    others the empty row (the last)."""
-    ids = ids.astype(np.int64)
-    empty = vocab_size + (buckets if ngram > 1 else 0)
-    grams, masks = [ids], [ids > 0]
-    for _, rows, valid in ngram_hashes(ids, vocab_size, ngram, buckets):
-        grams.append(rows)
-        masks.append(valid)
-    rows = np.where(np.concatenate(masks, axis=1), np.concatenate(grams, axis=1), empty)
-    rows.sort(axis=1)
-    repeat = np.zeros_like(rows, dtype=bool)
-    repeat[:, 1:] = rows[:, 1:] == rows[:, :-1]
-    rows[repeat] = empty
-    return rows
 
 
 def _ngrams(config, weights, folder, compact: bool):
@@ -450,8 +409,8 @@ def _lengths(x: np.ndarray, mask) -> np.ndarray:
 BUILDERS: dict[str, Callable] = {
     "KeepTokens": _keep_tokens,
     "Embedding": _embedding,
-    "SpatialDropout1D": _identity,
-    "Dropout": _identity,
+    "SpatialDropout1D": _pass_through,
+    "Dropout": _pass_through,
     "NotEqual": _not_equal,
     "Dense": _dense,
     "Activation": _activation_layer,

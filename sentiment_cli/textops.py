@@ -36,6 +36,7 @@ import tensorflow as tf
 from keras import layers
 
 from sentiment_cli.config import NORMALIZATIONS
+from sentiment_cli.rules import OOV_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, kept_span
 
 from sentiment_cli.tokenrules import (  # noqa: F401  (_RULES, _tweet_rules: pytokens and tests read them)
     _AFTER, _BOUNDARIES, _ENTITIES, _NOSE, _RULES, _SPACES, _WORD, _tweet_rules,
@@ -98,37 +99,38 @@ def tokens(texts: tf.Tensor, normalize: str = "none") -> tf.RaggedTensor:
 
 @keras.saving.register_keras_serializable(package="sentiment_cli")
 class TextToIds(layers.Layer):
-    """Raw strings -> right-padded int32 token ids (0 pads, 1 is any token outside the vocabulary).
-
-    Texts keep at most ``max_length`` tokens (their end with truncating="pre"); a text without
-    tokens becomes one unknown token, since a fully masked row has no mean. ``vocabulary``
-    starts with the padding and unknown tokens ("" and "[UNK]"), as tokenizer.json does.
+    """Raw strings -> right-padded int32 token ids, by the lookup and truncation rules of
+    ``rules`` (0 pads, 1 is any token outside the vocabulary; at most ``max_length`` tokens, their
+    end with truncating="pre"; a text without tokens is one unknown id). ``vocabulary`` starts with
+    the padding and unknown tokens ("" and "[UNK]"), as tokenizer.json does.
     """
 
     def __init__(self, vocabulary, max_length: int = 400, truncating: str = "pre", normalize: str = "none",
                  **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = [str(v) for v in vocabulary]
-        if self.vocabulary[:2] != ["", "[UNK]"]:
+        if self.vocabulary[:2] != SPECIAL_TOKENS:
             raise ValueError("vocabulary must start with the padding and unknown tokens")
         self.max_length, self.truncating = int(max_length), str(truncating)
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"unknown normalization {normalize!r} (known: {', '.join(NORMALIZATIONS)})")
         self.normalize = str(normalize)
-        self.lookup = layers.StringLookup(vocabulary=self.vocabulary[2:], mask_token="", oov_token="[UNK]",
+        # rules.lookup: the mask token is id 0 (PAD_ID), the one OOV index id 1 (OOV_ID), words from 2
+        self.lookup = layers.StringLookup(vocabulary=self.vocabulary[2:], mask_token=PAD_TOKEN, oov_token=OOV_TOKEN,
                                           num_oov_indices=1, name="lookup")
 
     def build(self, input_shape=None):
         self.built = True  # the lookup table is made in __init__, from the vocabulary
 
     def ragged_ids(self, texts) -> tf.RaggedTensor:
-        """(batch, None) int32 ids, cut to max_length, at least one per text."""
+        """(batch, None) int32 ids, cut to max_length, at least one per text: ``rules.kept_ids``
+        of ``rules.lookup`` on ragged tokens (the cut made first, which the lookup does not change)."""
         words = tokens(tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1]), self.normalize)
         n = self.max_length
-        words = words[:, -n:] if self.truncating == "pre" else words[:, :n]
+        words = words[:, -n:] if self.truncating == "pre" else words[:, :n]  # rules.kept_span, by slicing
         empty = words.row_lengths() == 0
         filler = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], "[UNK]"), tf.cast(empty, tf.int64))
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], OOV_TOKEN), tf.cast(empty, tf.int64))
         words = tf.concat([words, filler], axis=1)
         return tf.cast(tf.ragged.map_flat_values(self.lookup, words), tf.int32)
 
@@ -152,7 +154,8 @@ class KeepTokens(layers.Layer):
 
     The hybrid model reads its texts whole for the n-gram half; the network half reads only
     ``max_length`` tokens of them (the end with truncating="pre"), through this layer. Ids of
-    rows no longer than ``max_length`` pass unchanged.
+    rows no longer than ``max_length`` pass unchanged. ``call`` is ``rules.keep_padded`` in
+    TensorFlow, line for line.
     """
 
     def __init__(self, max_length: int = 400, truncating: str = "pre", **kwargs):
@@ -160,15 +163,11 @@ class KeepTokens(layers.Layer):
         self.max_length, self.truncating = int(max_length), str(truncating)
 
     def call(self, ids):
-        n = self.max_length
-        if self.truncating != "pre":
-            return ids[:, :n]
         lengths = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)
-        width = tf.minimum(tf.shape(ids)[1], n)
-        start = tf.maximum(lengths - n, 0)  # where each row's last n tokens begin
-        positions = start[:, None] + tf.range(width)[None, :]
+        start, stop = kept_span(lengths, self.max_length, self.truncating, tf.maximum, tf.minimum)
+        positions = start[:, None] + tf.range(tf.minimum(tf.shape(ids)[1], self.max_length))[None, :]
         kept = tf.gather(ids, tf.minimum(positions, tf.shape(ids)[1] - 1), batch_dims=1)
-        return tf.where(positions < lengths[:, None], kept, tf.zeros_like(kept))
+        return tf.where(positions < stop[:, None], kept, tf.zeros_like(kept))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None)

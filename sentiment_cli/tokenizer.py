@@ -17,11 +17,10 @@ from typing import Iterable
 
 from sentiment_cli.config import NORMALIZATIONS
 from sentiment_cli.errors import RunError
+from sentiment_cli.rules import (  # noqa: F401  (PAD_ID, OOV_ID: imported from here too)
+    OOV_ID, OOV_TOKEN, PAD_ID, SPECIAL_TOKENS, kept_ids, lookup, token_index,
+)
 
-PAD_ID = 0
-OOV_ID = 1
-PAD_TOKEN = ""
-OOV_TOKEN = "[UNK]"
 FORMAT = "sentiment-cli-tokenizer"
 # Version 3: the rules are TensorFlow ops inside the model (see textops.py). Versions 1 and 2
 # (sentiment-cli 0.1) were Python code outside it; their runs must be trained again.
@@ -69,10 +68,10 @@ def _as_tensor(texts):
 
 
 class Tokenizer:
-    """Maps tokens to ids: 0 pads, 1 stands for any token outside the vocabulary."""
+    """Maps tokens to ids by ``rules``' lookup: 0 pads, 1 stands for any token outside the vocabulary."""
 
     def __init__(self, vocabulary: list[str], idf: list[float] | None = None, normalize: str = "none"):
-        if vocabulary[:2] != [PAD_TOKEN, OOV_TOKEN]:
+        if vocabulary[:2] != SPECIAL_TOKENS:
             raise ValueError("vocabulary must start with the padding and OOV tokens")
         if idf is not None and len(idf) != len(vocabulary):
             raise ValueError("idf must have one weight per vocabulary entry")
@@ -110,7 +109,7 @@ class Tokenizer:
         ties in alphabetical order."""
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         words = [token for token, _ in ranked[: max(vocab_size - 2, 0)]]
-        return cls([PAD_TOKEN, OOV_TOKEN, *words], normalize=normalize)
+        return cls([*SPECIAL_TOKENS, *words], normalize=normalize)
 
     def __len__(self) -> int:
         return len(self.vocabulary)
@@ -127,15 +126,14 @@ class Tokenizer:
     def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre",
                       progress: bool = False, engine: str = "tensorflow"):
         """Each text's ids as an int32 array, as the model's TextToIds layer gives them: the same
-        token ops and lookup table, then cut to max_length; a text without tokens is one unknown id.
+        token ops and lookup table, then ``rules.kept_ids`` (cut to max_length; a text without
+        tokens is one unknown id).
 
         (The layer's own graph is traced per vocabulary, which costs most of a second; this
         path traces the token ops once per process and looks the tokens up eagerly.)
         engine "numpy": the rules in Python (``pytokens``, the same tokens) and a dict lookup,
         without importing TensorFlow.
         """
-        import numpy as np
-
         from sentiment_cli.progress import step
 
         texts = list(texts)
@@ -143,11 +141,7 @@ class Tokenizer:
         with step("tokenizing", total=len(texts), unit="texts", enabled=progress) as counter:
             for start in range(0, len(texts), ENCODE_BATCH):
                 for ids in self._encode_batch(texts[start:start + ENCODE_BATCH], engine, max_length, truncating):
-                    if not len(ids):
-                        ids = np.array([OOV_ID], dtype=np.int32)
-                    elif len(ids) > max_length:
-                        ids = ids[-max_length:] if truncating == "pre" else ids[:max_length]
-                    out.append(ids)
+                    out.append(kept_ids(ids, max_length, truncating))
                 counter.update(min(ENCODE_BATCH, len(texts) - start))
         return out
 
@@ -158,8 +152,7 @@ class Tokenizer:
             from sentiment_cli.pytokens import tokens
 
             index = self.index
-            return [np.fromiter((index.get(token, OOV_ID) for token in row), dtype=np.int32, count=len(row))
-                    for row in tokens(texts, self.normalize)]
+            return [lookup(row, index) for row in tokens(texts, self.normalize)]
         words = _tokens_function(self.normalize)(_as_tensor(texts))
         flat = self.layer(max_length, truncating).lookup(words.flat_values).numpy().astype(np.int32)
         return np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1])
@@ -168,7 +161,7 @@ class Tokenizer:
     def index(self) -> dict[str, int]:
         """token -> id (padding and the unknown token left out: no text has them as tokens)."""
         if self._index is None:
-            self._index = {word: i for i, word in enumerate(self.vocabulary) if i > OOV_ID}
+            self._index = token_index(self.vocabulary)
         return self._index
 
     def encode(self, text: str) -> list[int]:

@@ -1,0 +1,155 @@
+"""The rules both engines share, from a text's tokens on: one statement of each.
+
+A run is read by TensorFlow (the layers inside ``best.keras``, ``model.predict_proba``) and by
+NumPy (``npmodel``, ``explain``, ``Tokenizer.encode_arrays(engine="numpy")``); each must give
+the same ids and rows, byte for byte. Each rule is written here once. The NumPy paths call
+these functions; the TensorFlow layers call them where they are written in operators alone
+(``kept_span``, ``ngram_buckets``), and otherwise mirror them line for line, naming the
+function they mirror, with the constants imported from here. This module imports only NumPy,
+so that the NumPy engine starts without TensorFlow. Changing a rule or a constant changes what
+every saved run computes: such a change needs a new tokenizer or model format, not an edit.
+
+**Vocabulary lookup.** A vocabulary is a list of tokens whose index is the id: id 0
+(``PAD_ID``, token ``PAD_TOKEN`` "") pads and is no token of any text; id 1 (``OOV_ID``,
+``OOV_TOKEN`` "[UNK]") stands for every token outside the vocabulary; words have ids 2 and up.
+A text without tokens is one unknown id, since a fully padded row has no mean.
+(``token_index``, ``lookup``, ``kept_ids``; in TensorFlow ``textops.TextToIds``' StringLookup.)
+
+**Truncation.** A text of ``length`` tokens read at most ``max_length`` keeps the span
+``kept_span`` gives: its last ``max_length`` tokens with truncating "pre", its first ones with
+"post" (any other value reads as "post"). The cut is made before the unknown-id rule above
+applies, so a text is never longer than ``max_length``. (``kept_span``, ``keep`` for one
+sequence, ``keep_padded`` for right-padded rows; in TensorFlow ``TextToIds.ragged_ids`` and
+``KeepTokens.call``.)
+
+**N-gram hashing.** A hashed n-gram feature reads right-padded integer codes (0 pads). The
+bucket of a 2-gram is ``extend_hash`` of its first code by its second; that of an n-gram
+extends its first n - 1 codes' bucket by its last code, each step multiplying by
+``MULTIPLIERS[n % 2]`` (fixed large odd numbers; any would do, but changing them breaks saved
+runs), adding the code and n, modulo ``buckets``. An n-gram holding padding has no bucket.
+(``ngram_buckets``.) The word n-grams of a model (``ngrams.NGramLogits``): codes are token
+ids; unigram u is row u, an n-gram of 2..``ngram`` ids is row ``vocab_size`` + its bucket
+(``word_ngrams``), and the last row (``empty_row``) stands for padding and repeats, so a table
+has ``table_rows`` rows. A text counts each distinct row once (``ngram_rows``, through
+``distinct_rows``; in TensorFlow ``ngrams.ngram_rows``, which calls ``word_ngrams`` as it is).
+
+A second kind of hashed feature (character n-grams, issue 33, say) is a generator like
+``word_ngrams``: ``ngram_buckets`` over its own codes, its rows in a block of its own between
+the word n-grams' and the empty row (``empty_row`` and ``table_rows`` then count it);
+``ngram_rows`` chains it after ``word_ngrams``. The word rows, and so the runs saved before
+it, stay as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+# ---- vocabulary lookup ----
+PAD_ID = 0
+OOV_ID = 1
+PAD_TOKEN = ""
+OOV_TOKEN = "[UNK]"
+SPECIAL_TOKENS = [PAD_TOKEN, OOV_TOKEN]  # the first entries of every vocabulary, in id order
+
+
+def token_index(vocabulary: list[str]) -> dict[str, int]:
+    """token -> id for the words (ids 2 and up): padding and the unknown token are no text's tokens."""
+    return {word: i for i, word in enumerate(vocabulary) if i > OOV_ID}
+
+
+def lookup(tokens, index: dict[str, int]) -> np.ndarray:
+    """int32 ids of tokens, by ``token_index``; a token outside it is the unknown id."""
+    return np.fromiter((index.get(token, OOV_ID) for token in tokens), dtype=np.int32, count=len(tokens))
+
+
+def kept_ids(ids: np.ndarray, max_length: int, truncating: str) -> np.ndarray:
+    """A text's ids as a model reads them, from the ids of all its tokens: ``keep``, then one
+    unknown id for a text without tokens."""
+    ids = keep(ids, max_length, truncating)
+    return ids if len(ids) else np.array([OOV_ID], dtype=np.int32)
+
+
+# ---- truncation ----
+def kept_span(length, max_length: int, truncating: str, maximum=max, minimum=min):
+    """(start, stop) of the tokens a text of ``length`` tokens keeps. Written in operators and
+    the given ``maximum``/``minimum`` (builtins for ints, np.maximum/np.minimum for arrays,
+    tf.maximum/tf.minimum in the graph), so that every engine runs this very function."""
+    if truncating == "pre":
+        return maximum(length - max_length, 0), length
+    return 0 * length, minimum(length, max_length)
+
+
+def keep(seq, max_length: int, truncating: str):
+    """The part of one sequence (ids, or tokens) that a text keeps: ``kept_span`` of it."""
+    start, stop = kept_span(len(seq), max_length, truncating)
+    return seq[start:stop]
+
+
+def keep_padded(ids: np.ndarray, max_length: int, truncating: str) -> np.ndarray:
+    """``keep`` on each row of right-padded ids (0 pads), again right-padded, as wide as the
+    batch or ``max_length``, whichever is less. ``textops.KeepTokens.call`` mirrors it."""
+    lengths = (ids > 0).sum(axis=1)
+    start, stop = kept_span(lengths, max_length, truncating, np.maximum, np.minimum)
+    positions = start[:, None] + np.arange(min(ids.shape[1], max_length))[None, :]
+    kept = np.take_along_axis(ids, np.minimum(positions, ids.shape[1] - 1), axis=1)
+    return np.where(positions < stop[:, None], kept, 0).astype(ids.dtype)
+
+
+# ---- n-gram hashing ----
+MULTIPLIERS = (1_000_003, 999_983)
+
+
+def extend_hash(bucket, code, n: int, buckets: int):
+    """The bucket of an n-gram from that of its first n - 1 codes (the code itself for n = 2)
+    and its last code. Operators only: ints, NumPy arrays and TensorFlow tensors alike."""
+    return (bucket * MULTIPLIERS[n % 2] + code + n) % buckets
+
+
+def ngram_buckets(codes, ngram: int, buckets: int) -> Iterator[tuple]:
+    """For n = 2..ngram: (n, bucket, valid) of the n-gram that starts at each position of
+    right-padded int64 codes (batch, length - n + 1), and whether it holds no padding. Slices
+    and operators only: NumPy arrays and TensorFlow tensors alike."""
+    valid, hashed = codes > 0, codes
+    for n in range(2, ngram + 1):
+        hashed = extend_hash(hashed[:, :-1], codes[:, n - 1:], n, buckets)
+        valid = valid[:, :-1] & (codes[:, n - 1:] > 0)
+        yield n, hashed, valid
+
+
+def empty_row(vocab_size: int, ngram: int, buckets: int) -> int:
+    """The word n-gram table's last row: padding and repeats, weighing nothing."""
+    return vocab_size + (buckets if ngram > 1 else 0)
+
+
+def table_rows(vocab_size: int, ngram: int, buckets: int) -> int:
+    """Rows of a word n-gram table: the vocabulary, the buckets (for 2-grams and up), the empty row."""
+    return empty_row(vocab_size, ngram, buckets) + 1
+
+
+def word_ngrams(ids, vocab_size: int, ngram: int, buckets: int) -> Iterator[tuple]:
+    """For n = 1..ngram: (n, row, valid) of the word n-gram that starts at each position of
+    right-padded int64 ids: unigram u is row u, a longer n-gram ``vocab_size`` + its bucket.
+    Operators only: NumPy arrays and TensorFlow tensors alike."""
+    yield 1, ids, ids > 0
+    for n, hashed, valid in ngram_buckets(ids, ngram, buckets):
+        yield n, hashed + vocab_size, valid
+
+
+def ngram_rows(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> np.ndarray:
+    """(batch, k) rows of each text's distinct 1..ngram-grams of right-padded ids; the other
+    places hold ``empty_row``. ``ngrams.ngram_rows`` is it in TensorFlow."""
+    _, grams, masks = zip(*word_ngrams(np.asarray(ids).astype(np.int64), vocab_size, ngram, buckets))
+    return distinct_rows(grams, masks, empty_row(vocab_size, ngram, buckets))
+
+
+def distinct_rows(grams, masks, empty: int) -> np.ndarray:
+    """Each text's rows (blocks of (batch, k_i) rows and whether each is real) with every row
+    once: sorted, padding and repeats made ``empty``. ``ngrams.distinct_rows`` mirrors it."""
+    rows = np.where(np.concatenate(masks, axis=1), np.concatenate(grams, axis=1), empty)
+    rows.sort(axis=1)  # repeats become neighbours
+    repeat = np.zeros_like(rows, dtype=bool)
+    repeat[:, 1:] = rows[:, 1:] == rows[:, :-1]
+    rows[repeat] = empty
+    return rows

@@ -1004,8 +1004,8 @@ def plot(run, models_dir):
 
 
 # ---- explain ----
-def _explained_texts(texts, input_path, fmt, kwargs, run) -> list[str]:
-    """The texts given as arguments, or the rows of --input (any format `test` reads)."""
+def _explained_texts(texts, input_path, fmt, kwargs, run) -> tuple[list[str], list[str] | None]:
+    """The texts given as arguments (no ids), or the rows of --input (any format `test` reads) and their ids."""
     from sentiment_cli.data import keep_good, read_records
     from sentiment_cli.errors import DataError
 
@@ -1015,11 +1015,12 @@ def _explained_texts(texts, input_path, fmt, kwargs, run) -> list[str]:
         raise click.UsageError("give texts to explain as arguments, or --input FILE")
     if input_path:
         records = read_records(input_path, "test", fmt, _run_columns(kwargs, run))
-        return [record.text for record in keep_good(input_path, records, "error")]
+        records = list(keep_good(input_path, records, "error"))
+        return [record.text for record in records], [record.id for record in records]
     for number, text in enumerate(texts, start=1):
         if not text.strip():
             raise DataError("arguments", f"text {number} is empty", fix="Give each text some words")
-    return list(texts)
+    return list(texts), None
 
 
 def _echo_explanation(e, top: int) -> None:
@@ -1030,14 +1031,17 @@ def _echo_explanation(e, top: int) -> None:
         colour = "green" if w.total > 0 else "red"
         return click.style(w.token, fg=colour, bold=id(w) in strong) if largest and w.total else w.token
 
-    click.echo(click.style(f"{e.label} ({e.probability:.3f})", bold=True) + "  " + " ".join(map(coloured, e.words)))
-    click.echo(f"  weights toward {e.toward!r}: word, n-grams + network = total")
+    head = ("" if e.id is None else f"id {e.id}: ") + f"{e.label} ({e.probability:.3f})"
+    click.echo(click.style(head, bold=True) + "  " + " ".join(map(coloured, e.words)))
+    against = "" if e.against is None else f" against the runner-up {e.against!r}"
+    click.echo(f"  weights toward {e.toward!r}{against}: word, n-grams + network = total")
     for w in e.top_words(top):
         click.echo(f"  {w.token:<20} {w.ngram:+8.3f} {w.network:+8.3f} = "
                    + click.style(f"{w.total:+8.3f}", fg="green" if w.total > 0 else "red"))
     if e.ngrams:
         click.echo("  n-grams: " + ", ".join(f"{g['ngram']} {g['weight']:+.3f}" for g in e.ngrams[:top]))
-    click.echo(f"  bias {e.bias:+.3f}, gap {e.gap:+.3f}, logit {e.logit:+.3f}")
+    logit = "logit" if e.against is None else f"logit difference ({e.toward} - {e.against})"
+    click.echo(f"  bias {e.bias:+.3f}, gap {e.gap:+.3f}, {logit} {e.logit:+.3f}")
 
 
 @cli.command()
@@ -1052,7 +1056,8 @@ def _echo_explanation(e, top: int) -> None:
 @click.option("--steps", type=click.IntRange(2, 1024), default=48, show_default=True,
               help="Integrated gradients' path points for the network half (more: a smaller gap).")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object per text (text, label, probability, words, ngrams, bias, gap).")
+              help="Print one JSON object per text (id with --input, text, label, probability, toward, against "
+                   "with three or more classes, words, ngrams, bias, gap).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Write one self-contained HTML page with each text's words shaded by their weight.")
 @models_dir_option
@@ -1060,9 +1065,11 @@ def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_
     """Show why RUN labels each text as it does: the words and n-grams that pushed it.
 
     For each text: the label, its probability, and each word's signed weight toward the
-    positive label (binary runs: the second label, 1 of 0/1) or the predicted one: the
+    positive label (binary runs: the second label, 1 of 0/1) or, with three or more classes,
+    toward the predicted label against the runner-up (the difference of their logits): the
     n-gram half's exact share (each n-gram's weight spread over its words) and the network
-    half's integrated gradients, side by side and summed. Bag-of-words runs are refused.
+    half's integrated gradients, side by side and summed. Rows of --input keep their ids.
+    Bag-of-words runs are refused.
 
     \b
     Example:
@@ -1075,7 +1082,8 @@ def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_
     from sentiment_cli.runs import load_run
 
     loaded = load_run(models_dir, run)
-    explanations = explain_texts(loaded, _explained_texts(texts, input_path, fmt, kwargs, loaded), steps)
+    explained, ids = _explained_texts(texts, input_path, fmt, kwargs, loaded)
+    explanations = explain_texts(loaded, explained, steps, ids)
     if html_path:
         write_html(html_path, explanations, loaded.path.name, top)
     if as_json:

@@ -13,9 +13,14 @@ rnn_logits + bias. Each half is explained on its own terms, then the two are put
   logit(text) - logit(baseline) by a few percent at most with enough steps: that ``gap`` is
   reported, not hidden.
 
-Weights are signed toward one class (``Explanation.toward``): for a binary run, the label at
-index 1 (its one logit); for more classes, the predicted one (its logit is explained). So
-``sum(word.total) + bias + gap`` is the mixed logit of that class.
+Weights are signed toward one class (``Explanation.toward``). For a binary run, the label at
+index 1: its one logit is explained, and already is a contrast of the two classes. For three or
+more classes the explanation is contrastive: the predicted class against the runner-up
+(``Explanation.against``, the second most probable), so what is explained is the difference of
+their mixed logits, logit(label) - logit(runner-up): each n-gram's value for the label less its
+value for the runner-up, integrated gradients of that difference (completeness holds for it as for
+one logit), and bias and gap the same way. A word that pushes every class alike weighs nothing.
+Either way ``sum(word.total) + bias + gap`` is ``Explanation.logit``, the explained quantity.
 """
 
 from __future__ import annotations
@@ -60,16 +65,28 @@ class Explanation:
     ngrams: list[dict]
     bias: float  # the part of the logit owed to no word: biases and the network's baseline logit
     gap: float  # the network half's logit change that its integrated gradients miss (0 without one)
-    logit: float  # the mixed logit of ``toward``: sum of the totals + bias + gap (to rounding)
+    # what the weights explain, sum of the totals + bias + gap (to rounding): the mixed logit of
+    # ``toward`` (binary), or logit(toward) - logit(against) (three or more classes)
+    logit: float
+    against: str | None = None  # three or more classes: the runner-up, the weights push away from it
+    id: str | None = None  # the text's id in the input file (None for texts given as arguments)
 
     def top_words(self, k: int) -> list[Word]:
         return sorted(self.words, key=lambda w: -abs(w.total))[:k]
 
     def to_dict(self, top: int | None = None) -> dict:
+        """As JSON: the id first when there is one; a contrastive explanation names its runner-up
+        (``against``) and calls its logit ``logit_difference``; a binary one keeps 0.6.1's keys."""
         out = asdict(self)
         if top is not None:
             out["ngrams"] = out["ngrams"][:top]
-        return out
+        identity, against = out.pop("id"), out.pop("against")
+        if against is not None:
+            at = list(out).index("toward") + 1
+            items = list(out.items())
+            out = dict(items[:at] + [("against", against)] + items[at:])
+            out["logit_difference"] = out.pop("logit")
+        return out if identity is None else {"id": identity, **out}
 
 
 class Explainer:
@@ -94,8 +111,8 @@ class Explainer:
         self.ngrams = NGramTable(model.get_layer("ngrams")) if "ngrams" in halves else None
         self.network = Network(model, config) if "rnn_logits" in halves else None
 
-    def explain(self, texts: list[str]) -> list[Explanation]:
-        """One explanation per text, in input order."""
+    def explain(self, texts: list[str], ids: list[str] | None = None) -> list[Explanation]:
+        """One explanation per text, in input order; ``ids`` (the input file's) are kept on them."""
         texts = list(texts)
         if not texts:
             raise DataError("input", "no texts to explain", fix="Give at least one text")
@@ -103,18 +120,26 @@ class Explainer:
         seqs = self.encoder.sequences(texts)
         probs = predict_proba(self.run.model, seqs, self.encoder.features)
         predicted = decide(probs, self.run.threshold if probs.shape[1] == 2 else None)
-        classes = np.zeros(len(texts), dtype=np.int64) if len(labels) == 2 else predicted
+        rows = np.arange(len(texts))
+        if len(labels) == 2:  # one logit: toward labels[1]
+            classes, against = np.ones(len(texts), dtype=np.int64), None
+            directions = np.ones((len(texts), 1))
+        else:  # the predicted class's logit less the runner-up's
+            classes, against = predicted, runner_up(probs, predicted)
+            directions = np.zeros((len(texts), len(labels)))
+            directions[rows, classes] = 1.0
+            directions[rows, against] -= 1.0
         tokens = self.tokens(texts, seqs)
-        network = self.network.attributions(seqs, classes, self.steps) if self.network else None
+        network = self.network.attributions(seqs, directions, self.steps) if self.network else None
         out = []
         for i, text in enumerate(texts):
-            c = int(classes[i])
+            direction = directions[i]
             words_ngram = np.zeros(len(seqs[i]))
-            bias = float(self.mix_bias[c])
+            bias = float(self.mix_bias @ direction)
             ngrams = []
             if self.ngrams is not None:
                 scale = self.scale["ngrams"]
-                found = self.ngrams.contributions(seqs[i], c)
+                found = self.ngrams.contributions(seqs[i], direction)
                 for row, (value, spans) in found.items():
                     weight = value * scale
                     share = weight / sum(n for _, n in spans)
@@ -123,7 +148,7 @@ class Explainer:
                     start, n = spans[0]
                     ngrams.append({"ngram": " ".join(tokens[i][start:start + n]), "weight": float(weight)})
                 ngrams.sort(key=lambda g: -abs(g["weight"]))
-                bias += scale * self.ngrams.bias[c]
+                bias += scale * float(self.ngrams.bias @ direction)
             words_network = np.zeros(len(seqs[i]))
             gap = 0.0
             if network is not None:
@@ -137,8 +162,10 @@ class Explainer:
             words = [Word(t, float(a), float(b), float(s))
                      for t, a, b, s in zip(tokens[i], words_ngram, words_network, total)]
             probability = float(probs[i, predicted[i]])
-            out.append(Explanation(text, labels[predicted[i]], probability, labels[1 if len(labels) == 2 else c],
-                                   words, ngrams, float(bias), gap, float(total.sum() + bias + gap)))
+            out.append(Explanation(text, labels[predicted[i]], probability, labels[classes[i]], words, ngrams,
+                                   float(bias), gap, float(total.sum() + bias + gap),
+                                   against=None if against is None else labels[against[i]],
+                                   id=None if ids is None else ids[i]))
         return out
 
     def tokens(self, texts: list[str], seqs: list[np.ndarray]) -> list[list[str]]:
@@ -148,6 +175,13 @@ class Explainer:
             words = keep(np.array(words, dtype=object), self.encoder.max_length, self.encoder.truncating)
             out.append(list(words) if len(words) == len(ids) else [OOV_TOKEN] * len(ids))
         return out
+
+
+def runner_up(probs: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Per row, the most probable class other than the predicted one (the first of equals)."""
+    others = np.array(probs, dtype=np.float64)
+    others[np.arange(len(others)), predicted] = -np.inf
+    return others.argmax(axis=1)
 
 
 class NGramTable:
@@ -164,17 +198,19 @@ class NGramTable:
             raise RunError(f"the layer 'ngrams' is a {type(layer).__name__}, not an n-gram half explain knows")
         self.bias = np.asarray(layer.bias.numpy(), dtype=np.float64)
 
-    def contributions(self, ids: np.ndarray, c: int) -> dict[int, tuple[float, list[tuple[int, int]]]]:
-        """{row: (value for class c, [(first token, n) of each occurrence])} of the text's n-grams
-        that weigh, each distinct row once."""
+    def contributions(self, ids: np.ndarray,
+                      direction: np.ndarray) -> dict[int, tuple[float, list[tuple[int, int]]]]:
+        """{row: (value, [(first token, n) of each occurrence])} of the text's n-grams that weigh,
+        each distinct row once; a row's value is its outputs' values weighed by ``direction``
+        (one per output: 1 at a class explains its logit, 1 and -1 the difference of two)."""
         found = {}
         for row, start, n in text_ngrams(ids, self.vocab_size, self.ngram, self.buckets):
             found.setdefault(int(row), []).append((int(start), int(n)))
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
         at = np.minimum(np.searchsorted(self.keys, rows), len(self.keys) - 1)
         hit = self.keys[at] == rows if len(self.keys) else np.zeros(len(rows), bool)
-        return {int(row): (float(self.values[a, c]), found[int(row)])
-                for row, a, h in zip(rows, at, hit) if h and self.values[a, c] != 0}
+        values = self.values[at] @ np.asarray(direction, dtype=np.float64) if len(self.keys) else np.zeros(len(rows))
+        return {int(row): (float(v), found[int(row)]) for row, v, h in zip(rows, values, hit) if h and v != 0}
 
 
 def text_ngrams(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> list[tuple[int, int, int]]:
@@ -213,11 +249,13 @@ class Network:
         if "gradients" not in functions:
             layers = (self.recurrent, self.pool, self.head, self.logits)
 
-            def gradients(x, mask, onehot, alphas):
+            # direction: per row, one weight per output (a one-hot row picks a logit; 1 and -1, the
+            # difference of two, whose gradients are those of the two logits' difference)
+            def gradients(x, mask, direction, alphas):
                 with tf.GradientTape() as tape:
                     path = x * alphas[:, None, None]
                     tape.watch(path)
-                    chosen = tf.reduce_sum(network_logits(layers, path, mask) * onehot, axis=1)
+                    chosen = tf.reduce_sum(network_logits(layers, path, mask) * direction, axis=1)
                 return tape.gradient(chosen, path), chosen
 
             spec = [tf.TensorSpec([None, None, self.vectors.shape[1]], tf.float32),
@@ -226,11 +264,11 @@ class Network:
             functions["gradients"] = tf.function(gradients, input_signature=spec, autograph=False)
         self.gradients = functions["gradients"]
 
-    def attributions(self, seqs: list[np.ndarray], classes: np.ndarray, steps: int) -> list[tuple]:
-        """Per text: (attribution of each token the network reads, logit at the baseline, logit)."""
+    def attributions(self, seqs: list[np.ndarray], directions: np.ndarray, steps: int) -> list[tuple]:
+        """Per text: (attribution of each token the network reads, logit at the baseline, logit), where
+        its "logit" is its row of ``directions`` (texts x outputs) times the half's logits."""
         if self.max_length is not None:
             seqs = keep_tokens(seqs, self.max_length, self.config.truncating)
-        outputs = self.logits.units
         alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)  # midpoints of the path
         per_call = max(1, IG_TOKENS // (steps * max(max((len(s) for s in seqs), default=1), 1)))
         out = [None] * len(seqs)
@@ -244,9 +282,8 @@ class Network:
             # each text's path points, then its text itself (alpha 1) and the baseline (alpha 0)
             a = np.concatenate([alphas, [1.0, 0.0]]).astype(np.float32)
             xs = np.repeat(x, len(a), axis=0)
-            onehot = np.zeros((g * len(a), outputs), np.float32)
-            onehot[np.arange(g * len(a)), np.repeat(classes[idx], len(a))] = 1.0
-            grads, chosen = self.gradients(xs, np.repeat(mask, len(a), axis=0), onehot, np.tile(a, g))
+            direction = np.repeat(np.asarray(directions, np.float32)[idx], len(a), axis=0)
+            grads, chosen = self.gradients(xs, np.repeat(mask, len(a), axis=0), direction, np.tile(a, g))
             grads = grads.numpy().reshape(g, len(a), *x.shape[1:])[:, :steps].mean(axis=1)
             chosen = chosen.numpy().reshape(g, len(a))
             per_token = (grads * x).sum(axis=2)
@@ -268,9 +305,10 @@ def network_logits(layers, vectors, mask):
     return logits(head(x))
 
 
-def explain_texts(run: Run, texts: list[str], steps: int = IG_STEPS) -> list[Explanation]:
-    """Explanations of ``texts`` by ``run`` (see the module's docstring)."""
-    return Explainer(run, steps).explain(texts)
+def explain_texts(run: Run, texts: list[str], steps: int = IG_STEPS,
+                  ids: list[str] | None = None) -> list[Explanation]:
+    """Explanations of ``texts`` by ``run`` (see the module's docstring), each with its id from ``ids``."""
+    return Explainer(run, steps).explain(texts, ids)
 
 
 # ---- HTML: one page, no network ----
@@ -287,7 +325,7 @@ td, th {{ padding: .1em .6em; text-align: right; }} td:first-child, th:first-chi
 </style></head><body>
 <h1>Why {run} labelled these texts</h1>
 <p class="legend">Each word is shaded by its weight: <span style="background:{pos}">toward {toward}</span>
-<span style="background:{neg}">against {toward}</span> (the stronger the colour, the larger the weight; the
+<span style="background:{neg}">{against}</span> (the stronger the colour, the larger the weight; the
 n-gram half's weights are shared over their words, the network's come from integrated gradients). Hover a
 word for its figures.</p>
 {body}
@@ -313,16 +351,25 @@ def html_page(explanations: list[Explanation], run_name: str, top: int = 10) -> 
                        f"<td>{w.total:+.3f}</td></tr>" for w in e.top_words(top))
         grams = "".join(f"<tr><td>{html.escape(g['ngram'])}</td><td>{g['weight']:+.3f}</td></tr>"
                         for g in e.ngrams[:top])
+        head = f"{html.escape(e.label)} ({e.probability:.3f})"
+        if e.against is not None:
+            head += f" against the runner-up {html.escape(e.against)}"
+        if e.id is not None:
+            head = f"id {html.escape(e.id)}: {head}"
+        logit = "logit" if e.against is None else f"logit({html.escape(e.label)}) - logit({html.escape(e.against)})"
         parts.append(
-            f'<div class="text"><div class="head">{html.escape(e.label)} ({e.probability:.3f})</div>'
+            f'<div class="text"><div class="head">{head}</div>'
             f'<div class="words">{words}</div>'
             f"<table><tr><th>word</th><th>n-grams</th><th>network</th><th>total</th></tr>{rows}</table>"
             + (f"<table><tr><th>n-gram</th><th>weight</th></tr>{grams}</table>" if grams else "")
-            + f"<div>bias {e.bias:+.3f}, integrated gradients' gap {e.gap:+.3f}, logit {e.logit:+.3f}</div></div>")
+            + f"<div>bias {e.bias:+.3f}, integrated gradients' gap {e.gap:+.3f}, {logit} {e.logit:+.3f}</div></div>")
     towards = {e.toward for e in explanations}
     toward = html.escape(towards.pop()) if len(towards) == 1 else "each text's label"
-    return _PAGE.format(run=html.escape(run_name), toward=toward, pos=_shade(1, 1), neg=_shade(-1, 1),
-                        body="\n".join(parts))
+    against = f"against {toward}"
+    if any(e.against is not None for e in explanations):  # three or more classes: label against runner-up
+        toward, against = "each text's label", "toward its runner-up (the next most probable label)"
+    return _PAGE.format(run=html.escape(run_name), toward=toward, against=against, pos=_shade(1, 1),
+                        neg=_shade(-1, 1), body="\n".join(parts))
 
 
 def write_html(path, explanations: list[Explanation], run_name: str, top: int = 10) -> None:

@@ -41,6 +41,17 @@ def logits_of(model, layer: str, seqs) -> np.ndarray:
     return np.asarray(keras.Model(model.input, model.get_layer(layer).output)(pad(seqs)), dtype=np.float64)
 
 
+def direction_of(run, e) -> np.ndarray:
+    """The outputs' weights an explanation explains: the one logit (binary), or label less runner-up."""
+    labels = run.config.labels
+    if len(labels) == 2:
+        return np.ones(1)
+    direction = np.zeros(len(labels))
+    direction[labels.index(e.toward)] += 1
+    direction[labels.index(e.against)] -= 1
+    return direction
+
+
 @pytest.mark.parametrize("ngram", [1, 2, 3])
 def test_text_ngrams_are_the_layers_rows(ngram):
     rng = np.random.default_rng(ngram)
@@ -75,10 +86,10 @@ def test_ngram_contributions_add_up_to_the_halfs_logit(models, name):
     half = logits_of(run.model, "ngrams", seqs)
     scale = explainer.scale["ngrams"]
     for i, e in enumerate(explanations):
-        c = 0 if len(run.config.labels) == 2 else run.config.labels.index(e.label)
+        direction = direction_of(run, e)
         words = sum(w.ngram for w in e.words)
         assert words == pytest.approx(sum(g["weight"] for g in e.ngrams), abs=1e-9)
-        assert words + scale * explainer.ngrams.bias[c] == pytest.approx(scale * half[i, c], abs=1e-5)
+        assert words + scale * explainer.ngrams.bias @ direction == pytest.approx(scale * half[i] @ direction, abs=1e-5)
     # a repeated n-gram counts once, shared over its occurrences
     repeated = explanations[3]
     assert repeated.words[0].ngram == pytest.approx(repeated.words[2].ngram)
@@ -91,16 +102,17 @@ def test_integrated_gradients_are_complete_and_the_logit_is_the_models(models, n
     texts = [AWFUL, LOVE, LONG]
     seqs = explainer.encoder.sequences(texts)
     explanations = explainer.explain(texts)
-    classes = [0 if len(run.config.labels) == 2 else run.config.labels.index(e.label) for e in explanations]
-    network = explainer.network.attributions(seqs, np.array(classes), 64)
+    directions = np.array([direction_of(run, e) for e in explanations])
+    network = explainer.network.attributions(seqs, directions, 64)
     rnn = logits_of(run.model, "rnn_logits", seqs)
     mixed = logits_of(run.model, "mix", seqs)
     for i, (per_token, baseline, logit) in enumerate(network):
-        assert logit == pytest.approx(rnn[i, classes[i]], abs=1e-5)  # the model's own layers, truncation too
+        # the model's own layers, truncation too; for three classes, the difference of two logits
+        assert logit == pytest.approx(rnn[i] @ directions[i], abs=1e-5)
         change = logit - baseline
         assert abs(per_token.sum() - change) <= 0.02 * abs(change) + 1e-5
         assert np.abs(per_token).sum() > 0
-        assert explanations[i].logit == pytest.approx(mixed[i, classes[i]], abs=1e-4)
+        assert explanations[i].logit == pytest.approx(mixed[i] @ directions[i], abs=1e-4)
     # the network reads LONG's last 8 tokens only; the n-gram half (if any) all of them
     long = explanations[2]
     assert len(long.words) == (8 if name in ("rnn", "gru") else len(LONG.split()))
@@ -108,11 +120,27 @@ def test_integrated_gradients_are_complete_and_the_logit_is_the_models(models, n
     assert all(w.network == 0 for w in long.words[:-8]) and any(w.network != 0 for w in long.words[-8:])
 
 
-def test_three_classes_explain_the_predicted_label(models):
+def test_three_classes_explain_the_predicted_label_against_the_runner_up(models):
     run = load_run(models, "three")
-    for e in explain_texts(run, ["awful words", "great words"]):
-        assert e.toward == e.label
-        assert e.top_words(1)[0].token in ("awful", "great") and e.top_words(1)[0].total > 0
+    explainer = Explainer(run, steps=64)
+    texts = ["awful words", "great words", "okay words 1", AWFUL, LONG, "awful but great"]
+    explanations = explainer.explain(texts)
+    seqs = explainer.encoder.sequences(texts)
+    mixed = logits_of(run.model, "mix", seqs)
+    labels = run.config.labels
+    for i, e in enumerate(explanations):
+        winner, second = np.argsort(-mixed[i], kind="stable")[:2]
+        # the weights add up to logit(label) - logit(runner-up): the n-gram half's exactly, the
+        # network's up to integrated gradients' gap, which is reported and small
+        assert sum(w.total for w in e.words) + e.bias + e.gap == pytest.approx(mixed[i, winner] - mixed[i, second],
+                                                                              abs=1e-4)
+        assert e.label == e.toward == labels[winner] and e.against == labels[second]
+        assert e.logit == pytest.approx(mixed[i, winner] - mixed[i, second], abs=1e-4) and e.logit >= 0
+        network = sum(w.network for w in e.words)
+        assert abs(e.gap) <= 0.02 * abs(network + e.gap) + 1e-5
+    for text in ("awful words", "great words"):  # the class's own word beats the runner-up's
+        e = explanations[texts.index(text)]
+        assert e.top_words(1)[0].token == text.split()[0] and e.top_words(1)[0].total > 0
 
 
 def test_json_and_html_end_to_end(models, tmp_path):
@@ -136,6 +164,52 @@ def test_json_and_html_end_to_end(models, tmp_path):
     assert "&amp;" in text and "<b>awful" not in text
     assert text.count('class="text"') == 2 and "rgba(220, 40, 40" in text
     assert not list(tmp_path.glob(".why.html*"))
+
+
+def test_json_and_html_name_the_runner_up_and_keep_the_ids(models, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\nr17,awful words\nr03,great words\n", encoding="utf-8")
+    result = invoke("explain", "three", "--input", src, "--json", "--models-dir", models)
+    assert result.exit_code == 0, result.output
+    run = load_run(models, "three")
+    expected = explain_texts(run, ["awful words", "great words"])
+    objects = [json.loads(line) for line in result.output.splitlines()]
+    assert [(o["id"], o["text"]) for o in objects] == [("r17", "awful words"), ("r03", "great words")]
+    for o, e in zip(objects, expected):
+        assert list(o)[:6] == ["id", "text", "label", "probability", "toward", "against"]
+        assert o["against"] == e.against and o["against"] != o["label"]
+        assert o["logit_difference"] == pytest.approx(e.logit, abs=1e-6) and "logit" not in o
+
+    page = tmp_path / "why.html"
+    result = invoke("explain", "three", "--input", src, "--html", page, "--models-dir", models)
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    assert "toward each text's label</span>" in text and "toward its runner-up (the next most probable label)" in text
+    for e, row in zip(expected, ("r17", "r03")):
+        assert f"id {row}: {e.label} ({e.probability:.3f}) against the runner-up {e.against}</div>" in text
+        assert f"logit({e.label}) - logit({e.against}) {e.logit:+.3f}" in text
+
+    result = invoke("explain", "three", "awful words", "--models-dir", models)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"{expected[0].label} (")
+    assert lines[1] == (f"  weights toward {expected[0].label!r} against the runner-up {expected[0].against!r}: "
+                        "word, n-grams + network = total")
+    assert f"logit difference ({expected[0].label} - {expected[0].against})" in lines[-1]
+
+
+def test_binary_output_is_one_logit_and_file_rows_keep_their_ids(models, tmp_path):
+    result = invoke("explain", "hybrid", AWFUL, "--json", "--models-dir", models)
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.output)) == ["text", "label", "probability", "toward", "words", "ngrams", "bias",
+                                               "gap", "logit"]
+    src = tmp_path / "in.txt"
+    src.write_text(f"{AWFUL}\n{LOVE}\n", encoding="utf-8")  # plain lines: ids are line numbers
+    result = invoke("explain", "hybrid", "--input", src, "--json", "--models-dir", models)
+    assert result.exit_code == 0, result.output
+    objects = [json.loads(line) for line in result.output.splitlines()]
+    assert [(o["id"], o["text"], o["toward"]) for o in objects] == [("1", AWFUL, "1"), ("2", LOVE, "1")]
+    assert all("against" not in o and "logit" in o for o in objects)
 
 
 def test_terminal_output_is_plain_off_a_terminal(models):

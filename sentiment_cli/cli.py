@@ -454,37 +454,13 @@ ENGINES = ("auto", "numpy", "tensorflow")
 
 
 def _load_runs(models_dir, names, engine: str = "tensorflow") -> tuple[list, object]:
-    """The runs, their models loaded by ``engine``: "numpy" (npmodel: no TensorFlow), "tensorflow",
-    or "auto". And under auto, the function that loads them with TensorFlow for an input of
-    2 million tokens or more (``predict.Predictor``'s larger_input), else None.
-
-    auto: NumPy starts in a fraction of a second where TensorFlow takes about 6 (import, load,
-    tracing), and TensorFlow predicts 1.6-1.9x as many rows a second on 2 cores: past about 2
-    million tokens its start has paid for itself (``predict.LOOKAHEAD_TOKENS``). A model NumPy
-    does not compute is loaded by TensorFlow from the start."""
-    from sentiment_cli.runs import load_run
+    """The runs, their models loaded by ``engine`` (``predict.load_runs``), TensorFlow imported
+    with our settings when it is needed."""
+    from sentiment_cli.predict import load_runs
 
     if not names:
         raise click.UsageError("name at least one run (RUN or --run RUN)")
-    names = list(dict.fromkeys(names))
-
-    def with_tensorflow():
-        _load_tensorflow()
-        return [load_run(models_dir, name) for name in names]
-
-    if engine == "tensorflow":
-        return with_tensorflow(), None
-    from sentiment_cli.errors import RunError
-    from sentiment_cli.npmodel import Unsupported
-
-    try:
-        loaded = [load_run(models_dir, name, engine="numpy") for name in names]
-    except Unsupported as exc:
-        if engine == "numpy":
-            raise RunError(f"the numpy engine does not compute this model ({exc}): use --engine tensorflow "
-                           "(or auto)") from None
-        return with_tensorflow(), None
-    return loaded, with_tensorflow if engine == "auto" else None
+    return load_runs(models_dir, names, engine, _load_tensorflow)
 
 
 def prediction_options(f):

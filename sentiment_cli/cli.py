@@ -603,10 +603,10 @@ def _test_beam(names, input_path, prefix, probabilities, top_k, as_json, on_bad_
     ctx = click.get_current_context()
     if not names:
         raise click.UsageError("name at least one run (RUN or --run RUN)")
-    for name, given in (("input", input_path), ("output", prefix)):
+    for name, given, what in (("input", input_path, "PATTERN (a file or a glob)"),
+                              ("output", prefix, "PREFIX (the prefix of the sharded output files)")):
         if ctx.get_parameter_source(f"{name}_path") == click.core.ParameterSource.DEFAULT or given == "-":
-            raise click.UsageError(f"--beam needs --{name} {'PATTERN' if name == 'input' else 'PREFIX'} "
-                                   "(a file or a glob; the prefix of the sharded output files)")
+            raise click.UsageError(f"--beam needs --{name} {what}")
     try:
         from sentiment_cli import beam
     except ImportError as exc:

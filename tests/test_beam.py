@@ -7,6 +7,7 @@ which first tries to download the PrismRunner's binary).
 
 import csv
 import glob
+import gzip
 import json
 import os
 import subprocess
@@ -34,11 +35,12 @@ def run(tmp_path_factory):
 
 @pytest.fixture
 def inputs(tmp_path):
-    """A file with ids (CSV) and one without (plain lines), matched by one glob."""
+    """A file with ids (CSV) and two without (plain lines, gzipped lines), matched by one glob."""
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.csv").write_text('id,text\nr1,i love it\nr2,"awful, boring movie"\nr3,great fun\n', encoding="utf-8")
     (folder / "b.txt").write_text("so bad , hate it\nnice and fun\nbest day ever\nhappy happy day\n", encoding="utf-8")
+    (folder / "c.txt.gz").write_bytes(gzip.compress("dull and sad\nwonderful and happy\n".encode()))
     return folder
 
 
@@ -76,7 +78,8 @@ def beam_rows(prefix, fmt="csv") -> list[dict]:
 def expected(run, inputs, tmp_path):
     """Plain `test`'s rows of both files, ids as `test --beam` gives them (FILE:LINE without ids)."""
     rows = plain(run, inputs / "a.csv", tmp_path)
-    rows.update({f"{inputs / 'b.txt'}:{k}": v for k, v in plain(run, inputs / "b.txt", tmp_path).items()})
+    for name in ("b.txt", "c.txt.gz"):
+        rows.update({f"{inputs / name}:{k}": v for k, v in plain(run, inputs / name, tmp_path).items()})
     return rows
 
 
@@ -99,8 +102,8 @@ def test_a_glob_is_labeled_as_plain_test_labels_it(run, inputs, tmp_path):
     prefix = tmp_path / "out" / "labels"
     result = label(run, inputs, prefix)
     assert result.exit_code == 0, result.output
-    assert "7 predictions written to 1 file" in result.stdout
-    assert "2 files, 7 rows read, 7 labeled, 0 bad rows skipped" in result.stderr
+    assert "9 predictions written to 1 file" in result.stdout
+    assert "3 files, 9 rows read, 9 labeled, 0 bad rows skipped" in result.stderr
     assert [Path(p).name for p in shards(prefix)] == ["labels-00000-of-00001.csv"]
     assert Path(shards(prefix)[0]).read_text().splitlines()[0] == "id,label,p_0,p_1"
     assert_same(beam_rows(prefix), expected(run, inputs, tmp_path))
@@ -151,8 +154,8 @@ def test_a_bad_line_under_each_policy(run, inputs, tmp_path, policy):
         return
     assert result.exit_code == 0, result.output
     assert (f"warning: {where}; line skipped" in result.stderr) == (policy == "warn")
-    assert "2 files, 6 rows read, 5 labeled, 1 bad rows skipped" in result.stderr
-    assert len(beam_rows(prefix)) == 5
+    assert "3 files, 8 rows read, 7 labeled, 1 bad rows skipped" in result.stderr
+    assert len(beam_rows(prefix)) == 7
 
 
 def test_a_job_that_fails_while_writing_leaves_no_finished_file(run, inputs, tmp_path, monkeypatch):
@@ -187,7 +190,7 @@ def test_earlier_output_is_refused_then_replaced_with_overwrite(run, inputs, tmp
     assert f"{prefix}: holds earlier output (1 files like {stale})" in result.output
     result = label(run, inputs, prefix, "--overwrite")
     assert result.exit_code == 0, result.output
-    assert not stale.exists() and len(beam_rows(prefix)) == 7
+    assert not stale.exists() and len(beam_rows(prefix)) == 9
 
 
 def test_without_apache_beam_one_line_says_what_to_install(run, inputs, tmp_path, monkeypatch):

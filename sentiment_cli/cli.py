@@ -523,6 +523,9 @@ class BeamArgsCommand(click.Command):
             args, ctx.meta["beam_args"] = args[:at], args[at + 1:]
         return super().parse_args(ctx, args)
 
+    def collect_usage_pieces(self, ctx):
+        return [*super().collect_usage_pieces(ctx), "[-- BEAM_OPTIONS]"]
+
 
 @cli.command(cls=BeamArgsCommand)
 @click.argument("runs", nargs=-1)

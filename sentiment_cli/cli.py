@@ -454,37 +454,13 @@ ENGINES = ("auto", "numpy", "tensorflow")
 
 
 def _load_runs(models_dir, names, engine: str = "tensorflow") -> tuple[list, object]:
-    """The runs, their models loaded by ``engine``: "numpy" (npmodel: no TensorFlow), "tensorflow",
-    or "auto". And under auto, the function that loads them with TensorFlow for an input of
-    2 million tokens or more (``predict.Predictor``'s larger_input), else None.
-
-    auto: NumPy starts in a fraction of a second where TensorFlow takes about 6 (import, load,
-    tracing), and TensorFlow predicts 1.6-1.9x as many rows a second on 2 cores: past about 2
-    million tokens its start has paid for itself (``predict.LOOKAHEAD_TOKENS``). A model NumPy
-    does not compute is loaded by TensorFlow from the start."""
-    from sentiment_cli.runs import load_run
+    """The runs, their models loaded by ``engine`` (``predict.load_runs``), TensorFlow imported
+    with our settings when it is needed."""
+    from sentiment_cli.predict import load_runs
 
     if not names:
         raise click.UsageError("name at least one run (RUN or --run RUN)")
-    names = list(dict.fromkeys(names))
-
-    def with_tensorflow():
-        _load_tensorflow()
-        return [load_run(models_dir, name) for name in names]
-
-    if engine == "tensorflow":
-        return with_tensorflow(), None
-    from sentiment_cli.errors import RunError
-    from sentiment_cli.npmodel import Unsupported
-
-    try:
-        loaded = [load_run(models_dir, name, engine="numpy") for name in names]
-    except Unsupported as exc:
-        if engine == "numpy":
-            raise RunError(f"the numpy engine does not compute this model ({exc}): use --engine tensorflow "
-                           "(or auto)") from None
-        return with_tensorflow(), None
-    return loaded, with_tensorflow if engine == "auto" else None
+    return load_runs(models_dir, names, engine, _load_tensorflow)
 
 
 def prediction_options(f):
@@ -537,22 +513,47 @@ def export(run, directory, overwrite, models_dir):
     click.echo(f"SavedModel written to {path}")
 
 
-@cli.command()
+class BeamArgsCommand(click.Command):
+    """`test`: with --beam, the arguments after `--` are Beam's PipelineOptions, kept apart (in
+    ctx.meta["beam_args"]) instead of becoming run names."""
+
+    def parse_args(self, ctx, args):
+        if "--" in args and "--beam" in args[:args.index("--")]:
+            at = args.index("--")
+            args, ctx.meta["beam_args"] = args[:at], args[at + 1:]
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx):
+        return [*super().collect_usage_pieces(ctx), "[-- BEAM_OPTIONS]"]
+
+
+@cli.command(cls=BeamArgsCommand)
 @click.argument("runs", nargs=-1)
 @click.option("--input", "input_path", default="data/testing_data.txt", show_default=True,
-              type=click.Path(dir_okay=False, allow_dash=True), help="Texts to label ('-' reads stdin).")
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="Texts to label ('-' reads stdin); with --beam, a file or a glob (gs://, s3:// too).")
 @click.option("--output", "output_path", default="result.csv", show_default=True,
-              type=click.Path(dir_okay=False, allow_dash=True), help="CSV to write ('-' writes stdout).")
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="CSV to write ('-' writes stdout); with --beam, the prefix of the sharded files.")
 @click.option("--probabilities", is_flag=True, help="Add a p_LABEL column per class.")
 @click.option("--top-k", type=click.IntRange(2), metavar="K",
               help="Runs of more than two classes: add the K likeliest labels with their probabilities "
                    "(columns label_1, p_1, ... label_K, p_K).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (needs --output FILE).")
+@click.option("--on-bad-lines", type=click.Choice(BAD_LINES),
+              help="A row with an empty text or a NUL byte: stop (error), or leave it out with a warning (warn) or "
+                   "silently (skip) [default: label every row].")
+@click.option("--beam", is_flag=True,
+              help="Run as an Apache Beam pipeline (pip install 'sentiment-cli[beam]', Python 3.11+): options after "
+                   "`--` go to Beam; with no --runner there, the local runner in this process.")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
+              help="--beam: the sharded files' format.")
+@click.option("--overwrite", is_flag=True, help="--beam: replace earlier output under the prefix.")
 @data_options(labels=False)
 @prediction_options
 @models_dir_option
-def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extra_runs, threshold, chunk_size,
-         batch_size, max_batch_tokens, engine, quiet, models_dir, **kwargs):
+def test(runs, input_path, output_path, probabilities, top_k, as_json, on_bad_lines, beam, output_format, overwrite,
+         fmt, extra_runs, threshold, chunk_size, batch_size, max_batch_tokens, engine, quiet, models_dir, **kwargs):
     """Label every row of a file and write id,label to a CSV, in input order.
 
     Input: 'id,text' files (TEXT is everything after the first comma), CSV/TSV/JSONL with
@@ -560,12 +561,26 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
     (ids are line numbers; the labels are ignored: evaluate scores them); .gz too. Several
     runs average their class probabilities. The CSV appears only once every row is written.
 
+    With --beam, an Apache Beam pipeline labels every file the --input glob matches (Parquet
+    too) into Beam's shards PREFIX-00000-of-0000N.csv (or .jsonl, .parquet), joined by id: a
+    file without ids gives FILE:LINE ids.
+
     \b
     Example:
         sentiment-cli test demo
         sentiment-cli test demo --input tweets.txt.gz --output - --probabilities
         sentiment-cli test lstm gru --output ensemble.csv
+        sentiment-cli test demo --beam --input 'texts/*.csv' --output out/labels \\
+            -- --direct_num_workers=2 --direct_running_mode=multi_processing
     """
+    if beam:
+        return _test_beam([*runs, *extra_runs], input_path, output_path, probabilities, top_k, as_json, on_bad_lines,
+                          output_format, overwrite, fmt, threshold, chunk_size, batch_size, max_batch_tokens, engine,
+                          models_dir, kwargs)
+    ctx = click.get_current_context()
+    for name in ("output_format", "overwrite"):
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(f"--{name.replace('_', '-')} is for --beam")
     if as_json and output_path == "-":
         raise click.UsageError("--json prints on stdout, where --output - writes the CSV: give --output FILE")
     from sentiment_cli.data import DataSpec
@@ -577,12 +592,39 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
                                "(--probabilities gives both)")
     options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet, larger_input)
     stats = predict_file(loaded, DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0])), output_path, options,
-                         probabilities, top_k)
+                         probabilities, top_k, on_bad_lines)
     if as_json:
         click.echo(json.dumps({"output": str(output_path), "input": str(input_path),
                                "runs": [run.path.name for run in loaded], **stats}))
     elif output_path != "-":
         click.echo(f"{stats['rows']} predictions written to {output_path} ({stats['rows_per_second']:.0f} rows/s)")
+
+
+def _test_beam(names, input_path, prefix, probabilities, top_k, as_json, on_bad_lines, output_format, overwrite, fmt,
+               threshold, chunk_size, batch_size, max_batch_tokens, engine, models_dir, kwargs):
+    """`test --beam`: sentiment_cli.beam, imported only here (Apache Beam is an optional extra)."""
+    ctx = click.get_current_context()
+    if not names:
+        raise click.UsageError("name at least one run (RUN or --run RUN)")
+    for name, given, what in (("input", input_path, "PATTERN (a file or a glob)"),
+                              ("output", prefix, "PREFIX (the prefix of the sharded output files)")):
+        if ctx.get_parameter_source(f"{name}_path") == click.core.ParameterSource.DEFAULT or given == "-":
+            raise click.UsageError(f"--beam needs --{name} {what}")
+    try:
+        from sentiment_cli import beam
+    except ImportError as exc:
+        raise click.ClickException(f"--beam needs Apache Beam (Python 3.11 or newer), which cannot be imported "
+                                   f"({exc}): pip install 'sentiment-cli[beam]'") from None
+    job = beam.BeamJob(models_dir, names, input_path, prefix, fmt, on_bad_lines=on_bad_lines,
+                       output_format=output_format, probabilities=probabilities, top_k=top_k, threshold=threshold,
+                       engine=engine, batch_size=batch_size, max_tokens=max_batch_tokens, chunk_size=chunk_size,
+                       overwrite=overwrite, beam_args=list(ctx.meta.get("beam_args", [])))
+    summary = beam.run_job(job, _load_tensorflow, lambda run: _run_columns(dict(kwargs), run))
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        files = len(summary["output"])
+        click.echo(f"{summary['rows']} predictions written to {files} file{'s' if files != 1 else ''} {prefix}-*-of-*")
 
 
 @cli.command()

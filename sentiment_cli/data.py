@@ -33,6 +33,7 @@ class Record:
     text: str
     label: str | None = None
     id: str | None = None
+    numbered: bool = False  # the id is the line number: the file gives none (`test --beam` makes it FILE:LINE)
 
 
 @dataclass
@@ -63,9 +64,11 @@ class DataSpec:
                    data.get("on_bad_lines") or "error")
 
 
-def _open_binary(path):
+def _open_binary(path, opener=None):
     if str(path) == "-":
         return sys.stdin.buffer
+    if opener is not None:  # a file of another filesystem (Beam's, for `test --beam`)
+        return opener(path)
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
@@ -87,7 +90,7 @@ _TO_UTF8 = ("Convert the file to UTF-8, for example from Windows-1252: "
             "iconv -f cp1252 -t utf-8 FILE > FILE.utf8 (or give -f the file's own encoding)")
 
 
-def read_lines(path) -> Iterator[tuple[int, str]]:
+def read_lines(path, opener=None) -> Iterator[tuple[int, str]]:
     """Yield (line number, text without its line end) of a UTF-8 file, gzip or not.
 
     A byte-order mark and CRLF line ends are accepted; bytes that are not UTF-8 are an error
@@ -144,14 +147,15 @@ def detect_format(path, kind: str, first_line: str | None = None) -> str:
     return "lines"
 
 
-def read_records(path, kind: str, fmt: str = "auto", columns: Columns | None = None) -> Iterator[Record]:
+def read_records(path, kind: str, fmt: str = "auto", columns: Columns | None = None,
+                 opener=None) -> Iterator[Record]:
     """Yield the records of a file.
 
     kind is "labeled" (text and label), "unlabeled" (text) or "test" (id and text; ids are line
     numbers where the format has none).
     """
     columns = columns or Columns()
-    lines = read_lines(path)
+    lines = read_lines(path, opener)
     first = next(lines, None)
     if first is None:
         raise DataError(path, "the file is empty", fix="Give a file with at least one example")
@@ -193,14 +197,14 @@ def _read_classic(path, lines, kind, fmt, columns):
                       file=sys.stderr)
                 told = True
             label = ""
-        yield Record(number, text.strip(), label or None, str(number))
+        yield Record(number, text.strip(), label or None, str(number), True)
 
 
 def _read_plain(path, lines, kind, fmt, columns):
     for number, line in lines:
         if kind == "unlabeled" and not line.strip():
             continue
-        yield Record(number, line, None, str(number))
+        yield Record(number, line, None, str(number), True)
 
 
 def _read_idtext(path, lines, kind, fmt, columns):
@@ -326,8 +330,9 @@ def _record(path, number, kind, values):
         label = label.strip()
         if not label:
             raise DataError(path, "empty label", line=number, fix="Give every example a label")
-    row_id = values.get("id", str(number))
-    return Record(number, values["text"], label, row_id)
+    if "id" in values:
+        return Record(number, values["text"], label, values["id"])
+    return Record(number, values["text"], label, str(number), True)
 
 
 @dataclass

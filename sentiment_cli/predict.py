@@ -134,6 +134,39 @@ class Predictor:
                 yield chunk, self._average(seqs)
 
 
+def load_runs(models_dir, names, engine: str = "tensorflow", before_tensorflow=None) -> tuple[list[Run], object]:
+    """The runs, their models loaded by ``engine``: "numpy" (npmodel: no TensorFlow), "tensorflow",
+    or "auto". And under auto, the function that loads them with TensorFlow for an input of
+    2 million tokens or more (``Predictor``'s larger_input), else None. before_tensorflow: called
+    before TensorFlow loads a model (``cli`` imports it with its thread settings there).
+
+    auto: NumPy starts in a fraction of a second where TensorFlow takes about 6 (import, load,
+    tracing), and TensorFlow predicts 1.6-1.9x as many rows a second on 2 cores: past about 2
+    million tokens its start has paid for itself (``LOOKAHEAD_TOKENS``). A model NumPy does not
+    compute is loaded by TensorFlow from the start. `test` and `test --beam`'s workers both load here."""
+    from sentiment_cli.runs import load_run
+
+    names = list(dict.fromkeys(names))
+
+    def with_tensorflow():
+        if before_tensorflow is not None:
+            before_tensorflow()
+        return [load_run(models_dir, name) for name in names]
+
+    if engine == "tensorflow":
+        return with_tensorflow(), None
+    from sentiment_cli.npmodel import Unsupported
+
+    try:
+        loaded = [load_run(models_dir, name, engine="numpy") for name in names]
+    except Unsupported as exc:
+        if engine == "numpy":
+            raise RunError(f"the numpy engine does not compute this model ({exc}): use --engine tensorflow "
+                           "(or auto)") from None
+        return with_tensorflow(), None
+    return loaded, with_tensorflow if engine == "auto" else None
+
+
 def run_probabilities(run: Run, seqs: list, featurize, batch_size: int, max_tokens: int | None) -> np.ndarray:
     """(n, K) class probabilities of one run's model, by the engine that loaded it."""
     if run.engine == "numpy":
@@ -191,16 +224,20 @@ class PredictOptions:
 
 
 def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictOptions | None = None,
-                 probabilities: bool = False, top_k: int | None = None) -> dict:
+                 probabilities: bool = False, top_k: int | None = None, on_bad_lines: str | None = None) -> dict:
     """Write ``id,label[,p_LABEL...][,label_1,p_1...]`` for every row of ``data``, in input order.
 
     top_k: the k likeliest labels and their probabilities, likeliest first (ties: label order).
+    on_bad_lines: None labels every row, an empty text too; else a row with an empty text or a NUL
+    byte stops the reading ("error") or is left out ("warn", "skip"), as ``data.keep_good`` does.
     """
     options = options or PredictOptions()
     input_path, chunk_size, progress = data.path, options.chunk_size, options.progress
     predictor = Predictor(runs, options.batch_size, options.max_tokens, options.larger_input)
     threshold = decision_threshold(runs, options.threshold)
     records = read_records(input_path, "test", data.format, data.columns)
+    if on_bad_lines:
+        records = keep_good(input_path, records, on_bad_lines)
     rows = 0
     start = time.perf_counter()
     # The first chunk is read before the output opens: an unreadable input writes nothing, not

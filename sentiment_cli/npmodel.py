@@ -3,8 +3,8 @@
 ``best.keras`` is a zip archive of ``config.json`` (the layers and how they connect) and
 ``model.weights.h5`` (their weights). ``load`` reads both through ``safety.open_model``, which
 checks the archive, the config and every weight array's shape and dtype before any is read,
-and evaluates the graph layer by layer with NumPy, reading only the arrays that passed. Nothing in the file is deserialized as Python objects, so no code
-in it can run.
+and evaluates the graph layer by layer with NumPy, reading only the arrays that passed. Nothing
+in the file is deserialized as Python objects, so no code in it can run.
 
 Why: importing TensorFlow and Keras took about 4 of the 6-7 seconds that ``test`` needed for
 one line from stdin on 2 cores; this starts in a fraction of a second and holds a third of the

@@ -109,8 +109,8 @@ MAX_RATIO = 10
 RATIO_FLOOR = 1 << 20
 # An HDF5 dataset may declare a shape whose bytes it does not store (chunks never written read as
 # the fill value): above RATIO_FLOOR, its declared bytes may exceed its stored bytes at most
-# MAX_RATIO times (Keras writes every array whole, uncompressed), so reading the arrays that pass
-# costs at most MAX_RATIO x the weights member, itself at most WEIGHTS_LIMIT.
+# MAX_RATIO times (Keras writes every array whole and uncompressed: ratio 1), so the arrays that
+# pass hold at most MAX_RATIO times the bytes of the weights member they are read from.
 
 
 def _damaged(path, why: str) -> RunError:
@@ -406,7 +406,8 @@ def _model_arrays(model: dict, prefix: str, depth: int = 0) -> list:
             arrays += [(path, shape, dtype, layer["config"].get("name")) for path, shape, dtype
                        in LAYER_ARRAYS[kind](layer, where)]
         else:
-            raise _Refusal(f"its config holds a layer of class {_text(kind)}, whose weights sentiment-cli does not know")
+            raise _Refusal(f"its config holds a layer of class {_text(kind)}, whose weights sentiment-cli "
+                           "does not know")
     return arrays
 
 

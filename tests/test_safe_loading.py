@@ -288,6 +288,11 @@ def bias_of_another_shape(handle):
     handle.create_dataset(HEAD_BIAS, data=[0.0, 0.0, 0.0], dtype="float32")
 
 
+def bias_linked_outside(handle):
+    del handle[HEAD_BIAS]
+    handle[HEAD_BIAS] = h5py.ExternalLink("/elsewhere/weights.h5", "/bias")
+
+
 def run_with_model(trained, tmp_path, **changes):
     """A copy of the "demo" run whose best.keras is rewritten (``rewrite_weights``); its models directory."""
     models = tmp_path / "models"
@@ -310,6 +315,8 @@ CRAFTED_WEIGHTS = {
     "shape": (  # a weight whose shape disagrees with the config
         dict(edit=bias_of_another_shape),
         f"declares '{HEAD_BIAS}' of layer 'head' as (3,) float32, where the config implies (2,) float32"),
+    "external-link": (
+        dict(edit=bias_linked_outside), f"its weights file links '{HEAD_BIAS}' elsewhere (ExternalLink)"),
     "member-name": (
         dict(drop="metadata.json", extra={"../metadata.json": b"{}"}),
         "the archive holds a member named '../metadata.json'"),
@@ -376,9 +383,9 @@ def test_a_weights_member_that_inflates_to_400_mb_is_refused_in_little_memory(tr
     path = models / "demo" / runs.MODEL_FILE
     rewrite_weights(trained / "demo" / runs.MODEL_FILE, path, pad=400 << 20, compress=True)
     assert path.stat().st_size < 2 << 20  # zeros deflate about 1,000 times
-    done = subprocess.run([sys.executable, "-c", RELAY, sys.executable, "-c", PEAK, "test", "demo", "--models-dir", str(models), "--input", "-",
-                           "--output", "-", "-q"], input="great fun\n", capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", RELAY, sys.executable, "-c", PEAK, "test", "demo",
+                           "--models-dir", str(models), "--input", "-", "--output", "-", "-q"],
+                          input="great fun\n", capture_output=True, text=True, timeout=300)
     *lines, peak = done.stderr.strip().splitlines()
     assert done.returncode == 1, done.stderr
     assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: refused, its {WEIGHTS} inflates from "), lines

@@ -56,6 +56,11 @@ DEFECTS = {
     "        out[idx] = probs\n",
     "        out[np.sort(idx)] = probs\n",
     ["tests/test_cli_predict.py", "tests/test_learning.py"]),
+ "safety accepts an unused array": ("sentiment_cli/safety.py",
+    "        elif name not in expected:\n            problems.append(",
+    "        elif name not in expected:\n            pass\n        elif False:\n            problems.append(",
+    ["tests/test_safe_loading.py::test_an_unused_array_is_never_read",
+     "tests/test_safe_loading.py::test_both_engines_refuse_a_crafted_archive[unused-array]"]),
 }
 
 

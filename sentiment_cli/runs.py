@@ -316,8 +316,9 @@ def load_model(path, text: bool = False):
     """A saved model, loaded safely: the classifier inside it, or with ``text`` the whole file's
     model (raw strings -> probabilities).
 
-    safe_mode alone has been bypassed (see safety.py): the archive's config.json is checked
-    against what our models contain first, and Keras never reads a file that fails."""
+    safe_mode alone has been bypassed (see safety.py): the archive (members, config.json, every
+    weight array's shape and dtype) passes ``safety.open_model`` first, and Keras never reads a
+    file that fails."""
     if not Path(path).is_file():
         raise RunError(f"{path}: no model here. Train the run again")
     check_model_file(path)

@@ -1,4 +1,4 @@
-"""What a model file may hold: its ``config.json`` is checked before Keras reads any of it.
+"""What a model file may hold, checked before either engine reads any of it (``open_model``).
 
 Keras' ``safe_mode`` has been bypassed by crafted ``.keras`` files more than once: a
 ``config.json`` that imports any module (CVE-2025-1550), that calls Keras functions turning
@@ -8,18 +8,33 @@ safe mode off (CVE-2025-8747, CVE-2025-9906), a ``TFSMLayer`` that loads an outs
 ``config.json`` and refuses, by name, every serialized object, function and activation that
 models made by sentiment-cli do not contain, before ``keras.saving.load_model`` is called.
 
+The same guard checks the archive itself (``open_model``): its members (names, count, sizes and
+compression ratios, the limits below), then every array of ``model.weights.h5`` against what
+the config implies (``expected_arrays``: each layer kind's arrays, shapes and dtypes), from the
+HDF5 metadata alone, before any array is read. An array no layer uses is refused and never read.
+The NumPy engine reads only the arrays that passed (``ModelFile.read``); Keras reads a file only
+after it passed, so what is refused does not depend on the Keras version.
+
 This module imports nothing of TensorFlow or Keras (the check must run before them).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
+import re
 import zipfile
 from pathlib import Path
+from typing import Callable, Iterator
 
 from sentiment_cli.errors import RunError
+from sentiment_cli.rules import table_rows
 
 CONFIG_MEMBER = "config.json"
+WEIGHTS_MEMBER = "model.weights.h5"
+METADATA_MEMBER = "metadata.json"
 
 # Every (module, class_name, registered_name) of a serialized object ({"module": ...,
 # "class_name": ..., "config": ..., "registered_name": ...}) in the config.json of the models
@@ -73,9 +88,30 @@ ALLOWED_ACTIVATIONS = frozenset({"linear", "relu", "sigmoid", "softmax", "tanh"}
 # Keys that make a JSON object a serialized Keras object (or a function or lambda).
 _OBJECT_KEYS = ("class_name", "module", "registered_name")
 
+# ---- limits of the archive: the one place they are named ----
 # config.json is read into memory: far more than the largest vocabulary a run may hold
 # (config.LIMITS), far less than a decompression bomb.
 CONFIG_LIMIT = 1 << 30
+# model.weights.h5 is read into memory too: 40 times the IMDB demo's 53 MB (0.6.1); a vocabulary of
+# 3 million words at 300 dimensions in float16 is 1.8 GB.
+WEIGHTS_LIMIT = 2 << 30
+# metadata.json holds the Keras version and a date (64 bytes); Keras reads it, we never do.
+METADATA_LIMIT = 1 << 16
+# The members Keras writes for our models (keras 3.12.1 to 3.15.1), each with its most bytes; every
+# other name (a path, "../x", an "assets/" folder) is refused. config.json and the weights must be there.
+MEMBER_LIMITS = {CONFIG_MEMBER: CONFIG_LIMIT, WEIGHTS_MEMBER: WEIGHTS_LIMIT, METADATA_MEMBER: METADATA_LIMIT}
+REQUIRED_MEMBERS = (CONFIG_MEMBER, WEIGHTS_MEMBER)
+# One entry per name: a zip may hold a name twice, and readers disagree on which copy is "the" member.
+MAX_MEMBERS = len(MEMBER_LIMITS)
+# Keras stores every member uncompressed (ratio 1). DEFLATE packs float weights under 2x and a JSON
+# vocabulary about 4x, so 10x leaves room for a file zipped again by another tool, while a bomb
+# (zeros pack about 1,000x) is far above it. Members under RATIO_FLOOR are too small to matter.
+MAX_RATIO = 10
+RATIO_FLOOR = 1 << 20
+# An HDF5 dataset may declare a shape whose bytes it does not store (chunks never written read as
+# the fill value): above RATIO_FLOOR, its declared bytes may exceed its stored bytes at most
+# MAX_RATIO times (Keras writes every array whole and uncompressed: ratio 1), so the arrays that
+# pass hold at most MAX_RATIO times the bytes of the weights member they are read from.
 
 
 def _damaged(path, why: str) -> RunError:
@@ -83,26 +119,67 @@ def _damaged(path, why: str) -> RunError:
                     "or train the run again")
 
 
-def read_model_config(path) -> object:
-    """The parsed config.json of the .keras archive at ``path``; RunError when it cannot be read."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            try:
-                info = archive.getinfo(CONFIG_MEMBER)
-            except KeyError:
-                raise _damaged(path, f"no {CONFIG_MEMBER} in the archive") from None
-            if info.file_size > CONFIG_LIMIT:
-                raise _damaged(path, f"its {CONFIG_MEMBER} is {info.file_size} bytes, more than a model holds")
-            with archive.open(info) as member:
-                text = member.read(CONFIG_LIMIT + 1)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
-        raise _damaged(path, f"not a readable zip archive: {exc}") from None
-    if len(text) > CONFIG_LIMIT:
-        raise _damaged(path, f"its {CONFIG_MEMBER} is more than {CONFIG_LIMIT} bytes")
+def _refused(path, why: str) -> RunError:
+    return RunError(f"{path}: refused, {why}: sentiment-cli never writes such a model file. It may have been "
+                    "tampered with: do not load it; restore the run's best.keras from a copy or train the run again")
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, OSError)
+
+
+def _members(path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The archive's members by name, once each has passed the limits above (names, count, sizes,
+    ratios); nothing of them is read."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise _refused(path, f"the archive has {len(infos)} members, more than the {MAX_MEMBERS} Keras writes")
+    members = {}
+    for info in infos:
+        name = info.filename
+        if name not in MEMBER_LIMITS:
+            raise _refused(path, f"the archive holds a member named {_text(name)!r} (expected only "
+                                 f"{', '.join(MEMBER_LIMITS)})")
+        if name in members:
+            raise _refused(path, f"the archive holds {name} twice")
+        if info.file_size > MEMBER_LIMITS[name]:
+            raise _refused(path, f"its {name} is {info.file_size} bytes, more than the {MEMBER_LIMITS[name]} a "
+                                 "model holds")
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * info.compress_size:
+            raise _refused(path, f"its {name} inflates from {info.compress_size} to {info.file_size} bytes, more "
+                                 f"than {MAX_RATIO} times (a decompression bomb)")
+        members[name] = info
+    for name in REQUIRED_MEMBERS:
+        if name not in members:
+            raise _damaged(path, f"no {name} in the archive")
+    return members
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, never more than its limit (the size in the directory could lie)."""
+    limit = MEMBER_LIMITS[info.filename]
+    with archive.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise zipfile.BadZipFile(f"{info.filename} is longer than its size in the archive's directory")
+    return data
+
+
+def _parse_config(path, text: bytes) -> object:
     try:
         return json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise _damaged(path, f"its {CONFIG_MEMBER} is not valid JSON") from None
+
+
+def read_model_config(path) -> object:
+    """The parsed config.json of the .keras archive at ``path``, once the archive's members passed
+    their limits; RunError when it cannot be read or is refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            text = _read_member(archive, _members(path, archive)[CONFIG_MEMBER])
+    except _ZIP_ERRORS as exc:
+        raise _damaged(path, f"not a readable zip archive: {exc}") from None
+    return _parse_config(path, text)
 
 
 def _text(value) -> str:
@@ -157,11 +234,294 @@ def disallowed(config) -> list[str]:
     return found
 
 
-def check_model_file(path) -> None:
-    """Refuse (RunError) a model file whose config.json holds anything our models do not."""
-    found = disallowed(read_model_config(path))
+def _check_allowed(path, config) -> None:
+    found = disallowed(config)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise RunError(f"{Path(path)}: the model file contains Python code or objects that sentiment-cli never writes: "
                        f"{found[0]}{more}. It was not made by sentiment-cli and may have been tampered with: do not "
                        "load it; train the run again")
+
+
+# ---- the weights each layer holds: the one place that says which arrays a config implies ----
+
+class _Refusal(Exception):
+    """What is wrong with a model file's config or weights (open_model names the file)."""
+
+
+def snake_case(name: str) -> str:
+    """The name Keras files a layer's weights under (``keras.src.utils.naming.to_snake_case``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def weight_folders(layers: list) -> list[str]:
+    """Each layer's folder in the weights file: its class in snake case, numbered from the second
+    of a class on (``dense``, ``dense_1``), in the order of the model's layers, as Keras saves."""
+    seen: dict[str, int] = {}
+    paths = []
+    for layer in layers:
+        name = snake_case(str(layer.get("class_name", "")) if isinstance(layer, dict) else "")
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+        paths.append(name)
+    return paths
+
+
+# The variable dtype of a layer's dtype policy (mixed policies keep their variables in float32).
+_POLICY_DTYPES = {"float16": "float16", "float32": "float32", "float64": "float64",
+                  "mixed_float16": "float32", "mixed_bfloat16": "float32"}
+
+
+def _dtype(config: dict) -> str:
+    """The dtype of a layer's variables, from its dtype policy (a name, or a serialized DTypePolicy)."""
+    policy = config.get("dtype", "float32")
+    if isinstance(policy, dict):
+        policy = (policy.get("config") or {}).get("name")
+    if policy not in _POLICY_DTYPES:
+        raise _Refusal(f"layer {_text(config.get('name'))!r} has the dtype policy {_text(policy)}")
+    return _POLICY_DTYPES[policy]
+
+
+def _count(config: dict, key: str, default=None, least: int = 1) -> int:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise _Refusal(f"layer {_text(config.get('name'))!r} has {key} {_text(value)}")
+    return value
+
+
+def _input_width(layer: dict) -> int:
+    """The width of the features a layer's kernel reads: the last axis of its ``build_config``
+    input shape, the shape Keras builds the layer with before it loads the layer's weights."""
+    shape = (layer.get("build_config") or {}).get("input_shape")
+    if not isinstance(shape, list) or not shape:
+        raise _Refusal(f"layer {_text(layer['config'].get('name'))!r} has no input shape")
+    return _count({"name": layer["config"].get("name"), "width": shape[-1]}, "width")
+
+
+def _recurrent(layer: dict, width: int, folder: str) -> list:
+    """An LSTM's or GRU's kernel, recurrent kernel and bias (a GRU with reset_after: two biases)."""
+    kind, config = layer.get("class_name"), layer.get("config")
+    if kind not in ("LSTM", "GRU") or not isinstance(config, dict):
+        raise _Refusal(f"a recurrent layer of class {_text(kind)}")
+    units, dtype = _count(config, "units"), _dtype(config)
+    gates = 4 if kind == "LSTM" else 3
+    arrays = [(f"{folder}/cell/vars/0", (width, gates * units), dtype),
+              (f"{folder}/cell/vars/1", (units, gates * units), dtype)]
+    if config.get("use_bias", True):
+        bias = (2, gates * units) if kind == "GRU" and config.get("reset_after", True) else (gates * units,)
+        arrays.append((f"{folder}/cell/vars/2", bias, dtype))
+    return arrays
+
+
+def _bidirectional(layer: dict, folder: str) -> list:
+    config = layer["config"]
+    forward = config.get("layer")
+    backward = config.get("backward_layer") or forward  # Keras copies the forward layer when none is given
+    width = _input_width(layer)
+    return _recurrent(forward, width, f"{folder}/forward_layer") + _recurrent(backward, width,
+                                                                             f"{folder}/backward_layer")
+
+
+def _dense(layer: dict, folder: str) -> list:
+    config = layer["config"]
+    units, dtype = _count(config, "units"), _dtype(config)
+    arrays = [(f"{folder}/vars/0", (_input_width(layer), units), dtype)]
+    if config.get("use_bias", True):
+        arrays.append((f"{folder}/vars/1", (units,), dtype))
+    return arrays
+
+
+def _ngram_rows(config: dict) -> int:
+    """The rows of a full n-gram table, by the one rule (``rules.table_rows``)."""
+    return table_rows(_count(config, "vocab_size"), _count(config, "ngram", 3), _count(config, "buckets", 2 ** 21))
+
+
+def _ngram_logits(layer: dict, folder: str) -> list:  # the fitted form (runs saved before 0.3.0)
+    config = layer["config"]
+    rows, outputs, dtype = _ngram_rows(config), _count(config, "outputs", 1), _dtype(config)
+    return [(f"{folder}/vars/0", (rows, outputs), dtype), (f"{folder}/vars/1", (rows, outputs), dtype),
+            (f"{folder}/vars/2", (outputs,), dtype)]
+
+
+def _compact_ngram_logits(layer: dict, folder: str) -> list:  # keys and values as CompactNGramLogits.build
+    config = layer["config"]
+    kept, outputs = max(_count(config, "kept", 1, least=0), 1), _count(config, "outputs", 1)
+    if kept > _ngram_rows(config):
+        raise _Refusal(f"layer {_text(config.get('name'))!r} keeps {kept} rows of a table of {_ngram_rows(config)}")
+    return [(f"{folder}/vars/0", (kept,), "int32"), (f"{folder}/vars/1", (kept, outputs), "float16"),
+            (f"{folder}/vars/2", (outputs,), _dtype(config))]
+
+
+def _none(layer: dict, folder: str) -> list:
+    return []
+
+
+# Each layer class our models hold (ALLOWED_OBJECTS) -> its arrays (path, shape, dtype), from its
+# serialized layer and its folder in the weights file. Functional models are walked by
+# ``_model_arrays``.
+LAYER_ARRAYS: dict[str, Callable[[dict, str], list]] = {
+    "InputLayer": _none, "KeepTokens": _none, "SpatialDropout1D": _none, "Dropout": _none,
+    "NotEqual": _none, "GlobalAveragePooling1D": _none, "Activation": _none,
+    "TextToIds": _none,  # its vocabulary is in config.json; its lookup table holds no array
+    "Embedding": lambda layer, folder: [(f"{folder}/vars/0", (_count(layer["config"], "input_dim"),
+                                                              _count(layer["config"], "output_dim")),
+                                         _dtype(layer["config"]))],
+    "Dense": _dense,
+    "LSTM": lambda layer, folder: _recurrent(layer, _input_width(layer), folder),
+    "GRU": lambda layer, folder: _recurrent(layer, _input_width(layer), folder),
+    "Bidirectional": _bidirectional,
+    "NGramLogits": _ngram_logits,
+    "CompactNGramLogits": _compact_ngram_logits,
+    "BagOfWords": lambda layer, folder: [(f"{folder}/vars/0", (_count(layer["config"], "vocab_size"),),
+                                          _dtype(layer["config"]))],
+    "Mix": lambda layer, folder: [(f"{folder}/vars/0", (_count(layer["config"], "halves", 1),),
+                                   _dtype(layer["config"])),
+                                  (f"{folder}/vars/1", (_count(layer["config"], "outputs", 1),),
+                                   _dtype(layer["config"]))],
+}
+# Functional models nest (the text model around the classifier), never deeper than this.
+_MAX_DEPTH = 4
+
+
+def _model_arrays(model: dict, prefix: str, depth: int = 0) -> list:
+    """The arrays of a functional model's layers, in the order of its layers."""
+    layers = (model.get("config") or {}).get("layers")
+    if depth > _MAX_DEPTH or not isinstance(layers, list):
+        raise _Refusal("its config is not a functional model of layers")
+    arrays = []
+    for layer, folder in zip(layers, weight_folders(layers)):
+        if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
+            raise _Refusal("its config holds a layer that is not a serialized layer")
+        kind, where = layer.get("class_name"), f"{prefix}{folder}"
+        if kind == "Functional":
+            arrays += _model_arrays(layer, f"{where}/layers/", depth + 1)
+        elif kind in LAYER_ARRAYS:
+            arrays += [(path, shape, dtype, layer["config"].get("name")) for path, shape, dtype
+                       in LAYER_ARRAYS[kind](layer, where)]
+        else:
+            raise _Refusal(f"its config holds a layer of class {_text(kind)}, whose weights sentiment-cli "
+                           "does not know")
+    return arrays
+
+
+def expected_arrays(config) -> dict[str, tuple[tuple[int, ...], str, str]]:
+    """Every array a model's config.json implies in its weights file: path -> (shape, dtype, the
+    layer's name). Raises _Refusal for a config that is no functional model of known layers."""
+    if not isinstance(config, dict) or config.get("class_name") != "Functional":
+        raise _Refusal("its config is not a functional model")
+    expected = {}
+    for path, shape, dtype, name in _model_arrays(config, "layers/"):
+        if path in expected:
+            raise _Refusal(f"two layers claim the weights {path}")
+        expected[path] = (tuple(shape), dtype, _text(name))
+    return expected
+
+
+def _check_weights(handle, expected: dict) -> dict:
+    """The datasets of the opened weights file, once each is one the config implies, of its shape and
+    dtype, stored in the file itself (no link outside it, no external or virtual data) and storing
+    most of the bytes it declares. Only metadata is read: shapes, dtypes, storage sizes."""
+    import h5py
+    import numpy as np
+
+    found, problems = {}, []
+
+    def visit(name, link):
+        if problems:
+            return True  # stop at the first
+        if not isinstance(link, h5py.HardLink):
+            problems.append(f"its weights file links {_text(name)!r} elsewhere ({type(link).__name__})")
+            return True
+        item = handle.get(name)
+        if isinstance(item, h5py.Group):
+            return None
+        if not isinstance(item, h5py.Dataset):
+            problems.append(f"its weights file holds {_text(name)!r}, neither a group nor an array")
+        elif name not in expected:
+            problems.append(f"its weights file holds an array no layer uses, {_text(name)!r} "
+                            f"(declared {item.shape} {item.dtype})")
+        else:
+            shape, dtype, layer = expected[name]
+            declared = math.prod(item.shape) * item.dtype.itemsize
+            if item.shape != shape or item.dtype != np.dtype(dtype):
+                problems.append(f"its weights file declares {_text(name)!r} of layer {layer!r} as {item.shape} "
+                                f"{item.dtype}, where the config implies {shape} {dtype}")
+            elif item.external or item.is_virtual:
+                problems.append(f"its weights file keeps {_text(name)!r} outside itself")
+            elif declared > RATIO_FLOOR and declared > MAX_RATIO * item.id.get_storage_size():
+                problems.append(f"its weights file declares {_text(name)!r} as {declared} bytes but stores "
+                                f"{item.id.get_storage_size()}")
+            else:
+                found[name] = item
+        return True if problems else None
+
+    handle.visititems_links(visit)
+    if problems:
+        raise _Refusal(problems[0])
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise _Refusal(f"its weights file lacks {missing[0]!r}, which layer {expected[missing[0]][2]!r} needs"
+                       + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return found
+
+
+class ModelFile:
+    """A model file that passed ``open_model``: its parsed ``config``, and its weight arrays
+    (``arrays``: path -> (shape, dtype, layer name)), each read only through ``read``."""
+
+    def __init__(self, path: Path, config: dict, arrays: dict, datasets: dict):
+        self.path, self.config, self.arrays = path, config, arrays
+        self._datasets = datasets
+
+    def read(self, name: str):
+        """The array ``name`` (one of ``arrays``) as a NumPy array."""
+        try:
+            return self._datasets[name][()]
+        except (OSError, ValueError) as exc:
+            raise _damaged(self.path, f"its weights file cannot be read: {exc}") from None
+
+
+@contextlib.contextmanager
+def open_model(path) -> Iterator[ModelFile]:
+    """The guard for an untrusted .keras archive, run before either engine reads anything: its
+    members (names, count, sizes and compression ratios: ``MEMBER_LIMITS``, ``MAX_RATIO``),
+    config.json's allow-list (``disallowed``), and every array of model.weights.h5 against what
+    the config implies (``expected_arrays``), from the HDF5 metadata, before any array is read.
+    Yields the ModelFile that passed, open; RunError, one line naming the file, for what did not."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = _members(path, archive)
+            config = _parse_config(path, _read_member(archive, members[CONFIG_MEMBER]))
+            _check_allowed(path, config)
+            weights = io.BytesIO(_read_member(archive, members[WEIGHTS_MEMBER]))
+    except _ZIP_ERRORS as exc:
+        raise _damaged(path, f"not a readable zip archive: {exc}") from None
+    try:
+        expected = expected_arrays(config)
+        try:
+            handle = h5py.File(weights, "r")
+        except (OSError, ValueError) as exc:
+            raise _damaged(path, f"its {WEIGHTS_MEMBER} is not an HDF5 file: {exc}") from None
+        with handle:
+            try:
+                datasets = _check_weights(handle, expected)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise _damaged(path, f"its {WEIGHTS_MEMBER} cannot be read: {exc}") from None
+            yield ModelFile(path, config, expected, datasets)
+    except _Refusal as exc:
+        raise _refused(path, str(exc)) from None
+
+
+def check_model_file(path) -> None:
+    """Refuse (RunError) a model file that ``open_model`` refuses: run before Keras reads it."""
+    with open_model(path):
+        pass

@@ -8,16 +8,20 @@ that fails the test.
 """
 
 import ast
+import io
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
 from helpers import TINY, invoke, write_labeled
 
-from sentiment_cli import runs, safety
+from sentiment_cli import npmodel, runs, safety
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.errors import RunError
 from sentiment_cli.model import build_model
@@ -203,6 +207,7 @@ def test_every_model_kind_the_project_builds_passes_the_allow_list(tmp_path, kin
     model = build_model(config, vocab_size=VOCAB, embeddings=embeddings, idf=np.ones(VOCAB))
     runs.save_model(tmp_path / "m.keras", model, tokenizer, config)
     assert safety.disallowed(safety.read_model_config(tmp_path / "m.keras")) == []
+    assert_arrays_as_expected(tmp_path / "m.keras")
     loaded = runs.load_model(tmp_path / "m.keras")
     x = np.array([[2, 3, 4, 0]], dtype="int32")
     assert np.allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), atol=1e-6)
@@ -220,8 +225,199 @@ def test_names_from_the_file_cannot_break_the_message_line():
     assert len(found) == 1 and "\n" not in found[0]
 
 
-def test_the_safety_module_imports_only_the_standard_library_and_errors():
+def test_the_safety_module_imports_neither_tensorflow_nor_keras():
     tree = ast.parse(open(safety.__file__, encoding="utf-8").read())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"__future__", "json", "zipfile", "pathlib", "sentiment_cli.errors", "sentiment_cli.config"}
+    assert imported <= {"__future__", "contextlib", "io", "json", "math", "re", "zipfile", "pathlib", "typing",
+                        "h5py", "numpy", "sentiment_cli.errors", "sentiment_cli.config"}
+
+
+# ---- the archive and its weights (safety.open_model): refused before either engine reads an array ----
+
+WEIGHTS = "model.weights.h5"
+HEAD_BIAS = "layers/functional/layers/dense/vars/1"  # the "head" Dense layer's bias: (2,) in the tiny runs
+
+
+def assert_arrays_as_expected(path):
+    """The guard's arrays are exactly the file's datasets, with their shapes and dtypes."""
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read(WEIGHTS)), "r") as handle:
+        datasets = {}
+        handle.visititems(lambda name, item: datasets.update({name: (item.shape, str(item.dtype))})
+                          if isinstance(item, h5py.Dataset) else None)
+    with safety.open_model(path) as model_file:
+        assert {name: (shape, dtype) for name, (shape, dtype, _) in model_file.arrays.items()} == datasets
+
+
+def rewrite_weights(src, dst, edit=None, extra=None, drop=None, compress=False, pad=0):
+    """Copy the .keras archive ``src`` to ``dst`` with ``edit`` applied to its opened weights file,
+    the member ``drop`` left out, ``extra`` members added, or its weights member followed by ``pad``
+    zero bytes (and deflated)."""
+    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w") as new:
+        for info in old.infolist():
+            if info.filename == drop:
+                continue
+            data = old.read(info)
+            if info.filename == WEIGHTS and edit is not None:
+                buffer = io.BytesIO(data)
+                with h5py.File(buffer, "r+") as handle:
+                    edit(handle)
+                data = buffer.getvalue()
+            if info.filename == WEIGHTS and pad:
+                padded = zipfile.ZipInfo(WEIGHTS)
+                padded.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+                with new.open(padded, "w") as member:
+                    member.write(data)
+                    for _ in range(pad >> 20):
+                        member.write(bytes(1 << 20))
+                continue
+            new.writestr(info, data)
+        for name, data in (extra or {}).items():
+            new.writestr(name, data)
+    return dst
+
+
+def declare_huge_unused_array(handle):
+    # a chunked dataset with no chunk written: 4 TiB declared, nothing stored, the file stays tiny
+    handle.create_dataset("layers/functional/layers/dense/vars/2", shape=(1 << 20, 1 << 20), dtype="float32",
+                          chunks=(64, 64))
+
+
+def bias_of_another_shape(handle):
+    del handle[HEAD_BIAS]
+    handle.create_dataset(HEAD_BIAS, data=[0.0, 0.0, 0.0], dtype="float32")
+
+
+def bias_linked_outside(handle):
+    del handle[HEAD_BIAS]
+    handle[HEAD_BIAS] = h5py.ExternalLink("/elsewhere/weights.h5", "/bias")
+
+
+def run_with_model(trained, tmp_path, **changes):
+    """A copy of the "demo" run whose best.keras is rewritten (``rewrite_weights``); its models directory."""
+    models = tmp_path / "models"
+    shutil.copytree(trained / "demo", models / "demo")
+    rewrite_weights(trained / "demo" / runs.MODEL_FILE, models / "demo" / runs.MODEL_FILE, **changes)
+    return models
+
+
+def assert_one_line_refusal(result, path, named):
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: refused, "), result.output
+    assert named in lines[0] and "Traceback" not in result.output
+
+
+CRAFTED_WEIGHTS = {
+    "unused-array": (  # declared (2^20, 2^20) float32
+        dict(edit=declare_huge_unused_array),
+        "holds an array no layer uses, 'layers/functional/layers/dense/vars/2' (declared (1048576, 1048576) float32)"),
+    "shape": (  # a weight whose shape disagrees with the config
+        dict(edit=bias_of_another_shape),
+        f"declares '{HEAD_BIAS}' of layer 'head' as (3,) float32, where the config implies (2,) float32"),
+    "external-link": (
+        dict(edit=bias_linked_outside), f"its weights file links '{HEAD_BIAS}' elsewhere (ExternalLink)"),
+    "member-name": (
+        dict(drop="metadata.json", extra={"../metadata.json": b"{}"}),
+        "the archive holds a member named '../metadata.json'"),
+    "member-count": (
+        dict(extra={"assets/notes.txt": b"x"}), "the archive has 4 members, more than the 3 Keras writes"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED_WEIGHTS))
+def test_cli_test_refuses_a_crafted_archive_in_one_line(trained, tmp_path, keras_never_loads, case):
+    options, named = CRAFTED_WEIGHTS[case]
+    models = run_with_model(trained, tmp_path, **options)
+    for engine in ("auto", "numpy", "tensorflow"):
+        result = invoke("test", "demo", "--input", "-", "--output", "-", "--models-dir", models, "--engine", engine,
+                        input="great fun\n")
+        assert_one_line_refusal(result, models / "demo" / runs.MODEL_FILE, named)
+
+
+@pytest.mark.parametrize("case", list(CRAFTED_WEIGHTS))
+def test_both_engines_refuse_a_crafted_archive(trained, tmp_path, keras_never_loads, case):
+    options, named = CRAFTED_WEIGHTS[case]
+    models = run_with_model(trained, tmp_path, **options)
+    for engine in ("numpy", "tensorflow"):
+        with pytest.raises(RunError, match="refused, ") as info:
+            runs.load_run(models, "demo", engine=engine)
+        assert named in str(info.value) and "\n" not in str(info.value)
+
+
+def test_export_refuses_a_crafted_archive(trained, tmp_path, keras_never_loads):
+    options, named = CRAFTED_WEIGHTS["unused-array"]
+    models = run_with_model(trained, tmp_path, **options)
+    result = invoke("export", "demo", tmp_path / "exported", "--models-dir", models)
+    assert_one_line_refusal(result, models / "demo" / runs.MODEL_FILE, named)
+    assert not (tmp_path / "exported").exists()
+
+
+def test_an_unused_array_is_never_read(trained, tmp_path, monkeypatch):
+    path = rewrite_weights(trained / "demo" / runs.MODEL_FILE, tmp_path / "m.keras", declare_huge_unused_array)
+    read, original = [], h5py.Dataset.__getitem__
+
+    def spy(self, key):
+        read.append(self.name)
+        return original(self, key)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    try:
+        npmodel.load(path)
+        refusal = None
+    except RunError as exc:
+        refusal = str(exc)
+    assert "/layers/functional/layers/dense/vars/2" not in read
+    assert read == [] and refusal is not None and "an array no layer uses" in refusal
+
+
+PEAK = """
+import resource, sys
+from sentiment_cli.cli import cli
+try:
+    cli(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)  # KiB on Linux: MiB
+sys.exit(code)
+"""
+# Linux keeps a process's peak memory across exec (getrusage(2)): a child started by this test
+# process, which holds TensorFlow, would start at its peak. A small Python between them starts clean.
+RELAY = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+
+
+def test_a_weights_member_that_inflates_to_400_mb_is_refused_in_little_memory(trained, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(trained / "demo", models / "demo")
+    path = models / "demo" / runs.MODEL_FILE
+    rewrite_weights(trained / "demo" / runs.MODEL_FILE, path, pad=400 << 20, compress=True)
+    assert path.stat().st_size < 2 << 20  # zeros deflate about 1,000 times
+    done = subprocess.run([sys.executable, "-c", RELAY, sys.executable, "-c", PEAK, "test", "demo",
+                           "--models-dir", str(models), "--input", "-", "--output", "-", "-q"],
+                          input="great fun\n", capture_output=True, text=True, timeout=300)
+    *lines, peak = done.stderr.strip().splitlines()
+    assert done.returncode == 1, done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: refused, its {WEIGHTS} inflates from "), lines
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert int(peak) < 300, f"peak memory {peak} MB"
+
+
+def test_a_good_run_passes_the_guard_and_both_engines_agree(trained):
+    texts = ["great fun movie", "i hate it", "so so", "love love love it", "zzz unknown words"]
+    for name in ("demo", "bag"):
+        assert_arrays_as_expected(trained / name / runs.MODEL_FILE)
+        numpy_run, keras_run = runs.load_run(trained, name, engine="numpy"), runs.load_run(trained, name)
+        seqs = numpy_run.tokenizer.encode_arrays(texts, engine="numpy")
+        ids = np.zeros((len(seqs), max(map(len, seqs))), dtype="int32")
+        for i, seq in enumerate(seqs):
+            ids[i, :len(seq)] = seq
+        expected = np.asarray(keras_run.model(ids, training=False))
+        assert np.allclose(numpy_run.model(ids), expected, rtol=1e-5, atol=1e-6)
+        assert len(set(expected.ravel().round(6))) > 1  # the texts differ
+
+
+def test_every_layer_class_allowed_has_its_weights_known():
+    layers = {class_name for module, class_name, _ in safety.ALLOWED_OBJECTS
+              if module and (module.startswith("keras.layers") or module.startswith("sentiment_cli")
+                             or class_name == "NotEqual")}
+    assert layers <= set(safety.LAYER_ARRAYS)

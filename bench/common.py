@@ -58,12 +58,13 @@ def run_split(run, texts: list[str], y):
     whose text is one of the run's validation texts (its split.json) validate; for a run made before
     runs recorded their split, the split is drawn again from the file's order and the run's seed."""
     from sentiment_cli import runs
-    from sentiment_cli.encoding import draw_split, split_by_hashes
+    from sentiment_cli.encoding import split_by_hashes, stratified_split, text_hash
 
     path = run.path / runs.SPLIT_FILE
     if path.exists():
         return split_by_hashes(texts, runs.read_json(path)["validation"])
-    return draw_split(texts, y, run.config.val_ratio, run.config.seed)
+    _, val_idx = stratified_split(y, run.config.val_ratio, run.config.seed)  # as semi redraws it
+    return split_by_hashes(texts, {text_hash(texts[i]) for i in val_idx})
 
 
 def parse_overrides(pairs: list[str]) -> dict:

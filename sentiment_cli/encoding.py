@@ -111,6 +111,50 @@ def hash_set(record: dict) -> set[str] | None:
     return set(record["hashes"])
 
 
+class TextGroups(NamedTuple):
+    """Labeled rows grouped by text (``text_hash``): what a split or a fold deals, so that the
+    copies of a text go together and a frequent text weighs as one text, not as its copies.
+
+    A text whose copies carry different labels is one group, dealt as its most frequent label
+    (ties: the class that sorts first); its rows keep their own labels. Groups are numbered in the
+    order of their keys (sorted), so a draw over them does not depend on the file's order."""
+
+    of_row: np.ndarray  # each row's group, 0 .. len(keys) - 1
+    keys: np.ndarray  # each group's key (the text's hash), sorted
+    label: np.ndarray  # each group's class: the most frequent among its rows
+
+    def per_class(self, classes: int) -> np.ndarray:
+        """Distinct texts of each class (groups dealt as that class)."""
+        return np.bincount(self.label, minlength=classes)
+
+
+def group_rows(keys, y: np.ndarray) -> TextGroups:
+    """Rows grouped by ``keys`` (one per row: a text's hash, or any id), each group's class the
+    most frequent of its rows' classes ``y``. The one grouping the split (``draw_split``) and the
+    folds (``label_issues.stratified_folds``) use."""
+    y = np.asarray(y, dtype=np.int64)
+    keys, of_row = np.unique(np.asarray(keys), return_inverse=True)
+    of_row = of_row.ravel()
+    votes = np.zeros((len(keys), int(y.max(initial=0)) + 1), dtype=np.int64)
+    np.add.at(votes, (of_row, y), 1)
+    return TextGroups(of_row, keys, votes.argmax(axis=1))
+
+
+def text_groups(texts: list[str], y: np.ndarray) -> TextGroups:
+    """The labeled rows grouped by text identity (``text_hash``): see ``TextGroups``."""
+    return group_rows([text_hash(t) for t in texts], y)
+
+
+def too_few_texts(path, label: str, distinct: int, rows: int, needs: str) -> DataError:
+    """The refusal of a class with fewer than two distinct texts (``TextGroups.per_class``);
+    needs: what needs two, and why."""
+    has = "only one distinct text" if distinct else "no text of its own"
+    copies = f" ({rows} rows)" if rows > 1 else ""
+    mixed = "; each of its rows is a copy of a text labeled otherwise more often" if not distinct else ""
+    return DataError(path, f"label {label!r} has {has}{copies}, and {needs}{mixed}",
+                     fix="Add other texts of that class (better: dozens), or leave its rows out")
+
+
 # ---- the split ----
 @dataclass
 class Split:
@@ -125,11 +169,33 @@ class Split:
         return {"digest": "blake2b-64 of encoding.normalize(text)", "validation": self.hashes}
 
 
-def draw_split(texts: list[str], y: np.ndarray, val_ratio: float, seed: int) -> Split:
-    """A new split: each class's share drawn by the seed; then every row whose text equals a
-    validation text's (after ``normalize``) validates too, so no text stands on both sides."""
-    _, val_idx = stratified_split(y, val_ratio, seed)
-    return split_by_hashes(texts, sorted({text_hash(texts[i]) for i in val_idx}))
+def draw_split(texts: list[str], y: np.ndarray, val_ratio: float, seed: int, path="labels",
+               labels: list[str] | None = None) -> Split:
+    """A new split, drawn among distinct texts (``text_groups``), class by class: each class's
+    share of its distinct texts validates, chosen by the seed, with every copy of each; at least
+    one distinct text of each class trains and one validates, or a ``DataError`` says which class
+    cannot. Drawn by text, not by row: a text's copies do not make it likelier to validate, and a
+    class of few texts with many copies keeps texts to train on. A text whose copies carry
+    different labels is dealt as its most frequent label (``TextGroups``).
+
+    A recorded split is never drawn again: ``split_by_hashes`` rebuilds it (up to 0.6.1 splits
+    were drawn by rows, ``stratified_split``, then widened to the copies of each drawn text)."""
+    y = np.asarray(y)
+    groups = text_groups(texts, y)
+    rng = np.random.default_rng(seed)
+    val = []
+    for cls in np.unique(y):
+        members = rng.permutation(np.flatnonzero(groups.label == cls))
+        if len(members) < 2:
+            raise too_few_texts(path, labels[cls] if labels else str(cls), len(members), int(np.sum(y == cls)),
+                                "the validation split needs two of each class, one to train and one to validate")
+        n_val = min(max(int(round(len(members) * val_ratio)), 1), len(members) - 1)
+        val.append(members[:n_val])
+    val_groups = np.concatenate(val) if val else np.zeros(0, dtype=np.int64)
+    is_val = np.zeros(len(groups.keys), dtype=bool)
+    is_val[val_groups] = True
+    row_val = is_val[groups.of_row]  # as split_by_hashes would rebuild it, without hashing again
+    return Split(np.flatnonzero(~row_val), np.flatnonzero(row_val), sorted(groups.keys[val_groups].tolist()))
 
 
 def split_by_hashes(texts: list[str], hashes) -> Split:
@@ -181,7 +247,10 @@ def fit_idf(seqs: list[np.ndarray], vocab_size: int) -> np.ndarray:
 
 
 def stratified_split(y: np.ndarray, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split that keeps each class's share; every class keeps a training example."""
+    """Seeded split of rows that keeps each class's share; every class keeps a training example.
+
+    Runs made with 0.6.1 or earlier drew their validation rows so (then widened them to the copies of
+    each drawn text); semi redraws it for a run that records no split. New splits: ``draw_split``."""
     rng = np.random.default_rng(seed)
     train, val = [], []
     for cls in np.unique(y):

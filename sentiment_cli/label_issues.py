@@ -3,7 +3,9 @@
 Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in
 Dataset Labels", JAIR 70, 2021), with the n-gram half as the classifier:
 
-1. Out-of-fold probabilities: the rows are cut into K stratified folds (seeded); for each fold the
+1. Out-of-fold probabilities: the rows are cut into K stratified folds (seeded) of distinct texts,
+   the copies of a text in one fold (``encoding.group_rows``), and K no more than the distinct
+   texts of the rarest class, so that no class is held out whole (``fold_count``); for each fold the
    n-gram half (``ngrams.NGramLogits``: naive Bayes ratios, then L-BFGS logistic regression) is
    fitted on the other folds only and gives the probabilities of the held-out one. So no row's
    own label is used to predict it, not even through the choice of C: each fold's C is chosen
@@ -34,8 +36,7 @@ import numpy as np
 from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import LabeledData, sort_labels
-from sentiment_cli.encoding import Encoder, text_hash
-from sentiment_cli.errors import DataError
+from sentiment_cli.encoding import Encoder, group_rows, text_hash, too_few_texts
 from sentiment_cli.fit.ngram import NGRAM_C_GRID, layer_matrix, ngram_buckets_for
 
 MAX_FOLDS = 5  # what cross-validation usually takes; fewer for a class with fewer rows
@@ -81,29 +82,42 @@ class LabelIssues:
                 "issues": [issue.to_dict() for issue in self.issues[:top]]}
 
 
-def default_folds(y: np.ndarray) -> int:
-    """5 folds, fewer when a class has fewer rows (each fold should hold one of each), at least 2."""
-    return max(2, min(MAX_FOLDS, int(np.bincount(y).min())))
+def default_folds(y: np.ndarray, groups: np.ndarray | None = None) -> int:
+    """5 folds, fewer when a class has fewer rows (each fold should hold one of each), at least 2.
+
+    groups: one key per row (``encoding.text_hash``): then a class's distinct texts are counted,
+    not its rows, since the copies of a text share a fold (``stratified_folds``)."""
+    return max(2, min(MAX_FOLDS, int(class_sizes(y, groups).min())))
+
+
+def class_sizes(y: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """What each present class deals into folds: its rows, or with groups its distinct texts
+    (``encoding.group_rows``: a text whose copies disagree counts for its most frequent label)."""
+    y = np.asarray(y)
+    present = np.unique(y)
+    if groups is None:
+        return np.bincount(y)[present]
+    return group_rows(groups, y).per_class(int(y.max()) + 1)[present]
 
 
 def stratified_folds(y: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
     """Each row's fold (0..folds-1): every class's rows shuffled by the seed, then dealt in turn.
 
     groups: rows of one group (copies of a text: ``encoding.text_hash``) share a fold, dealt by
-    the class of their first row. Otherwise a copy with the same wrong label, in another fold,
-    would teach the model that label for its twin, and the twin would not be found.
+    the group's class (``encoding.group_rows``: the most frequent label of its rows). Otherwise a
+    copy with the same wrong label, in another fold, would teach the model that label for its
+    twin, and the twin would not be found. A class of at least ``folds`` groups has one in every
+    fold (``class_sizes`` counts them); with fewer, some folds' training sides hold all of it.
     """
     rng = np.random.default_rng(seed)
-    if groups is None:
-        groups = np.arange(len(y))
-    _, first, group = np.unique(groups, return_index=True, return_inverse=True)
-    group_fold = np.empty(len(first), dtype=np.int64)
+    grouped = group_rows(np.arange(len(y)) if groups is None else groups, y)
+    group_fold = np.empty(len(grouped.keys), dtype=np.int64)
     start = 0  # each class starts dealing where the last ended, so the folds' sizes differ by one at most
     for k in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y[first] == k))
+        members = rng.permutation(np.flatnonzero(grouped.label == k))
         group_fold[members] = (start + np.arange(len(members))) % folds
         start = (start + len(members)) % folds
-    return group_fold[group.ravel()]
+    return group_fold[grouped.of_row]
 
 
 def probabilities(layer, x) -> np.ndarray:
@@ -179,12 +193,34 @@ def confident_issues(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return rows[np.argsort(self_confidence, kind="stable")], suggested, thresholds
 
 
+def fold_count(y: np.ndarray, groups: np.ndarray, labels: list[str], path, asked: int | None = None) -> int:
+    """The folds for these rows: ``asked`` (default ``MAX_FOLDS``), fewer (said on stderr) when a
+    class has fewer distinct texts, since the copies of a text share a fold and a class held out
+    whole would get an out-of-fold probability of about 0, and a threshold of about 0 with it. A
+    class of one distinct text (its copies), which even 2 folds would hold out whole, is refused."""
+    sizes = class_sizes(y, groups)
+    present = np.unique(y)
+    fewest = int(sizes.min())
+    rarest = labels[int(present[int(sizes.argmin())])]
+    if fewest < 2:
+        raise too_few_texts(path, rarest, fewest, int(np.sum(y == present[int(sizes.argmin())])),
+                            "out-of-fold probabilities need two of each class: a class in one fold is never "
+                            "seen by the model that predicts it")
+    wanted = asked or MAX_FOLDS
+    if wanted > fewest:
+        print(f"note: label {rarest!r} has {fewest} distinct texts (copies share a fold): {fewest} folds, "
+              f"not {wanted}", file=sys.stderr)
+        return fewest
+    return wanted
+
+
 def find_label_issues(data: LabeledData, config: TrainConfig | None = None, folds: int | None = None,
                       seed: int | None = None, progress: bool = False) -> LabelIssues:
     """The rows of ``data`` (``data.read_labeled``) whose labels the out-of-fold n-gram
     probabilities contradict, ranked. config: the ``TrainConfig`` train would use (vocab_size,
     ngram, ngram_buckets, ngram_min_count, ngram_max_length, truncating, normalize, ngram_c; its
-    seed when ``seed`` is None). folds: default ``default_folds``."""
+    seed when ``seed`` is None). folds: default ``MAX_FOLDS``; fewer when a class has fewer
+    distinct texts (``fold_count``)."""
     from sentiment_cli.ngrams import NGramLogits
 
     config = replace(config or TrainConfig(), model="ngram")  # the n-gram half reads ngram_max_length tokens
@@ -192,16 +228,8 @@ def find_label_issues(data: LabeledData, config: TrainConfig | None = None, fold
     encoder = Encoder.from_config(config)
     encoder.labels = sort_labels(set(data.labels))
     y = encoder.encode_labels(data.labels, data.path, data.lines)
-    counts = np.bincount(y, minlength=len(encoder.labels))
-    fewest, rarest = int(counts.min()), encoder.labels[int(counts.argmin())]
-    if fewest < 2:
-        raise DataError(data.path, f"label {rarest!r} has only one row, and out-of-fold probabilities need two of "
-                        "each class", fix="Add rows of that class or leave its row out")
-    folds = folds or default_folds(y)
-    if folds > fewest:
-        raise DataError(data.path, f"{folds} folds need {folds} rows of each class, and "
-                        f"{rarest!r} has {fewest}",
-                        fix=f"Use --folds {max(2, fewest)} or fewer")
+    copies = np.array([text_hash(t) for t in data.texts])
+    folds = fold_count(y, copies, encoder.labels, data.path, folds)
 
     encoder.fit(data.texts, config.vocab_size, progress=progress)
     seqs = encoder.sequences(data.texts, progress=progress)
@@ -210,7 +238,6 @@ def find_label_issues(data: LabeledData, config: TrainConfig | None = None, fold
     layer.build(None)
     x = layer_matrix(layer, seqs)
 
-    copies = np.array([text_hash(t) for t in data.texts])
     p, chosen = out_of_fold(layer, x, y, stratified_folds(y, folds, seed, copies), config, progress)
     ranked, suggested, thresholds = confident_issues(p, y)
     labels = encoder.labels

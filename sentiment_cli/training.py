@@ -296,7 +296,7 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         elif job.split_from:
             split = _split_from(job, data.texts)
         else:
-            split = draw_split(data.texts, y, job.config.val_ratio, job.config.seed)
+            split = draw_split(data.texts, y, job.config.val_ratio, job.config.seed, job.data.path, encoder.labels)
         for warning in check_split(split, y, encoder.labels, job.data.path):
             print(f"warning: {warning}", file=sys.stderr)
         if not resumed:

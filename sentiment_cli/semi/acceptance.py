@@ -89,7 +89,7 @@ def labeled_folds(ngrams, config: TrainConfig, texts: list, rows: Rows, unlabele
     layer = NGramLogits(ngrams.vocab_size, ngrams.outputs, ngrams.ngram, ngrams.buckets)
     layer.build(None)
     hashes = np.array([text_hash(t) for t in texts])
-    fold = stratified_folds(rows.y, default_folds(rows.y), config.seed, hashes)
+    fold = stratified_folds(rows.y, default_folds(rows.y, hashes), config.seed, hashes)
     fold_of = dict(zip(hashes.tolist(), fold.tolist()))
     unlabeled_fold = np.array([fold_of.get(text_hash(t), -1) for t in unlabeled], dtype=np.int64)
     return LabeledFolds(layer, layer_matrix(layer, rows.seqs), np.asarray(rows.y), fold,

@@ -245,7 +245,7 @@ _HYPERPARAMETERS = [name for name in TrainConfig.__dataclass_fields__ if name !=
 _DATA_PARAMETERS = {"path": "train_path", "format": "fmt", "on_bad_lines": "on_bad_lines",
                     "columns": {"text": "text_column", "label": "label_column", "id": "id_column"}}
 _TRAIN_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labels", "train": _DATA_PARAMETERS,
-                     "unlabeled": {"path": "unlabeled_path"}, "split_from": "split_from"}
+                     "unlabeled": {"path": "unlabeled_path"}, "split_from": "split_from", "folds": "folds"}
 
 
 def _given(ctx, name: str) -> bool:
@@ -289,6 +289,11 @@ def _asked(ctx, options: dict, parameters: dict) -> dict:
               help="An example with an empty text or a NUL byte: stop with its line (error), or leave it out "
                    "with a warning (warn) or silently (skip); the count is saved in the run.")
 @hyperparameter_options
+@click.option("--folds", default="auto", show_default=True, callback=lambda ctx, param, value: _folds(value),
+              help="K (2 or more): K trainings, each validated on its own fold of distinct texts (stratified), "
+                   "then the final model on every row with the epochs, C and mix the folds chose; metrics.json "
+                   "gets their cross_validation figures. auto: 5 folds when --val-ratio would validate fewer "
+                   "than 500 rows (fewer folds for a class with fewer distinct texts). off: one validation split.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of this name.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted training of RUN after its last committed epoch, with the options and "
@@ -306,7 +311,7 @@ def _asked(ctx, options: dict, parameters: dict) -> dict:
                    "its own TF_CONFIG; only the chief, worker 0, writes the run). Each step splits one "
                    "--batch-size batch among the replicas.")
 def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabeled_path, freeze_embeddings,
-          split_from, on_bad_lines, overwrite, resume, models_dir, quiet, as_json, show_summary, tensorboard, strategy, **kwargs):
+          split_from, on_bad_lines, folds, overwrite, resume, models_dir, quiet, as_json, show_summary, tensorboard, strategy, **kwargs):
     """Train a classifier on labeled text and save it as models/RUN.
 
     The run directory gets config.json, tokenizer.json, best.keras, history.csv and
@@ -339,7 +344,7 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
                          freeze_embeddings=freeze_embeddings)
     job = TrainJob(models_dir, run, config, DataSpec(train_path, fmt, _columns(kwargs), on_bad_lines),
                    DataSpec(unlabeled_path) if unlabeled_path else None,
-                   [label.strip() for label in labels.split(",")] if labels else None, split_from)
+                   [label.strip() for label in labels.split(",")] if labels else None, split_from, folds)
     options = RunOptions(overwrite, not quiet, show_summary, tensorboard, distribution)
     if resume:
         path, metrics = resume_run(models_dir, run, _asked(ctx, job.options(), _TRAIN_PARAMETERS), options)
@@ -352,8 +357,15 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
         click.echo(f"worker {distribution.worker} of {distribution.workers} done: the chief (worker 0) saves the run")
         return
     click.echo(f"run saved to {path}")
-    epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
-    click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, {metrics['train_seconds']:.1f} s")
+    cv = metrics.get("cross_validation")
+    if cv:
+        epochs = f"; final model: {cv['choices']['epochs']} epochs" if "epochs" in cv.get("choices", {}) else ""
+        click.echo(f"cross-validated accuracy {cv['accuracy_mean']:.4f} +- {cv['accuracy_sd']:.4f}, macro F1 "
+                   f"{cv['macro_f1_mean']:.4f} +- {cv['macro_f1_sd']:.4f} ({cv['folds']} folds{epochs}), "
+                   f"{metrics['train_seconds']:.1f} s")
+    else:
+        epochs = f" (network: best epoch {metrics['best_epoch']} of {metrics['epochs_run']})" if "best_epoch" in metrics else ""
+        click.echo(f"validation accuracy {metrics['best_val_accuracy']:.4f}{epochs}, {metrics['train_seconds']:.1f} s")
     if metrics.get("seconds_by_stage"):
         click.echo("seconds by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in metrics["seconds_by_stage"].items()))
     click.echo(_calibration_summary(metrics))
@@ -363,11 +375,21 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
 def _calibration_summary(metrics: dict) -> str:
     """The calibration error before and after the mix, worded so that a rise reads as worse."""
     before, after = round(metrics["ece_before"], 3), round(metrics["ece_after"], 3)
+    rows = "every row, cross-validated" if metrics.get("cross_validation") else "the validation rows"
     line = (f"calibration error (lower is better) {before:.3f} before the mix, {after:.3f} after "
-            "(out-of-fold on the validation rows)")
+            f"(out-of-fold on {rows})")
     if after > before:
         line += f": worse after the mix, by {after - before:.3f}"
     return line
+
+
+def _folds(value):
+    from sentiment_cli.crossval import parse_folds
+
+    try:
+        return parse_folds(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _pictures_hint(path) -> None:
@@ -388,7 +410,7 @@ def info(run, models_dir, as_json):
     Example:
         sentiment-cli info demo
     """
-    from sentiment_cli.runs import load_run
+    from sentiment_cli.runs import figure, load_run
 
     if as_json:  # JSON files only: no TensorFlow to import
         loaded = load_run(models_dir, run, with_model=False)
@@ -404,6 +426,7 @@ def info(run, models_dir, as_json):
     click.echo(f"labels      {', '.join(loaded.config.labels)}")
     click.echo(f"trained on  {rec.get('data', {}).get('train')} ({rec.get('data', {}).get('examples')} examples)")
     click.echo(f"vocabulary  {rec.get('vocabulary_size')} ids")
+    click.echo(f"accuracy    {figure(loaded.metrics) or '-'}")
     click.echo("hyperparameters")
     for name, value in loaded.config.to_dict().items():
         if name != "labels":
@@ -438,15 +461,15 @@ def list_command(as_json, models_dir):
     if not rows:
         click.echo(f"no runs in {models_dir}")
         return
-    click.echo(f"{'run':<24} {'labels':<20} {'model':<8} {'val acc':>8}  {'created':<25} {'MB':>8}")
+    click.echo(f"{'run':<24} {'labels':<20} {'model':<8} {'accuracy':<22}  {'created':<25} {'MB':>8}")
     for row in rows:
         if "problem" in row:
             click.echo(f"{row['run']:<24} {row['problem']}")
             continue
         labels = ",".join(row["labels"] or [])
         labels = labels if len(labels) <= 20 else labels[:19] + "…"  # cut, and said so
-        accuracy = f"{row['val_accuracy']:.4f}" if isinstance(row["val_accuracy"], (int, float)) else "-"
-        click.echo(f"{row['run']:<24} {labels:<20} {str(row['model']):<8} {accuracy:>8}  "
+        accuracy = row.get("figure") or "-"  # says which: "cv 5-fold 0.81 +- 0.04" or "val 0.85"
+        click.echo(f"{row['run']:<24} {labels:<20} {str(row['model']):<8} {accuracy:<22}  "
                    f"{str(row['created']):<25} {row['size_mb']:>8.2f}")
 
 

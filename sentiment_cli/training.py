@@ -467,6 +467,9 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         if folds:
             return _cross_validated_in(workspace, job, options, data, encoder, y, unlabeled, inputs, folds,
                                        read_seconds)
+        if resumed and workspace.inputs()["split"].get("cross_validation"):
+            raise RunError(f"{workspace.path} holds an unfinished cross-validated run, which commits nothing before "
+                           "it is finished: start again with --overwrite")
         if resumed:
             workspace.check_inputs({k: inputs[k] for k in ("files", "labels")}, hint="Restore them")
             split = split_by_hashes(data.texts, workspace.inputs()["split"]["validation"])

@@ -620,6 +620,10 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
                    "every problem in it is listed.")
 @click.option("--errors", type=click.IntRange(0), default=0, show_default=True,
               help="List the N most confidently wrong examples.")
+@click.option("--out-of-fold", is_flag=True,
+              help="A run trained with --folds, on its training file: score each row it trained on by its "
+                   "out-of-fold prediction (oof.json), not by the final model, which saw it; with --errors, its "
+                   "out-of-fold errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
 @click.option("--on-bad-lines", type=click.Choice(BAD_LINES),
               help="A row with an empty text or a NUL byte: stop (error), or leave it out with a warning (warn) or "
@@ -627,8 +631,8 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
 @data_options
 @prediction_options
 @models_dir_option
-def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_bad_lines, fmt, extra_runs, threshold,
-             chunk_size, batch_size, max_batch_tokens, engine, quiet, models_dir, **kwargs):
+def evaluate(runs, input_path, gold_path, predictions_path, errors, out_of_fold, as_json, on_bad_lines, fmt, extra_runs,
+             threshold, chunk_size, batch_size, max_batch_tokens, engine, quiet, models_dir, **kwargs):
     """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix.
 
     Of a run on labeled data, of a run on a test file whose labels are in a separate gold file
@@ -638,6 +642,7 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
     \b
     Examples:
         sentiment-cli evaluate demo --input data/training_label.txt --errors 5
+        sentiment-cli evaluate demo --input data/training_label.txt --out-of-fold --errors 10
         sentiment-cli evaluate demo --input testing_data.txt --gold testing_label.csv
         sentiment-cli evaluate --predictions result.csv --gold testing_label.csv
     """
@@ -663,7 +668,7 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
     policy = on_bad_lines or loaded[0].record.get("data", {}).get("on_bad_lines") or "error"
     data = DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0]), policy)
     options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet, larger_input)
-    report = evaluate_file(loaded, data, options, errors, gold)
+    report = evaluate_file(loaded, data, options, errors, gold, out_of_fold)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -672,6 +677,9 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, as_json, on_
         click.echo(f"warning: {report['rows_in_training_data']} of {report['examples']} rows of {input_path} are "
                    f"also in the training data of {', '.join(report['runs'])} (same text after normalization): "
                    "the figures overstate accuracy on unseen text", err=True)
+    if out_of_fold:
+        click.echo(f"{report['rows_out_of_fold']} of {report['examples']} rows scored out of fold (by the fold model "
+                   "that did not train on them); the others by the final model", err=True)
     if report.get("gold_ids_not_in_input"):
         click.echo(f"warning: {report['gold_ids_not_in_input']} ids of {gold_path} are not in {input_path}; "
                    "the figures cover the input's rows only", err=True)

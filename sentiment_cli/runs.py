@@ -265,6 +265,25 @@ def run_summaries(models_dir) -> list[dict]:
     return rows
 
 
+def read_oof(run_path) -> dict | None:
+    """A cross-validated run's out-of-fold probabilities by text hash ({hash: (classes,) array}), from
+    OOF_FILE; None for a run without one (one validation split). Copies of a text share a fold,
+    and the first copy's row stands for them."""
+    import numpy as np
+
+    path = Path(run_path) / OOF_FILE
+    if not path.is_file():
+        return None
+    record = read_json(path)
+    try:
+        found = {}
+        for h, p in zip(record["hash"], record["probabilities"]):
+            found.setdefault(str(h), np.asarray(p, dtype=np.float64))
+    except (KeyError, TypeError, ValueError):
+        raise RunError(f"{path}: damaged (no hash and probabilities lists). Train the run again") from None
+    return found
+
+
 def figure(metrics: dict) -> str | None:
     """A run's accuracy as `list` and `info` show it, saying which it is: "cv 5-fold 0.81 +- 0.04"
     (train --folds: the folds' mean and standard deviation) or "val 0.85" (one validation split)."""

@@ -116,6 +116,14 @@ def test_cross_validated_run_learns_and_its_final_model_trains_on_every_row(tmp_
     assert f"cv 3-fold {cv['accuracy_mean']:.2f} +- {cv['accuracy_sd']:.2f}" in listed.output
     assert invoke("test", "cv", "--models-dir", models, "--input", path, "--output", tmp_path / "p.csv").exit_code == 0
 
+    # evaluate --out-of-fold: the training file scored by the fold models that did not train on each row
+    result = invoke("evaluate", "cv", "--models-dir", models, "--input", path, "--out-of-fold", "--errors", "3",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rows_out_of_fold"] == len(rows) and "rows_in_training_data" not in report
+    assert abs(report["accuracy"] - metrics["best_val_accuracy"]) <= 3 / len(rows)  # copies: the first's row
+
 
 def test_shuffled_labels_cross_validate_near_chance(tmp_path):
     path, _ = labeled(tmp_path / "train.txt", copies=4, shuffle_seed=1)
@@ -139,3 +147,6 @@ def test_folds_off_keeps_one_validation_split(tmp_path):
     assert len(json.loads((run / runs.SPLIT_FILE).read_text())["validation"]) == 4
     assert "cross-validation" not in result.stderr
     assert f"val {metrics['best_val_accuracy']:.2f}" in invoke("list", "--models-dir", models).output
+    result = invoke("evaluate", "one", "--models-dir", models, "--input", path, "--out-of-fold")
+    assert result.exit_code == 1
+    assert "one has none (oof.json): train it with --folds K (or auto), or leave out --out-of-fold" in result.output

@@ -359,7 +359,8 @@ def train(run, train_path, fmt, labels, embeddings, pretrain_embeddings, unlabel
     click.echo(f"run saved to {path}")
     cv = metrics.get("cross_validation")
     if cv:
-        epochs = f"; final model: {cv['choices']['epochs']} epochs" if "epochs" in cv.get("choices", {}) else ""
+        chosen = cv.get("choices", {}).get("epochs")
+        epochs = f"; final model: {chosen} epoch{'s' if chosen != 1 else ''}" if chosen else ""
         click.echo(f"cross-validated accuracy {cv['accuracy_mean']:.4f} +- {cv['accuracy_sd']:.4f}, macro F1 "
                    f"{cv['macro_f1_mean']:.4f} +- {cv['macro_f1_sd']:.4f} ({cv['folds']} folds{epochs}), "
                    f"{metrics['train_seconds']:.1f} s")

@@ -303,7 +303,9 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
     figures = crossval.summary(probs, y, fold, list(labels), extra)
     figures["choices"] = choices
     if progress:
-        print(f"training the final model on all {n} rows" + (f", {choices['epochs']} epochs" if network else "")
+        epochs = choices.get("epochs")
+        print(f"training the final model on all {n} rows"
+              + (f", {epochs} epoch{'s' if epochs != 1 else ''}" if network else "")
               + (f", C={choices['ngram_c']:g}" if has_ngram else ""), file=sys.stderr)
     encoder = Encoder.from_config(final)
     encoder.labels = list(labels)

@@ -461,7 +461,9 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
                             "unlabeled": describe(job.unlabeled, unlabeled) if job.unlabeled else None},
                   "labels": encoder.labels}
         folds = 0
-        if not resumed and not job.split_from:
+        if _multi_worker(options) and job.folds == "auto":
+            pass  # the workers train one model in step: one split (an explicit K is refused below)
+        elif not resumed and not job.split_from:
             folds = crossval.fold_count(job.folds, y, np.array([text_hash(t) for t in data.texts]),
                                         job.config.val_ratio, job.data.path)
         elif job.split_from and crossval.parse_folds(job.folds) not in ("auto", "off"):

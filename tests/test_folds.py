@@ -59,6 +59,15 @@ def test_auto_takes_five_folds_below_the_threshold_and_one_split_above():
         crossval.parse_folds("one")
 
 
+def test_the_folds_choose_c_on_the_pooled_rows_and_the_median_epoch():
+    # fold 1 (10 rows) prefers 0.1, fold 2 (30 rows) 1.0: pooled, 1.0 (0.2 + 27 against 9 + 0.3 rows)
+    assert crossval.choose_c([{0.1: 0.9, 1.0: 0.02}, {0.1: 0.01, 1.0: 0.9}], [10, 30]) == 1.0
+    assert crossval.choose_c([{0.03: 0.5, 0.1: 0.5}], [10]) == 0.03  # a tie: the most regularised
+    assert crossval.final_epochs([3, 9, 6, 7, 5]) == 6 and crossval.final_epochs([2, 3]) == 3
+    logits = np.array([[[2.0], [0.1]], [[-2.0], [-0.1]]])  # (rows, halves, outputs)
+    assert crossval.network_share(logits, np.array([1.0, 1.0, 0.0]), 1) == pytest.approx(0.1 / 2.1)
+
+
 def test_folds_option_refuses_a_bad_value_at_the_door(tmp_path):
     result = invoke("train", "x", "--train", tmp_path / "none.txt", "--folds", "1", "--models-dir", tmp_path)
     assert result.exit_code == 2

@@ -369,7 +369,7 @@ class TrainJob:
     split_from: str | None = None  # a run whose validation texts validate this one (--split-from)
     # "off": one validation split; K: K-fold cross-validation, then the final model on every row
     # (cross_validate); "auto": K = 5 where one split would validate fewer than 500 rows. The
-    # command's default is "auto"; the library's "off", as before 0.7.0 (tune's trials, benchmarks)
+    # command's default is "auto"; the library's "off", as in 0.6.1 (tune's trials, benchmarks)
     folds: str | int = "off"
 
     def options(self) -> dict:

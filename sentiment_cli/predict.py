@@ -269,14 +269,25 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
 
 
 def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | None = None, errors: int = 0,
-                  gold: Gold | None = None) -> dict:
+                  gold: Gold | None = None, out_of_fold: bool = False) -> dict:
     """Metrics of the runs (averaged, if several) on a labeled file; the ``errors`` most confidently wrong.
 
     With ``gold``, the input is read as a test file (ids and texts) and each row's label is
     the gold file's for its id. A row with an empty text or a NUL byte is an error or is left
     out, as ``data.on_bad_lines`` says (the runs' own policy, by default).
+
+    out_of_fold (one run trained with --folds, on its training file): each row the run trained
+    on is scored by its out-of-fold probabilities (runs.OOF_FILE), from the fold model that did
+    not train on it, instead of the final model, which did; other rows by the model.
     """
     options = options or PredictOptions()
+    oof = None
+    if out_of_fold:
+        oof = runs_module.read_oof(runs[0].path) if len(runs) == 1 else None
+        if oof is None:
+            raise RunError(f"--out-of-fold reads the out-of-fold predictions of one run trained with --folds, and "
+                           f"{', '.join(run.path.name for run in runs)} has none ({runs_module.OOF_FILE}): train it "
+                           "with --folds K (or auto), or leave out --out-of-fold")
     input_path, fmt, columns = data.path, data.format, data.columns
     predictor = Predictor(runs, options.batch_size, options.max_tokens, options.larger_input)
     threshold = decision_threshold(runs, options.threshold)
@@ -287,7 +298,7 @@ def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | Non
         records = _joined(input_path, read_records(input_path, "test", fmt, columns), gold)
     records = keep_good(input_path, records, data.on_bad_lines)
     trained_on = training_hashes(runs)
-    overlap = 0
+    overlap = scored_out_of_fold = 0
     y_true, y_pred, worst = [], [], []
     with _progress("evaluate", options.progress) as bar:
         for chunk, probs in predictor.chunks(records, options.chunk_size):
@@ -300,7 +311,14 @@ def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | Non
                                     fix="Fix the label, or evaluate a run trained with it")
                 truth.append(index[record.label])
             truth = np.asarray(truth)
-            if trained_on:
+            if oof is not None:
+                probs = np.array(probs, dtype=np.float64)
+                for j, record in enumerate(chunk):
+                    found = oof.get(text_hash(record.text))
+                    if found is not None:
+                        probs[j] = found
+                        scored_out_of_fold += 1
+            elif trained_on:
                 overlap += sum(text_hash(record.text) in trained_on for record in chunk)
             predicted = decide(probs, threshold)
             y_true.append(truth)
@@ -318,7 +336,9 @@ def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | Non
         raise DataError(input_path, "no labeled examples in the file", fix="Give a file with labeled examples")
     report = classification_report(np.concatenate(y_true), np.concatenate(y_pred), predictor.labels)
     report.update({"input": str(input_path), "runs": [run.path.name for run in runs], "threshold": threshold})
-    if trained_on is not None:
+    if oof is not None:
+        report["rows_out_of_fold"] = scored_out_of_fold  # the others: scored by the final model
+    elif trained_on is not None:
         report["rows_in_training_data"] = overlap
     if gold is not None:
         report["gold"] = gold.path

@@ -39,6 +39,8 @@ TEXTS_FILE = "training_texts.json"
 SPLIT_FILE = "split.json"
 # The validation rows' true class and final (calibrated) probabilities, for the pictures of `plot`.
 VALIDATION_FILE = "validation.json"
+# train --folds: each row's out-of-fold probabilities and halves' logits, by its text's hash
+OOF_FILE = "oof.json"
 # tune: one row per trial of the search, and its result (best and defaults trials, budget); the
 # picture of the trials (plots.TUNE_PICTURE) lies beside them.
 TRIALS_FILE = "trials.csv"
@@ -254,12 +256,45 @@ def run_summaries(models_dir) -> list[dict]:
             metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else {}
             hyper = record.get("hyperparameters", {})
             row.update(labels=hyper.get("labels"), model=hyper.get("model"),
-                       val_accuracy=metrics.get("best_val_accuracy"), created=record.get("created"))
+                       val_accuracy=metrics.get("best_val_accuracy"), figure=figure(metrics),
+                       created=record.get("created"))
             Tokenizer.load(path / TOKENIZER_FILE)  # refuses the versions this release cannot read
         except (RunError, ConfigError, AttributeError, TypeError) as exc:
             row["problem"] = str(exc) if isinstance(exc, (RunError, ConfigError)) else f"{path / CONFIG_FILE}: damaged"
         rows.append(row)
     return rows
+
+
+def read_oof(run_path) -> dict | None:
+    """A cross-validated run's out-of-fold probabilities by text hash ({hash: (classes,) array}), from
+    OOF_FILE; None for a run without one (one validation split). Copies of a text share a fold,
+    and the first copy's row stands for them."""
+    import numpy as np
+
+    path = Path(run_path) / OOF_FILE
+    if not path.is_file():
+        return None
+    record = read_json(path)
+    try:
+        found = {}
+        for h, p in zip(record["hash"], record["probabilities"]):
+            found.setdefault(str(h), np.asarray(p, dtype=np.float64))
+    except (KeyError, TypeError, ValueError):
+        raise RunError(f"{path}: damaged (no hash and probabilities lists). Train the run again") from None
+    return found
+
+
+def figure(metrics: dict) -> str | None:
+    """A run's accuracy as `list` and `info` show it, saying which it is: "cv 5-fold 0.81 +- 0.04"
+    (train --folds: the folds' mean and standard deviation) or "val 0.85" (one validation split)."""
+    if not isinstance(metrics, dict):
+        return None
+    cv = metrics.get("cross_validation")
+    if isinstance(cv, dict) and isinstance(cv.get("accuracy_mean"), (int, float)):
+        sd = cv.get("accuracy_sd") if isinstance(cv.get("accuracy_sd"), (int, float)) else 0.0
+        return f"cv {cv.get('folds')}-fold {cv['accuracy_mean']:.2f} +- {sd:.2f}"
+    value = metrics.get("best_val_accuracy")
+    return f"val {value:.2f}" if isinstance(value, (int, float)) else None
 
 
 def load_run(models_dir, name: str, with_model: bool = True, engine: str = "tensorflow") -> Run:

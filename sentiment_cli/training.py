@@ -13,14 +13,16 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment_cli import checks, runs
+from sentiment_cli import checks, crossval, runs
+from sentiment_cli.calibration import expected_calibration_error, fit_mix
+from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import DataSpec, LabeledData, read_labeled, read_unlabeled, sort_labels
 from sentiment_cli.distribute import Distribution, lost_worker_errors
@@ -34,7 +36,7 @@ from sentiment_cli.fit.mix import fit_mix_on_validation
 from sentiment_cli.fit.network import fit_network_half, reseed_dropout
 from sentiment_cli.fit.ngram import fit_ngram_half, ngram_buckets_for
 from sentiment_cli.fit.pretrain import PretrainOptions, pretrain
-from sentiment_cli.model import build_model, fitting_form, halves, predict_proba, stored_form
+from sentiment_cli.model import build_model, fitting_form, halves, halves_logits, predict_proba, stored_form
 from sentiment_cli.workspace import Workspace, file_sha256, models_dir_option
 
 INPUTS_VERSION = 1
@@ -80,10 +82,15 @@ def seed_everything(seed: int) -> None:
 
 
 def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
-          model: keras.Model | None = None, options: FitOptions | None = None) -> TrainResult:
+          model: keras.Model | None = None, options: FitOptions | None = None,
+          mix: np.ndarray | None = None) -> TrainResult:
     """Train a new model (or continue ``model``) on ``data``; out_dir gets history.csv and
     validation.json (the caller saves the rest). ``encoder`` without a tokenizer gets one fitted
-    on the training side and the unlabeled text (validation texts stay unseen)."""
+    on the training side and the unlabeled text (validation texts stay unseen).
+
+    Without validation rows (cross-validation's final model, ``cross_validate``) the choices are
+    made already: the network trains ``config.epochs`` epochs, the n-gram half takes
+    ``config.ngram_c``, and ``mix`` (scales, then biases) is the mix; no validation.json."""
     options = options or FitOptions()
     started = time.perf_counter()
     clock = Stopwatch()
@@ -91,7 +98,8 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
     if encoder.tokenizer is None:
         encoder.fit(data.train_texts + data.unlabeled, config.vocab_size, progress=options.progress)
     train_rows = encoder.rows(data.train_texts, data.train_y, progress=options.progress)
-    val_rows = encoder.rows(data.val_texts, data.val_y)
+    validated = bool(len(data.val_texts))
+    val_rows = encoder.rows(data.val_texts, data.val_y) if validated else Rows([], np.zeros(0, np.int32))
     clock.lap("vocabulary and encoding")
     metrics = {}
     if model is None:
@@ -106,7 +114,7 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
     for name in halves(model):
         rows = with_extra(train_rows, data.extra.get(name), encoder)
         if name == "ngrams":
-            metrics.update(fit_ngram_half(model, config, rows, val_rows, options.progress))
+            metrics.update(fit_ngram_half(model, config, rows, val_rows, options.progress, options.held_out))
             clock.lap("n-gram half")
         else:
             found, history = fit_network_half(model, name, config, rows, val_rows, options)
@@ -115,14 +123,21 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
                 runs.write_csv(out_dir / runs.HISTORY_FILE, history)
             clock.lap("network half")
     fit_seconds = time.perf_counter() - fit_start
-    metrics.update(fit_mix_on_validation(model, encoder, val_rows, config.seed))
+    if options.held_out is not None:  # a fold of cross_validate: the pooled logits make its mix; no stored form
+        metrics.update({"train_seconds": round(time.perf_counter() - started, 2), "seconds_by_stage": clock.laps})
+        return TrainResult(model, encoder, metrics, model)
+    if mix is None:
+        metrics.update(fit_mix_on_validation(model, encoder, val_rows, config.seed))
+    else:
+        set_mix(model, mix)
     clock.lap("mix")
     fitted, model = model, stored_form(model)  # the figures are those of the model a run stores
-    probs = predict_proba(model, val_rows.seqs, encoder.features)
-    save_validation(out_dir / runs.VALIDATION_FILE, encoder.labels, val_rows.y, probs)
-    clock.lap("stored form scored")
+    if validated:
+        probs = predict_proba(model, val_rows.seqs, encoder.features)
+        save_validation(out_dir / runs.VALIDATION_FILE, encoder.labels, val_rows.y, probs)
+        clock.lap("stored form scored")
     metrics.update({
-        "best_val_accuracy": float(np.mean(probs.argmax(axis=1) == val_rows.y)),
+        "best_val_accuracy": float(np.mean(probs.argmax(axis=1) == val_rows.y)) if validated else None,
         "train_seconds": round(time.perf_counter() - started, 2),  # everything: vocabulary, word vectors, fit
         "fit_seconds": round(fit_seconds, 2),
         "seconds_by_stage": clock.laps,  # where train_seconds went
@@ -135,6 +150,13 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
         # to 0.6 for +0.4 points on validation and cost 0.5 points on the test reviews.
         metrics["threshold"] = 0.5
     return TrainResult(model, encoder, metrics, fitted)
+
+
+def set_mix(model: keras.Model, params: np.ndarray) -> None:
+    """Set the model's mix to ``params`` (scales, then biases; ``calibration.fit_mix``'s)."""
+    halves_count = len(halves(model))
+    model.get_layer("mix").set_weights([np.asarray(params[:halves_count], np.float32),
+                                        np.asarray(params[halves_count:], np.float32)])
 
 
 def new_model(config: TrainConfig, encoder: Encoder, data: TrainData, train_rows: Rows, metrics: dict,
@@ -191,6 +213,148 @@ def print_summary(model: keras.Model, file=None) -> None:
     model.summary(print_fn=lambda line, *args, **kwargs: print(line, file=file))
 
 
+# ---- cross-validation (train --folds) ----
+@dataclass
+class CrossValidated:
+    """What ``cross_validate`` made: the final model, trained on every row, and the folds' record."""
+
+    result: TrainResult  # the final model; its metrics hold "cross_validation"
+    config: TrainConfig  # the final model's: the epochs and C that the folds chose
+    oof: dict  # runs.OOF_FILE's content
+    probabilities: np.ndarray  # (rows, classes) out of fold, in the rows' order
+
+
+def cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int, labels: list,
+                   unlabeled: list, options: FitOptions, out_dir: Path) -> CrossValidated:
+    """K trainings, each validated (early stopping, C) on its own held-out fold, then the final
+    model on every row with the choices the pooled out-of-fold rows made: the network's epochs
+    (the median of the folds' best), the n-gram half's C (the best pooled accuracy), and the mix
+    (fitted on every row's out-of-fold logits, which calibrates it). Nothing is committed: a fold
+    run resumes only once finished (interrupted, it starts again)."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # each fold's new model traces its functions anew: expected, not a warning
+    try:
+        return _cross_validate(config, texts, y, folds, labels, unlabeled, options, out_dir)
+    finally:
+        logger.setLevel(level)
+
+
+def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int, labels: list,
+                    unlabeled: list, options: FitOptions, out_dir: Path) -> CrossValidated:
+    started = time.perf_counter()
+    hashes = np.array([text_hash(t) for t in texts])
+    fold = crossval.draw_folds(y, hashes, folds, config.seed)
+    n, progress = len(y), options.progress
+    sizes = np.bincount(fold, minlength=folds)
+    # the cost, said before it is spent (also with -q: a note, not progress)
+    print(f"cross-validation: {folds} folds of {sizes.min()}-{sizes.max()} rows (stratified; copies of a text share "
+          f"a fold), then the final model on all {n} rows: {folds + 1} trainings of {n - sizes.max()}-{n} rows, about "
+          f"{folds + 1} times the cost of one on a split of {n - round(n * config.val_ratio)} (--folds off)",
+          file=sys.stderr)
+    inner = FitOptions(False, False, None, options.strategy, None, options.callbacks)
+    network = config.model != "ngram"
+    has_ngram = config.model in ("ngram", "hybrid")
+    logits, by_c, best_epochs, extra, stages, names = None, [], [], [], {}, []
+    for k in range(folds):
+        fold_start = time.perf_counter()
+        train_idx, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        encoder = Encoder.from_config(config)
+        encoder.labels = list(labels)
+        held_out = {}
+        inner.held_out = held_out
+        data = TrainData([texts[i] for i in train_idx], y[train_idx], [texts[i] for i in held], y[held],
+                         unlabeled=unlabeled)
+        with tempfile.TemporaryDirectory(prefix="sentiment-cli-fold-") as scratch:
+            result = train(config, data, Path(scratch), encoder, options=inner)
+        names = halves(result.fitted)
+        fold_logits = halves_logits(result.fitted, encoder.sequences(data.val_texts), encoder.features)
+        if logits is None:
+            logits = np.zeros((n,) + fold_logits.shape[1:])
+        logits[held] = fold_logits
+        by_c.append(held_out)
+        if network:
+            best_epochs.append(int(result.metrics["best_epoch"]))
+        extra.append({"best_epoch": best_epochs[-1]} if network else {})
+        for stage, seconds in result.metrics["seconds_by_stage"].items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+        if progress:
+            took = time.perf_counter() - fold_start
+            left = (time.perf_counter() - started) / (k + 1) * (folds - k)
+            print(f"fold {k + 1} of {folds}: {len(held)} held-out rows"
+                  + (f", best epoch {best_epochs[-1]}" if network else "")
+                  + f", {took:.1f} s; about {left:.0f} s to go", file=sys.stderr)
+    choices = {}
+    final = config
+    if has_ngram:
+        column = names.index("ngrams")
+        accuracy_by_c = [{c: float(np.mean(_predicted(z) == y[fold == k])) for c, z in held_out.items()}
+                         for k, held_out in enumerate(by_c)]
+        c = crossval.choose_c(accuracy_by_c, [int(v) for v in sizes])
+        for k, held_out in enumerate(by_c):
+            logits[fold == k, column] = held_out[c]
+        choices["ngram_c"] = c
+        final = replace(final, ngram_c=c)
+    if network:
+        choices.update(epochs=crossval.final_epochs(best_epochs), best_epochs=best_epochs)
+        final = replace(final, epochs=choices["epochs"])
+    mix = fit_mix(logits, y)
+    probs = crossval.cross_fitted(logits, y, fold)
+    figures = crossval.summary(probs, y, fold, list(labels), extra)
+    figures["choices"] = choices
+    if progress:
+        epochs = choices.get("epochs")
+        print(f"training the final model on all {n} rows"
+              + (f", {epochs} epoch{'s' if epochs != 1 else ''}" if network else "")
+              + (f", C={choices['ngram_c']:g}" if has_ngram else ""), file=sys.stderr)
+    encoder = Encoder.from_config(final)
+    encoder.labels = list(labels)
+    inner.held_out = None
+    result = train(final, TrainData(list(texts), y, [], np.zeros(0, np.int32), unlabeled=unlabeled), out_dir,
+                   encoder, options=inner, mix=mix)
+    for stage, seconds in result.metrics["seconds_by_stage"].items():
+        stages[stage] = round(stages.get(stage, 0.0) + seconds, 2)
+    unit = np.concatenate([np.ones(logits.shape[1]), np.zeros(logits.shape[2])])
+    total = time.perf_counter() - started
+    if config.model == "hybrid":
+        network_index = 1 - names.index("ngrams")
+        figures["network_share"] = round(crossval.network_share(logits, mix, network_index), 4)
+        alone = crossval.cross_fitted(logits[:, [names.index("ngrams")]], y, fold)
+        figures["ngram_alone_accuracy_pooled"] = round(float(np.mean(alone.argmax(axis=1) == y)), 6)
+        if figures["network_share"] < crossval.NOTHING_SHARE:
+            # what the network costs: its word vectors and its epochs, in every training
+            ngram_seconds = total - stages.get("network half", 0.0) - stages.get("word vectors and model", 0.0)
+            print(f"note: the mix gives the network half {figures['network_share']:.0%} of the weight on the folds; "
+                  f"out of fold the hybrid scores {figures['accuracy_pooled']:.3f} and the n-gram half alone "
+                  f"{figures['ngram_alone_accuracy_pooled']:.3f} "
+                  f"({figures['accuracy_pooled'] - figures['ngram_alone_accuracy_pooled']:+.3f}): --model ngram "
+                  f"would take about {ngram_seconds:.0f} s instead of {total:.0f} s", file=sys.stderr)
+    result.metrics.update({
+        "best_val_accuracy": figures["accuracy_pooled"],  # out of fold, every row once
+        "val_accuracy_out_of_fold": figures["accuracy_pooled"],
+        "val_examples": 0,
+        "mix_scales": [round(float(v), 6) for v in mix[:logits.shape[1]]],
+        "mix_bias": [round(float(v), 6) for v in mix[logits.shape[1]:]],
+        "ece_before": round(expected_calibration_error(mix_probabilities(logits, unit), y), 6),
+        "ece_after": figures["ece"],
+        "train_seconds": round(total, 2),
+        "seconds_by_stage": stages,
+        "cross_validation": figures,
+    })
+    save_validation(out_dir / runs.VALIDATION_FILE, labels, y, probs)
+    oof = {"version": 1, "what": "out-of-fold predictions of train --folds: each row's from the fold model that "
+           "did not train on it, mixed by a mix fitted on the other folds", "labels": list(labels), "folds": folds,
+           "seed": config.seed, "digest": "blake2b-64 of encoding.normalize(text)", "halves": names,
+           "mix": [float(v) for v in mix], "hash": hashes.tolist(), "fold": fold.astype(int).tolist(),
+           "y": [int(v) for v in y], "probabilities": np.round(probs, 6).tolist(),
+           "logits": np.round(logits, 6).tolist()}
+    return CrossValidated(result, final, oof, probs)
+
+
+def _predicted(logits: np.ndarray) -> np.ndarray:
+    return (logits[:, 0] > 0).astype(int) if logits.shape[1] == 1 else logits.argmax(axis=1)
+
+
 # ---- the `train` command's run ----
 @dataclass
 class TrainJob:
@@ -203,20 +367,26 @@ class TrainJob:
     unlabeled: DataSpec | None = None  # more text for the vocabulary and --pretrain-embeddings
     labels: list | None = None  # the declared label set (--labels): any other label is an error
     split_from: str | None = None  # a run whose validation texts validate this one (--split-from)
+    # "off": one validation split; K: K-fold cross-validation, then the final model on every row
+    # (cross_validate); "auto": K = 5 where one split would validate fewer than 500 rows. The
+    # command's default is "auto"; the library's "off", as in 0.6.1 (tune's trials, benchmarks)
+    folds: str | int = "off"
 
     def options(self) -> dict:
         """Everything asked of the run, as its workspace records it and a resume compares it."""
         hyper = {k: v for k, v in self.config.to_dict().items() if k != "labels"}
         return {**hyper, "labels": self.labels, "train": self.data.to_dict(),
-                "unlabeled": self.unlabeled.to_dict() if self.unlabeled else None, "split_from": self.split_from}
+                "unlabeled": self.unlabeled.to_dict() if self.unlabeled else None, "split_from": self.split_from,
+                "folds": self.folds}
 
     @classmethod
     def from_options(cls, models_dir, name: str, options: dict) -> "TrainJob":
         options = dict(options)
         data, unlabeled = DataSpec.from_dict(options.pop("train")), options.pop("unlabeled")
         labels, split_from = options.pop("labels"), options.pop("split_from", None)
+        folds = options.pop("folds", "off")
         return cls(models_dir, name, TrainConfig.from_dict(options), data,
-                   DataSpec.from_dict(unlabeled) if unlabeled else None, labels, split_from)
+                   DataSpec.from_dict(unlabeled) if unlabeled else None, labels, split_from, folds)
 
 
 @dataclass
@@ -290,6 +460,20 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
                   "files": {"train": describe(job.data, data.texts, data.labels),
                             "unlabeled": describe(job.unlabeled, unlabeled) if job.unlabeled else None},
                   "labels": encoder.labels}
+        folds = 0
+        if _multi_worker(options) and job.folds == "auto":
+            pass  # the workers train one model in step: one split (an explicit K is refused below)
+        elif not resumed and not job.split_from:
+            folds = crossval.fold_count(job.folds, y, np.array([text_hash(t) for t in data.texts]),
+                                        job.config.val_ratio, job.data.path)
+        elif job.split_from and crossval.parse_folds(job.folds) not in ("auto", "off"):
+            raise ConfigError("--split-from validates on that run's split: leave out --folds (or give --folds off)")
+        if folds:
+            return _cross_validated_in(workspace, job, options, data, encoder, y, unlabeled, inputs, folds,
+                                       read_seconds)
+        if resumed and workspace.inputs()["split"].get("cross_validation"):
+            raise RunError(f"{workspace.path} holds an unfinished cross-validated run, which commits nothing before "
+                           "it is finished: start again with --overwrite")
         if resumed:
             workspace.check_inputs({k: inputs[k] for k in ("files", "labels")}, hint="Restore them")
             split = split_by_hashes(data.texts, workspace.inputs()["split"]["validation"])
@@ -319,6 +503,31 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         if options.tensorboard and workspace.file(runs.LOGS_DIR).exists():
             shutil.copytree(workspace.file(runs.LOGS_DIR), workspace.run_dir / runs.LOGS_DIR)
         return workspace.install(), result.metrics
+
+
+def _cross_validated_in(workspace: Workspace, job: TrainJob, options: RunOptions, data: LabeledData,
+                        encoder: Encoder, y: np.ndarray, unlabeled: list, inputs: dict, folds: int,
+                        read_seconds: float) -> tuple[Path, dict]:
+    """_train_in's cross-validated path: K fold trainings and the final model on every row; the
+    run records no validation split (split.json's "validation" is empty) and gets runs.OOF_FILE."""
+    if _multi_worker(options):
+        raise ConfigError("--folds trains K+1 models one after another: give --folds off with --strategy "
+                          "multi-worker")
+    split = {"digest": "blake2b-64 of encoding.normalize(text)", "validation": [], "cross_validation": folds}
+    workspace.record_inputs({**inputs, "split": split})
+    fit = FitOptions(options.progress, options.summary, None,
+                     options.distribution.strategy if options.distribution else None, None, tuple(options.callbacks))
+    made = cross_validate(job.config, data.texts, y, folds, encoder.labels, unlabeled, fit, workspace.run_dir)
+    result = made.result
+    result.metrics["seconds_by_stage"] = {"read": read_seconds, **result.metrics["seconds_by_stage"]}
+    data_info = {**inputs["files"]["train"], "train": job.data.path, "examples": len(data.texts),
+                 "skipped_lines": data.skipped, "unlabeled": job.unlabeled.path if job.unlabeled else None,
+                 "labels": job.labels}
+    save_run(workspace.run_dir, made.config, result, data_info, options.distribution)
+    runs.write_json(workspace.run_dir / runs.TEXTS_FILE, text_hashes(data.texts))
+    runs.write_json(workspace.run_dir / runs.SPLIT_FILE, split)
+    runs.write_json(workspace.run_dir / runs.OOF_FILE, made.oof)
+    return workspace.install(), result.metrics
 
 
 def _labels(job: TrainJob, data: LabeledData, progress: bool) -> tuple[Encoder, np.ndarray]:

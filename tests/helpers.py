@@ -4,9 +4,10 @@ from click.testing import CliRunner
 
 from sentiment_cli.cli import cli
 
-# Tiny models: the suite tests behaviour, not accuracy.
+# Tiny models: the suite tests behaviour, not accuracy. One validation split (--folds off), as in
+# 0.6.1: only tests/test_folds.py cross-validates.
 TINY = ["--vocab-size", "60", "--max-length", "8", "--ngram-buckets", "256", "--embedding-dim", "4", "--hidden-size", "4",
-        "--epochs", "2", "--batch-size", "8", "--seed", "7", "-q"]
+        "--epochs", "2", "--batch-size", "8", "--seed", "7", "--folds", "off", "-q"]
 
 POSITIVE = ["great fun movie", "i love it", "wonderful and happy", "best day ever", "so good , love it",
             "amazing song", "nice and fun", "happy happy day", "love this place", "great great great"]

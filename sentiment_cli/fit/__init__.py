@@ -17,3 +17,6 @@ class FitOptions:
     workspace: object = None  # a workspace.Workspace: the network half's epochs are committed in it, and resumed
     # more Keras callbacks for the network half's fit, after EpochCommit (tune: pruning, time limit)
     callbacks: tuple = ()
+    # cross-validation (training.cross_validate): the n-gram half leaves each C's logits of the
+    # validation rows here, keyed by C, so that C is chosen on the pooled out-of-fold rows
+    held_out: dict | None = None

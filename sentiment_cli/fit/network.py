@@ -105,8 +105,11 @@ class EpochCommit(keras.callbacks.Callback):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         state = self.state
         state["history"].append({"epoch": epoch + 1, **logs})
-        accuracy = logs.get("val_accuracy", float("nan"))
-        if state["best"] is None or accuracy > state["best"]:
+        accuracy = logs.get("val_accuracy")
+        if accuracy is None:  # no validation rows (cross-validation's final model): the last epoch is kept
+            state.update(best=None, best_epoch=epoch + 1, wait=0)
+            self.best_weights = self.model.get_weights()
+        elif state["best"] is None or accuracy > state["best"]:
             state.update(best=accuracy, best_epoch=epoch + 1, wait=0)
             self.best_weights = self.model.get_weights()
         else:
@@ -171,10 +174,11 @@ def fit_network_half(model, name: str, config: TrainConfig, train: Rows, val: Ro
     if not all(np.all(np.isfinite(w)) for w in half.get_weights()) or commit.best_weights is None:
         raise RunError("training diverged (the loss became NaN) before any epoch finished: lower --lr")
     best = commit.state["best_epoch"]
+    validated = commit.state["best"] is not None  # else: no validation rows, a fixed count of epochs
     return {
-        f"{name.split('_')[0]}_val_accuracy": float(commit.state["best"]),
+        f"{name.split('_')[0]}_val_accuracy": float(commit.state["best"]) if validated else None,
         "best_epoch": best,
-        "best_epoch_val_loss": float(history[best - 1]["val_loss"]),
+        "best_epoch_val_loss": float(history[best - 1]["val_loss"]) if validated else None,
         "epochs_run": len(history),
         "stopped_on_nan": any(not math.isfinite(row.get("loss", float("nan"))) for row in history),
         "examples_per_second": round(len(train.seqs) * (len(history) - done) / seconds, 1)
@@ -192,7 +196,8 @@ def _fit(half: keras.Model, config: TrainConfig, rows: tuple[Rows, Rows], commit
     for _ in range(commit.state["epochs"]):  # the batch orders the finished epochs drew
         length_batches(train.seqs, config.batch_size, rng)
     train_ds = make_dataset(train.seqs, train.y.astype(y_dtype), config.batch_size, rng)
-    val_ds = make_dataset(val.seqs, val.y.astype(y_dtype), max(config.batch_size, 256), None)
+    val_ds = make_dataset(val.seqs, val.y.astype(y_dtype), max(config.batch_size, 256), None) if len(val.seqs) \
+        else None  # cross-validation's final model: config.epochs epochs, the last kept
     callbacks = [commit, keras.callbacks.TerminateOnNaN(), *options.callbacks]
     if options.tensorboard is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(options.tensorboard), write_graph=False))

@@ -13,16 +13,21 @@ from sentiment_cli.encoding import Rows, pad
 NGRAM_C_GRID = (0.03, 0.1, 0.3, 1.0)
 
 
-def fit_ngram_half(model, config: TrainConfig, train: Rows, val: Rows, progress: bool) -> dict:
+def fit_ngram_half(model, config: TrainConfig, train: Rows, val: Rows, progress: bool,
+                   held_out: dict | None = None) -> dict:
     """Naive Bayes ratios, then L2-regularised logistic regression weights (NBSVM-style).
 
     With ``config.ngram_c`` unset, C is chosen on validation accuracy from NGRAM_C_GRID (each
     fit starts from the previous, more regularised one). Ratios and weights are fitted anew,
     also when a semi round continues a model: its pseudo-labeled texts bring n-grams that the
-    labeled ones lack.
+    labeled ones lack. Without validation rows (the final model of cross-validation) config.ngram_c
+    must be set. held_out: filled with each C's validation logits (see FitOptions.held_out).
     """
     layer = model.get_layer("ngrams")
-    x_train, x_val = ngram_matrix(model, train.seqs), ngram_matrix(model, val.seqs)
+    if not len(val.seqs) and not config.ngram_c:
+        raise ValueError("fit_ngram_half without validation rows needs config.ngram_c")
+    x_train = ngram_matrix(model, train.seqs)
+    x_val = ngram_matrix(model, val.seqs) if len(val.seqs) else None
     ratios = layer.set_ratios(x_train, train.y, min_count=config.ngram_min_count)
     weighed = int(np.count_nonzero(ratios.any(axis=1)))
     if not weighed:
@@ -32,9 +37,14 @@ def fit_ngram_half(model, config: TrainConfig, train: Rows, val: Rows, progress:
     scores, best, start = {}, None, None
     for c in grid:
         start = layer.fit_weights(x_train, train.y, c, start)
+        if x_val is None:  # nothing to choose among: the one C given
+            scores[c], best = None, (c, start.copy())
+            continue
         logits = x_val @ (layer.weight.numpy() * layer.ratio.numpy()) + layer.bias.numpy()
         predicted = (logits[:, 0] > 0).astype(int) if logits.shape[1] == 1 else logits.argmax(axis=1)
         scores[c] = float(np.mean(predicted == val.y))
+        if held_out is not None:
+            held_out[c] = np.asarray(logits, dtype=np.float64)
         if best is None or scores[c] > scores[best[0]]:
             best = (c, start.copy())
         if progress:

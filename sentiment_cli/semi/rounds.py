@@ -196,8 +196,13 @@ def _base_split(base: runs.Run, texts: list, y: np.ndarray, spec: DataSpec) -> S
     """The base run's split, rebuilt from its validation texts' hashes (or, for a run made before
     runs recorded them, drawn again from the file's order and seed, which is said)."""
     path = base.path / runs.SPLIT_FILE
-    if path.exists():
-        split = split_by_hashes(texts, runs.read_json(path)["validation"])
+    record = runs.read_json(path) if path.exists() else None
+    if record is not None and record.get("cross_validation"):
+        raise RunError(f"run {base.path.name!r} was cross-validated (train --folds {record['cross_validation']}) and "
+                       "holds no validation rows, on which semi judges its rounds: train the base run with "
+                       "--folds off for semi")
+    if record is not None:
+        split = split_by_hashes(texts, record["validation"])
     else:
         print(f"warning: run {base.path.name!r} records no split (made by an older version): its validation rows "
               f"are drawn again from the order of {spec.path} and the seed, which is right only if the file did "

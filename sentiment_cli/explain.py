@@ -36,7 +36,7 @@ from sentiment_cli.model import predict_proba
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
 from sentiment_cli.npmodel import weighing_rows
 from sentiment_cli.predict import atomic_output, decide
-from sentiment_cli.rules import OOV_TOKEN, keep, word_ngrams
+from sentiment_cli.rules import OOV_TOKEN, keep, kept_span, word_ngrams
 from sentiment_cli.runs import Run
 from sentiment_cli.tokenizer import tokenize_batch
 
@@ -154,7 +154,7 @@ class Explainer:
             if network is not None:
                 scale = self.scale["rnn_logits"]
                 per_token, baseline, logit = network[i]
-                offset = len(seqs[i]) - len(per_token) if self.run.config.truncating == "pre" else 0
+                offset, _ = kept_span(len(seqs[i]), len(per_token), self.run.config.truncating)
                 words_network[offset:offset + len(per_token)] = per_token * scale
                 bias += scale * baseline
                 gap = float(scale * (logit - baseline) - words_network.sum())

@@ -1004,8 +1004,9 @@ def plot(run, models_dir):
 
 
 # ---- explain ----
-def _explained_texts(texts, input_path, fmt, kwargs, run) -> list[str]:
-    """The texts given as arguments, or the rows of --input (any format `test` reads)."""
+def _explained_texts(texts, input_path, fmt, kwargs, run, on_bad_lines: str = "error") -> list[str]:
+    """The texts given as arguments, or the rows of --input (any format `test` reads), less its bad
+    lines as --on-bad-lines says."""
     from sentiment_cli.data import keep_good, read_records
     from sentiment_cli.errors import DataError
 
@@ -1015,7 +1016,11 @@ def _explained_texts(texts, input_path, fmt, kwargs, run) -> list[str]:
         raise click.UsageError("give texts to explain as arguments, or --input FILE")
     if input_path:
         records = read_records(input_path, "test", fmt, _run_columns(kwargs, run))
-        return [record.text for record in keep_good(input_path, records, "error")]
+        kept = [record.text for record in keep_good(input_path, records, on_bad_lines)]
+        if not kept:
+            raise DataError(input_path, "no text to explain: every row was left out as a bad line",
+                            fix="Give a file with at least one text")
+        return kept
     for number, text in enumerate(texts, start=1):
         if not text.strip():
             raise DataError("arguments", f"text {number} is empty", fix="Give each text some words")
@@ -1046,6 +1051,9 @@ def _echo_explanation(e, top: int) -> None:
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, allow_dash=True),
               help="Texts to explain, in any format `test` reads ('-' reads stdin), instead of TEXTS.")
 @data_options(labels=False)
+@click.option("--on-bad-lines", type=click.Choice(BAD_LINES), default="error", show_default=True,
+              help="A row of --input with an empty text or a NUL byte: stop with its line (error), or leave it "
+                   "out with a warning (warn) or silently (skip).")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True,
               help="How many words and n-grams to list per text (--json keeps every word but only the top "
                    "n-grams; --html shades every word and lists the top ones).")
@@ -1056,7 +1064,7 @@ def _echo_explanation(e, top: int) -> None:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Write one self-contained HTML page with each text's words shaded by their weight.")
 @models_dir_option
-def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_dir, **kwargs):
+def explain(run, texts, input_path, fmt, on_bad_lines, top, steps, as_json, html_path, models_dir, **kwargs):
     """Show why RUN labels each text as it does: the words and n-grams that pushed it.
 
     For each text: the label, its probability, and each word's signed weight toward the
@@ -1075,7 +1083,8 @@ def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_
     from sentiment_cli.runs import load_run
 
     loaded = load_run(models_dir, run)
-    explanations = explain_texts(loaded, _explained_texts(texts, input_path, fmt, kwargs, loaded), steps)
+    explanations = explain_texts(loaded, _explained_texts(texts, input_path, fmt, kwargs, loaded, on_bad_lines),
+                                 steps)
     if html_path:
         write_html(html_path, explanations, loaded.path.name, top)
     if as_json:

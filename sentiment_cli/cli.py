@@ -578,6 +578,12 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, fmt, extr
     options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet, larger_input)
     stats = predict_file(loaded, DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0])), output_path, options,
                          probabilities, top_k)
+    if stats["empty"]["rows"]:
+        empty = stats["empty"]
+        click.echo(f"warning: {empty['rows']} row{'s' if empty['rows'] > 1 else ''} of {input_path} "
+                   f"{'have' if empty['rows'] > 1 else 'has'} no text (the first on line {empty['first_line']}), "
+                   f"labeled {empty['label']!r}: the label the model gives a text without words, not a "
+                   "prediction", err=True)
     if as_json:
         click.echo(json.dumps({"output": str(output_path), "input": str(input_path),
                                "runs": [run.path.name for run in loaded], **stats}))

@@ -194,6 +194,9 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
                  probabilities: bool = False, top_k: int | None = None) -> dict:
     """Write ``id,label[,p_LABEL...][,label_1,p_1...]`` for every row of ``data``, in input order.
 
+    A row with an empty (or whitespace-only) text keeps its place and gets the label the model gives
+    a text without words (every such row the same one); ``empty`` in the result counts them.
+
     top_k: the k likeliest labels and their probabilities, likeliest first (ties: label order).
     """
     options = options or PredictOptions()
@@ -202,6 +205,7 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
     threshold = decision_threshold(runs, options.threshold)
     records = read_records(input_path, "test", data.format, data.columns)
     rows = 0
+    empty = {"rows": 0, "first_line": None, "label": None}  # texts without a character but spaces
     start = time.perf_counter()
     # The first chunk is read before the output opens: an unreadable input writes nothing, not
     # even a header on stdout.
@@ -219,6 +223,10 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
             ranked = np.argsort(-probs, axis=1, kind="stable")[:, :k] if k else None
             for j, (record, label, p) in enumerate(zip(chunk, predicted, probs)):
                 row = [record.id, predictor.labels[label]]
+                if not record.text.strip():
+                    empty["rows"] += 1
+                    empty["first_line"] = empty["first_line"] or record.line
+                    empty["label"] = row[1]
                 if probabilities:
                     row += [f"{v:.6f}" for v in p]
                 if k:
@@ -228,7 +236,7 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
             bar.update(len(chunk))
     seconds = time.perf_counter() - start
     return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds if seconds else None,
-            "threshold": threshold}
+            "threshold": threshold, "empty": empty}
 
 
 def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | None = None, errors: int = 0,

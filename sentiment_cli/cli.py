@@ -15,7 +15,7 @@ import click
 from sentiment_cli import __version__
 from sentiment_cli.config import (
     BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, PRETRAININGS,
-    JUDGES, LR_SCHEDULES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
+    JUDGES, LIMITS, LR_SCHEDULES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
@@ -163,6 +163,12 @@ def _run_columns(kwargs, run) -> Columns:
     return given
 
 
+def _limited(name: str, minimum: int) -> click.IntRange:
+    """An integer option checked at the door against config.LIMITS, which TrainConfig checks too
+    (after TensorFlow's import, and with the top-level usage line)."""
+    return click.IntRange(minimum, LIMITS.get(name))
+
+
 def hyperparameter_options(f):
     d = DEFAULTS
     for option in reversed([
@@ -175,34 +181,36 @@ def hyperparameter_options(f):
                      help="Read texts in both directions (BiLSTM / BiGRU)."),
         click.option("--merge-mode", type=click.Choice(MERGE_MODES), default=d.merge_mode, show_default=True,
                      help="How a bidirectional layer combines its two directions."),
-        click.option("--layers", type=click.IntRange(1), default=d.layers, show_default=True,
+        click.option("--layers", type=_limited("layers", 1), default=d.layers, show_default=True,
                      help="Stacked recurrent layers."),
         click.option("--pooling", type=click.Choice(POOLINGS), default=d.pooling, show_default=True,
                      help="Summary of the last recurrent layer: final state, or mean over its steps."),
-        click.option("--embedding-dim", type=click.IntRange(1), default=d.embedding_dim, show_default=True,
+        click.option("--embedding-dim", type=_limited("embedding_dim", 1), default=d.embedding_dim, show_default=True,
                      help="Size of the word vectors."),
-        click.option("--hidden-size", type=click.IntRange(1), default=d.hidden_size, show_default=True,
+        click.option("--hidden-size", type=_limited("hidden_size", 1), default=d.hidden_size, show_default=True,
                      help="Units per recurrent direction (the Dense head gets half)."),
         click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=d.dropout,
                      show_default=True, help="Dropout on embeddings and before the output."),
         click.option("--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True),
                      default=d.recurrent_dropout, show_default=True,
                      help="Dropout inside the recurrent cell (> 0 disables cuDNN on a GPU)."),
-        click.option("--ngram", type=click.IntRange(1), default=d.ngram, show_default=True,
+        click.option("--ngram", type=_limited("ngram", 1), default=d.ngram, show_default=True,
                      help="Longest word n-gram of the ngram and hybrid models."),
-        click.option("--ngram-buckets", type=click.IntRange(1), default=d.ngram_buckets, show_default=True,
+        click.option("--ngram-buckets", type=_limited("ngram_buckets", 1), default=d.ngram_buckets, show_default=True,
                      help="Most hash rows for the 2..N-grams (more: fewer collisions, a bigger model); small "
                           "data gets fewer, four times its count of n-grams rounded up to a power of two."),
-        click.option("--ngram-min-count", type=click.IntRange(1), default=d.ngram_min_count, show_default=True,
+        click.option("--ngram-min-count", type=_limited("ngram_min_count", 1), default=d.ngram_min_count,
+                     show_default=True,
                      help="N-grams found in fewer training texts than this weigh nothing (1 keeps them all; "
                           "a hashed n-gram counts by its row)."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
-        click.option("--vocab-size", type=click.IntRange(3), default=d.vocab_size, show_default=True,
+        click.option("--vocab-size", type=_limited("vocab_size", 3), default=d.vocab_size, show_default=True,
                      help="Most frequent tokens kept (padding and unknown included)."),
-        click.option("--max-length", type=click.IntRange(1), default=d.max_length, show_default=True,
+        click.option("--max-length", type=_limited("max_length", 1), default=d.max_length, show_default=True,
                      help="Tokens the network reads per text; batches pad to their own longest text."),
-        click.option("--ngram-max-length", type=click.IntRange(1), default=d.ngram_max_length, show_default=True,
+        click.option("--ngram-max-length", type=_limited("ngram_max_length", 1), default=d.ngram_max_length,
+                     show_default=True,
                      help="Tokens the n-gram model reads per text (hybrid and ngram models)."),
         click.option("--truncating", type=click.Choice(TRUNCATING), default=d.truncating, show_default=True,
                      help="pre keeps the end of a long text, post its beginning."),
@@ -215,8 +223,9 @@ def hyperparameter_options(f):
                      help="lm: before it sees a label, the network's embedding and first recurrent layer "
                           "learn to predict each next (and, backwards, previous) token of the training "
                           "and --unlabeled texts (never the validation ones)."),
-        click.option("--pretrain-epochs", type=click.FloatRange(0, min_open=True), default=d.pretrain_epochs,
-                     show_default=True, help="Passes of --pretrain lm over its texts (a fraction stops part-way)."),
+        click.option("--pretrain-epochs", type=click.FloatRange(0, LIMITS["epochs"], min_open=True),
+                     default=d.pretrain_epochs, show_default=True,
+                     help="Passes of --pretrain lm over its texts (a fraction stops part-way)."),
         click.option("--pretrain-minutes", type=click.FloatRange(0), default=d.pretrain_minutes, show_default=True,
                      help="Time budget of --pretrain lm: it stops after the step that passes it (0: none). "
                           "A run it cut short records so."),
@@ -224,12 +233,12 @@ def hyperparameter_options(f):
                      help="Adam learning rate."),
         click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=d.lr_schedule, show_default=True,
                      help="cosine: the learning rate falls from --lr to 0 over --epochs epochs."),
-        click.option("--batch-size", type=click.IntRange(1), default=d.batch_size, show_default=True,
+        click.option("--batch-size", type=_limited("batch_size", 1), default=d.batch_size, show_default=True,
                      help="Examples per training step: the global batch, which --strategy splits among its "
                           "replicas."),
-        click.option("--epochs", type=click.IntRange(1), default=d.epochs, show_default=True,
+        click.option("--epochs", type=_limited("epochs", 1), default=d.epochs, show_default=True,
                      help="Most epochs to train."),
-        click.option("--patience", type=click.IntRange(0), default=d.patience, show_default=True,
+        click.option("--patience", type=_limited("patience", 0), default=d.patience, show_default=True,
                      help="Epochs without better validation accuracy before stopping."),
         click.option("--val-ratio", type=click.FloatRange(0, 1, min_open=True, max_open=True),
                      default=d.val_ratio, show_default=True, help="Share of the labeled data held out."),

@@ -439,12 +439,15 @@ def list_command(as_json, models_dir):
         sentiment-cli list --models-dir bench/out/models --json
     """
     from sentiment_cli.runs import run_summaries
+    from sentiment_cli.workspace import unfinished
 
     rows = run_summaries(models_dir)
+    # runs in the making (.NAME.work), each marked with its state and the command that resumes it
+    work = [{**w, "unfinished": True} for w in unfinished(models_dir)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows + work, indent=2))
         return
-    if not rows:
+    if not rows and not work:
         click.echo(f"no runs in {models_dir}")
         return
     click.echo(f"{'run':<24} {'labels':<20} {'model':<8} {'val acc':>8}  {'created':<25} {'MB':>8}")
@@ -457,6 +460,10 @@ def list_command(as_json, models_dir):
         accuracy = f"{row['val_accuracy']:.4f}" if isinstance(row["val_accuracy"], (int, float)) else "-"
         click.echo(f"{row['run']:<24} {labels:<20} {str(row['model']):<8} {accuracy:>8}  "
                    f"{str(row['created']):<25} {row['size_mb']:>8.2f}")
+    for w in work:
+        state = {"working": "being made now", "not started": "interrupted before its first commit: start it again",
+                 "interrupted": f"interrupted: resume it with `{w['command']}`"}[w["state"]]
+        click.echo(f"{w['run']:<24} ({w['kind'] or 'run'}) {state}")
 
 
 ENGINES = ("auto", "numpy", "tensorflow")

@@ -539,7 +539,8 @@ def export(run, directory, overwrite, models_dir):
 
     The signature serving_default takes 'text' (strings) and returns 'probabilities' (one
     column per label) and 'label'. It needs only TensorFlow: serve it with TensorFlow Serving
-    or load it with tf.saved_model.load. sentiment-cli.json in DIRECTORY lists the labels.
+    or load it with tf.saved_model.load. DIRECTORY/assets.extra/sentiment-cli.json lists the
+    labels (assets.extra: the SavedModel's folder for its users' files, which serving ignores).
 
     \b
     Example:
@@ -549,8 +550,11 @@ def export(run, directory, overwrite, models_dir):
     from sentiment_cli.export import export_run
     from sentiment_cli.runs import load_run
 
+    from sentiment_cli.export import EXTRA_DIR, INFO_FILE
+
     path = export_run(load_run(models_dir, run), directory, overwrite)
     click.echo(f"SavedModel written to {path}")
+    click.echo(f"labels and threshold: {os.path.join(path, EXTRA_DIR, INFO_FILE)}")
 
 
 @cli.command()

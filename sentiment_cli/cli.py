@@ -918,13 +918,13 @@ def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwr
     _load_tensorflow()
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import _progress
-    from sentiment_cli.suggest import suggest as suggest_texts, write_suggestions
+    from sentiment_cli.suggest import run_columns, suggest as suggest_texts, write_suggestions
 
     loaded = _load_runs(models_dir, [run])[0][0]
     with _progress("score", not quiet) as bar:
         found, counts = suggest_texts(loaded, DataSpec(unlabeled_path, fmt, _run_columns(kwargs, loaded)), count,
                                       similarity, bar.update, by)
-    write_suggestions(output_path, found)
+    write_suggestions(output_path, found, run_columns(loaded))
     if as_json:
         click.echo(json.dumps({"output": str(output_path), "run": loaded.path.name, "suggested": len(found),
                                **counts}))

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from sentiment_cli import runs as runs_module
 from sentiment_cli.data import DataSpec, Record, keep_good, read_records
 from sentiment_cli.encoding import Encoder, hash_set, text_hash
-from sentiment_cli.errors import DataError, RunError
+from sentiment_cli.errors import DataError, MissingLabels, RunError
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
 from sentiment_cli.runs import Run
 from sentiment_cli.scoring import Gold, classification_report
@@ -253,7 +253,7 @@ def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | Non
     threshold = decision_threshold(runs, options.threshold)
     index = {label: i for i, label in enumerate(predictor.labels)}
     if gold is None:
-        records = read_records(input_path, "labeled", fmt, columns)
+        records = _labels_or_gold(read_records(input_path, "labeled", fmt, columns))
     else:
         records = _joined(input_path, read_records(input_path, "test", fmt, columns), gold)
     records = keep_good(input_path, records, data.on_bad_lines)
@@ -315,6 +315,16 @@ def training_hashes(runs: list[Run]) -> set[str] | None:
             return None
         found |= hashes
     return found
+
+
+def _labels_or_gold(records: Iterable[Record]) -> Iterator[Record]:
+    """The records; of a file without labels, an error whose first fix is --gold (the labels of a
+    test file are usually in a file of their own), then the one for a file that has them."""
+    try:
+        yield from records
+    except MissingLabels as exc:
+        fix = "Give its labels with --gold FILE (a CSV 'id,label', joined by id)"
+        raise DataError(exc.path, exc.message, exc.line, fix + (f", or {exc.other}" if exc.other else "")) from None
 
 
 def _joined(input_path, records: Iterable[Record], gold: Gold) -> Iterator[Record]:

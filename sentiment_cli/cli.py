@@ -15,7 +15,7 @@ import click
 from sentiment_cli import __version__
 from sentiment_cli.config import (
     BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, PRETRAININGS,
-    JUDGES, LR_SCHEDULES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
+    JUDGES, LIMITS, LR_SCHEDULES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
@@ -163,6 +163,12 @@ def _run_columns(kwargs, run) -> Columns:
     return given
 
 
+def _limited(name: str, minimum: int) -> click.IntRange:
+    """An integer option checked at the door against config.LIMITS, which TrainConfig checks too
+    (after TensorFlow's import, and with the top-level usage line)."""
+    return click.IntRange(minimum, LIMITS.get(name))
+
+
 def hyperparameter_options(f):
     d = DEFAULTS
     for option in reversed([
@@ -175,34 +181,36 @@ def hyperparameter_options(f):
                      help="Read texts in both directions (BiLSTM / BiGRU)."),
         click.option("--merge-mode", type=click.Choice(MERGE_MODES), default=d.merge_mode, show_default=True,
                      help="How a bidirectional layer combines its two directions."),
-        click.option("--layers", type=click.IntRange(1), default=d.layers, show_default=True,
+        click.option("--layers", type=_limited("layers", 1), default=d.layers, show_default=True,
                      help="Stacked recurrent layers."),
         click.option("--pooling", type=click.Choice(POOLINGS), default=d.pooling, show_default=True,
                      help="Summary of the last recurrent layer: final state, or mean over its steps."),
-        click.option("--embedding-dim", type=click.IntRange(1), default=d.embedding_dim, show_default=True,
+        click.option("--embedding-dim", type=_limited("embedding_dim", 1), default=d.embedding_dim, show_default=True,
                      help="Size of the word vectors."),
-        click.option("--hidden-size", type=click.IntRange(1), default=d.hidden_size, show_default=True,
+        click.option("--hidden-size", type=_limited("hidden_size", 1), default=d.hidden_size, show_default=True,
                      help="Units per recurrent direction (the Dense head gets half)."),
         click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=d.dropout,
                      show_default=True, help="Dropout on embeddings and before the output."),
         click.option("--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True),
                      default=d.recurrent_dropout, show_default=True,
                      help="Dropout inside the recurrent cell (> 0 disables cuDNN on a GPU)."),
-        click.option("--ngram", type=click.IntRange(1), default=d.ngram, show_default=True,
+        click.option("--ngram", type=_limited("ngram", 1), default=d.ngram, show_default=True,
                      help="Longest word n-gram of the ngram and hybrid models."),
-        click.option("--ngram-buckets", type=click.IntRange(1), default=d.ngram_buckets, show_default=True,
+        click.option("--ngram-buckets", type=_limited("ngram_buckets", 1), default=d.ngram_buckets, show_default=True,
                      help="Most hash rows for the 2..N-grams (more: fewer collisions, a bigger model); small "
                           "data gets fewer, four times its count of n-grams rounded up to a power of two."),
-        click.option("--ngram-min-count", type=click.IntRange(1), default=d.ngram_min_count, show_default=True,
+        click.option("--ngram-min-count", type=_limited("ngram_min_count", 1), default=d.ngram_min_count,
+                     show_default=True,
                      help="N-grams found in fewer training texts than this weigh nothing (1 keeps them all; "
                           "a hashed n-gram counts by its row)."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
-        click.option("--vocab-size", type=click.IntRange(3), default=d.vocab_size, show_default=True,
+        click.option("--vocab-size", type=_limited("vocab_size", 3), default=d.vocab_size, show_default=True,
                      help="Most frequent tokens kept (padding and unknown included)."),
-        click.option("--max-length", type=click.IntRange(1), default=d.max_length, show_default=True,
+        click.option("--max-length", type=_limited("max_length", 1), default=d.max_length, show_default=True,
                      help="Tokens the network reads per text; batches pad to their own longest text."),
-        click.option("--ngram-max-length", type=click.IntRange(1), default=d.ngram_max_length, show_default=True,
+        click.option("--ngram-max-length", type=_limited("ngram_max_length", 1), default=d.ngram_max_length,
+                     show_default=True,
                      help="Tokens the n-gram model reads per text (hybrid and ngram models)."),
         click.option("--truncating", type=click.Choice(TRUNCATING), default=d.truncating, show_default=True,
                      help="pre keeps the end of a long text, post its beginning."),
@@ -215,8 +223,9 @@ def hyperparameter_options(f):
                      help="lm: before it sees a label, the network's embedding and first recurrent layer "
                           "learn to predict each next (and, backwards, previous) token of the training "
                           "and --unlabeled texts (never the validation ones)."),
-        click.option("--pretrain-epochs", type=click.FloatRange(0, min_open=True), default=d.pretrain_epochs,
-                     show_default=True, help="Passes of --pretrain lm over its texts (a fraction stops part-way)."),
+        click.option("--pretrain-epochs", type=click.FloatRange(0, LIMITS["epochs"], min_open=True),
+                     default=d.pretrain_epochs, show_default=True,
+                     help="Passes of --pretrain lm over its texts (a fraction stops part-way)."),
         click.option("--pretrain-minutes", type=click.FloatRange(0), default=d.pretrain_minutes, show_default=True,
                      help="Time budget of --pretrain lm: it stops after the step that passes it (0: none). "
                           "A run it cut short records so."),
@@ -224,12 +233,12 @@ def hyperparameter_options(f):
                      help="Adam learning rate."),
         click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=d.lr_schedule, show_default=True,
                      help="cosine: the learning rate falls from --lr to 0 over --epochs epochs."),
-        click.option("--batch-size", type=click.IntRange(1), default=d.batch_size, show_default=True,
+        click.option("--batch-size", type=_limited("batch_size", 1), default=d.batch_size, show_default=True,
                      help="Examples per training step: the global batch, which --strategy splits among its "
                           "replicas."),
-        click.option("--epochs", type=click.IntRange(1), default=d.epochs, show_default=True,
+        click.option("--epochs", type=_limited("epochs", 1), default=d.epochs, show_default=True,
                      help="Most epochs to train."),
-        click.option("--patience", type=click.IntRange(0), default=d.patience, show_default=True,
+        click.option("--patience", type=_limited("patience", 0), default=d.patience, show_default=True,
                      help="Epochs without better validation accuracy before stopping."),
         click.option("--val-ratio", type=click.FloatRange(0, 1, min_open=True, max_open=True),
                      default=d.val_ratio, show_default=True, help="Share of the labeled data held out."),
@@ -454,12 +463,15 @@ def list_command(as_json, models_dir):
         sentiment-cli list --models-dir bench/out/models --json
     """
     from sentiment_cli.runs import run_summaries
+    from sentiment_cli.workspace import unfinished
 
     rows = run_summaries(models_dir)
+    # runs in the making (.NAME.work), each marked with its state and the command that resumes it
+    work = [{**w, "unfinished": True} for w in unfinished(models_dir)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows + work, indent=2))
         return
-    if not rows:
+    if not rows and not work:
         click.echo(f"no runs in {models_dir}")
         return
     click.echo(f"{'run':<24} {'labels':<20} {'model':<8} {'accuracy':<22}  {'created':<25} {'MB':>8}")
@@ -472,6 +484,10 @@ def list_command(as_json, models_dir):
         accuracy = row.get("figure") or "-"  # says which: "cv 5-fold 0.81 +- 0.04" or "val 0.85"
         click.echo(f"{row['run']:<24} {labels:<20} {str(row['model']):<8} {accuracy:<22}  "
                    f"{str(row['created']):<25} {row['size_mb']:>8.2f}")
+    for w in work:
+        state = {"working": "being made now", "not started": "interrupted before its first commit: start it again",
+                 "interrupted": f"interrupted: resume it with `{w['command']}`"}[w["state"]]
+        click.echo(f"{w['run']:<24} ({w['kind'] or 'run'}) {state}")
 
 
 ENGINES = ("auto", "numpy", "tensorflow")
@@ -523,7 +539,8 @@ def export(run, directory, overwrite, models_dir):
 
     The signature serving_default takes 'text' (strings) and returns 'probabilities' (one
     column per label) and 'label'. It needs only TensorFlow: serve it with TensorFlow Serving
-    or load it with tf.saved_model.load. sentiment-cli.json in DIRECTORY lists the labels.
+    or load it with tf.saved_model.load. DIRECTORY/assets.extra/sentiment-cli.json lists the
+    labels (assets.extra: the SavedModel's folder for its users' files, which serving ignores).
 
     \b
     Example:
@@ -533,8 +550,11 @@ def export(run, directory, overwrite, models_dir):
     from sentiment_cli.export import export_run
     from sentiment_cli.runs import load_run
 
+    from sentiment_cli.export import EXTRA_DIR, INFO_FILE
+
     path = export_run(load_run(models_dir, run), directory, overwrite)
     click.echo(f"SavedModel written to {path}")
+    click.echo(f"labels and threshold: {os.path.join(path, EXTRA_DIR, INFO_FILE)}")
 
 
 class BeamArgsCommand(click.Command):
@@ -617,6 +637,12 @@ def test(runs, input_path, output_path, probabilities, top_k, as_json, on_bad_li
     options = PredictOptions(chunk_size, batch_size, max_batch_tokens, threshold, not quiet, larger_input)
     stats = predict_file(loaded, DataSpec(input_path, fmt, _run_columns(kwargs, loaded[0])), output_path, options,
                          probabilities, top_k, on_bad_lines)
+    if stats["empty"]["rows"]:
+        empty = stats["empty"]
+        click.echo(f"warning: {empty['rows']} row{'s' if empty['rows'] > 1 else ''} of {input_path} "
+                   f"{'have' if empty['rows'] > 1 else 'has'} no text (the first on line {empty['first_line']}), "
+                   f"labeled {empty['label']!r}: the label the model gives a text without words, not a "
+                   "prediction", err=True)
     if as_json:
         click.echo(json.dumps({"output": str(output_path), "input": str(input_path),
                                "runs": [run.path.name for run in loaded], **stats}))
@@ -966,13 +992,13 @@ def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwr
     _load_tensorflow()
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import _progress
-    from sentiment_cli.suggest import suggest as suggest_texts, write_suggestions
+    from sentiment_cli.suggest import run_columns, suggest as suggest_texts, write_suggestions
 
     loaded = _load_runs(models_dir, [run])[0][0]
     with _progress("score", not quiet) as bar:
         found, counts = suggest_texts(loaded, DataSpec(unlabeled_path, fmt, _run_columns(kwargs, loaded)), count,
                                       similarity, bar.update, by)
-    write_suggestions(output_path, found)
+    write_suggestions(output_path, found, run_columns(loaded))
     if as_json:
         click.echo(json.dumps({"output": str(output_path), "run": loaded.path.name, "suggested": len(found),
                                **counts}))
@@ -1078,8 +1104,10 @@ def plot(run, models_dir):
 
 
 # ---- explain ----
-def _explained_texts(texts, input_path, fmt, kwargs, run) -> tuple[list[str], list[str] | None]:
-    """The texts given as arguments (no ids), or the rows of --input (any format `test` reads) and their ids."""
+def _explained_texts(texts, input_path, fmt, kwargs, run,
+                     on_bad_lines: str = "error") -> tuple[list[str], list[str] | None]:
+    """The texts given as arguments (no ids), or the rows of --input (any format `test` reads) and
+    their ids, less its bad lines as --on-bad-lines says."""
     from sentiment_cli.data import keep_good, read_records
     from sentiment_cli.errors import DataError
 
@@ -1089,7 +1117,10 @@ def _explained_texts(texts, input_path, fmt, kwargs, run) -> tuple[list[str], li
         raise click.UsageError("give texts to explain as arguments, or --input FILE")
     if input_path:
         records = read_records(input_path, "test", fmt, _run_columns(kwargs, run))
-        records = list(keep_good(input_path, records, "error"))
+        records = list(keep_good(input_path, records, on_bad_lines))
+        if not records:
+            raise DataError(input_path, "no text to explain: every row was left out as a bad line",
+                            fix="Give a file with at least one text")
         return [record.text for record in records], [record.id for record in records]
     for number, text in enumerate(texts, start=1):
         if not text.strip():
@@ -1124,6 +1155,9 @@ def _echo_explanation(e, top: int) -> None:
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, allow_dash=True),
               help="Texts to explain, in any format `test` reads ('-' reads stdin), instead of TEXTS.")
 @data_options(labels=False)
+@click.option("--on-bad-lines", type=click.Choice(BAD_LINES), default="error", show_default=True,
+              help="A row of --input with an empty text or a NUL byte: stop with its line (error), or leave it "
+                   "out with a warning (warn) or silently (skip).")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True,
               help="How many words and n-grams to list per text (--json keeps every word but only the top "
                    "n-grams; --html shades every word and lists the top ones).")
@@ -1135,7 +1169,7 @@ def _echo_explanation(e, top: int) -> None:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Write one self-contained HTML page with each text's words shaded by their weight.")
 @models_dir_option
-def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_dir, **kwargs):
+def explain(run, texts, input_path, fmt, on_bad_lines, top, steps, as_json, html_path, models_dir, **kwargs):
     """Show why RUN labels each text as it does: the words and n-grams that pushed it.
 
     For each text: the label, its probability, and each word's signed weight toward the
@@ -1156,7 +1190,7 @@ def explain(run, texts, input_path, fmt, top, steps, as_json, html_path, models_
     from sentiment_cli.runs import load_run
 
     loaded = load_run(models_dir, run)
-    explained, ids = _explained_texts(texts, input_path, fmt, kwargs, loaded)
+    explained, ids = _explained_texts(texts, input_path, fmt, kwargs, loaded, on_bad_lines)
     explanations = explain_texts(loaded, explained, steps, ids)
     if html_path:
         write_html(html_path, explanations, loaded.path.name, top)

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from sentiment_cli.errors import DataError
+from sentiment_cli.errors import DataError, MissingLabels
 from sentiment_cli.progress import step
 
 CLASSIC_SEPARATOR = "+++$+++"
@@ -163,11 +163,13 @@ def read_records(path, kind: str, fmt: str = "auto", columns: Columns | None = N
     if fmt == "auto":
         fmt = detect_format(path, kind, first[1])
         if kind == "labeled" and first[1].strip().lower() == "id,text":
-            raise DataError(path, "this looks like a test file (header 'id,text', no labels)",
-                            line=1, fix="Give a labeled file (LABEL +++$+++ TEXT, or a table with a label column); "
-                            "label it with 'sentiment-cli test' instead")
+            raise MissingLabels(path, "this looks like a test file (header 'id,text', no labels)",
+                                line=1, fix="Give a labeled file (LABEL +++$+++ TEXT, or a table with a label column); "
+                                "label it with 'sentiment-cli test' instead")
     if kind == "labeled" and fmt in ("lines", "idtext"):
-        raise DataError(path, f"the {fmt} format has no labels", fix="Give a labeled file (LABEL +++$+++ TEXT, or a table with a label column)")
+        raise MissingLabels(path, f"the {fmt} format has no labels",
+                            fix="Give a labeled file (LABEL +++$+++ TEXT, or a table with a label column)",
+                            other="name its format with --format")
     readers = {"classic": _read_classic, "lines": _read_plain, "idtext": _read_idtext,
                "csv": _read_table, "tsv": _read_table, "jsonl": _read_jsonl}
     yield from readers[fmt](path, lines, kind, fmt, columns)
@@ -243,8 +245,18 @@ def _read_table(path, lines, kind, fmt, columns):
                     raise DataError(path, f"the first line looks like data, not a header ({', '.join(header)[:60]})",
                                     line=1, fix=f"Add a header line that names the columns (for example "
                                     f"'id,{columns.text}'), or give plain lines with --format lines")
+                other = _other_table_format(first[1], header, delimiter)
+                if other is not None:
+                    raise DataError(path, f"no column {name!r}: read as {fmt.upper()}, the header {first[1][:60]!r} "
+                                    f"is one field, and {OTHER_SEPARATORS[other]} separate its names", line=1,
+                                    fix=f"Pass --format {other}")
                 has = f"the header has: {', '.join(header)}" if semicolon_names is None else \
                     f"the header, read with ';' between fields, has: {', '.join(semicolon_names)}"
+                if role == "label":
+                    others = [h for h in semicolon_names or header if h not in (columns.text, columns.id)]
+                    raise MissingLabels(path, f"no column {name!r} ({has})", line=1,
+                                        fix="Name the label column with --label-column",
+                                        other="name the label column with --label-column" if others else None)
                 raise DataError(path, f"no column {name!r} ({has})", line=1,
                                 fix=f"Name the {role} column with --{role}-column")
             positions[role] = header.index(name)
@@ -268,6 +280,19 @@ def _read_table(path, lines, kind, fmt, columns):
     except csv.Error as exc:
         raise DataError(path, f"not valid {fmt.upper()} ({exc})", line=counter.number,
                         fix="Check the quoting on that line") from None
+
+
+OTHER_SEPARATORS = {"csv": "commas", "tsv": "tabs"}
+
+
+def _other_table_format(line: str, header: list[str], delimiter: str) -> str | None:
+    """"csv" for a header that --format tsv read as one field but commas split into several
+    names, "tsv" for one that tabs split so under --format csv; else None."""
+    other = {"\t": "csv", ",": "tsv", ";": None}[delimiter]
+    if other is None or len(header) != 1:
+        return None
+    names = next(csv.reader([line], delimiter="," if other == "csv" else "\t"), [])
+    return other if len(names) > 1 else None
 
 
 def _semicolon_names(line: str, wanted: dict) -> list[str] | None:
@@ -308,6 +333,11 @@ def _read_jsonl(path, lines, kind, fmt, columns):
         values = {}
         for role, name in wanted.items():
             if name not in obj:
+                if role == "label":
+                    others = [key for key in obj if key not in (columns.text, columns.id)]
+                    raise MissingLabels(path, f"no key {name!r} (keys: {', '.join(obj)})", line=number,
+                                        fix="Name the label key with --label-column",
+                                        other="name the label key with --label-column" if others else None)
                 raise DataError(path, f"no key {name!r} (keys: {', '.join(obj)})", line=number,
                                 fix=f"Name the {role} key with --{role}-column")
             value = obj[name]

@@ -213,14 +213,26 @@ def check_split(split: Split, y: np.ndarray, labels: list[str], path) -> list[st
         raise DataError(path, f"too few examples to hold out validation data ({counts})",
                         fix="Give each class at least two examples, one to train and one to validate (better: "
                             "dozens), or a larger --val-ratio")
+    single = [labels[c] for c in present if np.sum(y == c) == 1]
+    if single:  # it would train and never be validated: no figure would say whether it is learned
+        named = ", ".join(map(repr, single))
+        raise DataError(path, f"class{'es' if len(single) > 1 else ''} {named} "
+                        f"{'have' if len(single) > 1 else 'has'} only one example, which can train or "
+                        "validate but not both",
+                        fix="Give each class at least two examples (better: dozens), or leave that class's rows out")
     missing = [labels[c] for c in present if not np.any(y[split.train] == c)]
     if missing:
         raise DataError(path, f"no training example left for {', '.join(map(repr, missing))}: all of its examples "
                         "are validation texts (or repeat one)", fix="Give that class more (distinct) examples")
+    warnings = []
+    if len(split.train) < len(split.val):
+        warnings.append(f"training holds only {len(split.train)} of {len(y)} rows, validation {len(split.val)}: "
+                        f"the model learns from {len(split.train)} examples; a smaller --val-ratio (0.1 to 0.2 is "
+                        "usual) trains on more")
     if len(split.val) < FEW_VALIDATION_ROWS:
-        return [f"validation holds only {len(split.val)} rows: its accuracy moves in steps of "
-                f"{1 / len(split.val):.0%} and says little; give more data or a larger --val-ratio"]
-    return []
+        warnings.append(f"validation holds only {len(split.val)} rows: its accuracy moves in steps of "
+                        f"{1 / len(split.val):.0%} and says little; give more data or a larger --val-ratio")
+    return warnings
 
 
 def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre") -> list[np.ndarray]:

@@ -16,6 +16,7 @@ class DataError(SentimentError):
 
     def __init__(self, path, message: str, line: int | None = None, fix: str | None = None):
         self.path = str(path)
+        self.message = message
         self.line = line
         self.fix = fix
         where = self.path if line is None else f"{self.path}, line {line}"
@@ -23,6 +24,16 @@ class DataError(SentimentError):
         if fix:
             text += f". {fix}"
         super().__init__(text)
+
+
+class MissingLabels(DataError):
+    """A file read for its labels that has none (a test layout, no label column). ``other``: the
+    fix for a file that does have them, to offer beside `evaluate`'s --gold (None: it has none)."""
+
+    def __init__(self, path, message: str, line: int | None = None, fix: str | None = None,
+                 other: str | None = None):
+        super().__init__(path, message, line, fix)
+        self.other = other
 
 
 class ConfigError(SentimentError):

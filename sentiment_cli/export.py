@@ -4,8 +4,11 @@ The SavedModel holds the whole graph, the tokenizer included, so it is served by
 Serving or loaded with ``tf.saved_model.load`` in a process that has never heard of
 sentiment-cli. Its ``serving_default`` signature takes ``text`` (a batch of strings) and returns
 ``probabilities`` (one column per label, in the order of ``labels``) and ``label`` (the decided
-label, with the run's threshold for a binary run). ``sentiment-cli.json`` beside it names the
-labels, the threshold and the run it came from.
+label, with the run's threshold for a binary run). ``assets.extra/sentiment-cli.json`` names the
+labels, the threshold and the run it came from: ``assets.extra`` is the SavedModel's own folder for
+files that its users add (TensorFlow's ``EXTRA_ASSETS_DIRECTORY``; TensorFlow Serving reads only its
+``tf_serving_warmup_requests`` there), so the version folder holds a SavedModel and nothing else,
+and each version carries its own labels. (sentiment-cli 0.6.1 wrote the file at the folder's top.)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sentiment_cli.errors import RunError
 from sentiment_cli.runs import Run
 
 SIGNATURE = "serving_default"
+EXTRA_DIR = "assets.extra"
 INFO_FILE = "sentiment-cli.json"
 
 
@@ -33,7 +37,8 @@ def export_run(run: Run, directory, overwrite: bool = False) -> Path:
     if directory.exists():
         if not overwrite:
             raise RunError(f"{directory} already exists: pass --overwrite to replace it, or choose another directory")
-        if not directory.is_dir() or (any(directory.iterdir()) and not (directory / INFO_FILE).is_file()):
+        ours = (directory / EXTRA_DIR / INFO_FILE).is_file() or (directory / INFO_FILE).is_file()  # or 0.6.1's
+        if not directory.is_dir() or (any(directory.iterdir()) and not ours):
             raise RunError(f"{directory} is not an export of sentiment-cli: --overwrite replaces only those. "
                            "Choose another directory")
     if directory.parent.exists() and not directory.parent.is_dir():
@@ -63,7 +68,8 @@ def export_run(run: Run, directory, overwrite: bool = False) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         archive.write_out(str(tmp), verbose=False)
-        runs_module.write_json(tmp / INFO_FILE, {
+        (tmp / EXTRA_DIR).mkdir(exist_ok=True)
+        runs_module.write_json(tmp / EXTRA_DIR / INFO_FILE, {
             "labels": labels, "threshold": threshold, "signature": SIGNATURE, "input": "text",
             "outputs": {"probabilities": f"float32 (batch, {len(labels)}), columns in the order of labels",
                         "label": "string (batch,)"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import keras
@@ -276,14 +277,20 @@ def inference_function(model: keras.Model, ndim: int, dtype) -> Callable:
     functions = model.__dict__.setdefault("_sentiment_inference", {})
     if key not in functions:
         spec = tf.TensorSpec((None,) * ndim, tf.as_dtype(dtype))
-
-        def call(x):
-            return model(x, training=False)
-
-        # no Python control flow to convert: AutoGraph would only read the source, and it warned
-        # ("closure mismatch") on models that share layers with another (model.stored_form)
-        functions[key] = tf.function(call, input_signature=[spec], autograph=False)
+        # A partial, not a closure: TensorFlow's retracing warning counts traces by the Python
+        # function's code object, which every closure made here shares, so the one trace of each
+        # new model (semi's rounds, halves_logits' model of both halves) added up to "5 out of the
+        # last 5 calls ... triggered tf.function retracing" (TF 2.x, seen in 0.6.1's semi). A
+        # partial object is its own key: a real retrace of one function would still be reported.
+        # No Python control flow to convert: AutoGraph would only read the source, and it warned
+        # ("closure mismatch") on models that share layers with another (model.stored_form).
+        functions[key] = tf.function(functools.partial(_call_model, model), input_signature=[spec],
+                                     autograph=False)
     return functions[key]
+
+
+def _call_model(model: keras.Model, x):
+    return model(x, training=False)
 
 
 def predict_proba(model: keras.Model, seqs: list[np.ndarray], featurize: Callable,

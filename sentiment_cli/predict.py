@@ -27,7 +27,7 @@ from tqdm import tqdm
 from sentiment_cli import runs as runs_module
 from sentiment_cli.data import DataSpec, Record, keep_good, read_records
 from sentiment_cli.encoding import Encoder, hash_set, text_hash
-from sentiment_cli.errors import DataError, RunError
+from sentiment_cli.errors import DataError, MissingLabels, RunError
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
 from sentiment_cli.runs import Run
 from sentiment_cli.scoring import Gold, classification_report
@@ -227,6 +227,9 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
                  probabilities: bool = False, top_k: int | None = None, on_bad_lines: str | None = None) -> dict:
     """Write ``id,label[,p_LABEL...][,label_1,p_1...]`` for every row of ``data``, in input order.
 
+    A row with an empty (or whitespace-only) text keeps its place and gets the label the model gives
+    a text without words (every such row the same one); ``empty`` in the result counts them.
+
     top_k: the k likeliest labels and their probabilities, likeliest first (ties: label order).
     on_bad_lines: None labels every row, an empty text too; else a row with an empty text or a NUL
     byte stops the reading ("error") or is left out ("warn", "skip"), as ``data.keep_good`` does.
@@ -239,6 +242,7 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
     if on_bad_lines:
         records = keep_good(input_path, records, on_bad_lines)
     rows = 0
+    empty = {"rows": 0, "first_line": None, "label": None}  # texts without a character but spaces
     start = time.perf_counter()
     # The first chunk is read before the output opens: an unreadable input writes nothing, not
     # even a header on stdout.
@@ -256,6 +260,10 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
             ranked = np.argsort(-probs, axis=1, kind="stable")[:, :k] if k else None
             for j, (record, label, p) in enumerate(zip(chunk, predicted, probs)):
                 row = [record.id, predictor.labels[label]]
+                if not record.text.strip():
+                    empty["rows"] += 1
+                    empty["first_line"] = empty["first_line"] or record.line
+                    empty["label"] = row[1]
                 if probabilities:
                     row += [f"{v:.6f}" for v in p]
                 if k:
@@ -265,7 +273,7 @@ def predict_file(runs: list[Run], data: DataSpec, output_path, options: PredictO
             bar.update(len(chunk))
     seconds = time.perf_counter() - start
     return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds if seconds else None,
-            "threshold": threshold}
+            "threshold": threshold, "empty": empty}
 
 
 def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | None = None, errors: int = 0,
@@ -293,7 +301,7 @@ def evaluate_file(runs: list[Run], data: DataSpec, options: PredictOptions | Non
     threshold = decision_threshold(runs, options.threshold)
     index = {label: i for i, label in enumerate(predictor.labels)}
     if gold is None:
-        records = read_records(input_path, "labeled", fmt, columns)
+        records = _labels_or_gold(read_records(input_path, "labeled", fmt, columns))
     else:
         records = _joined(input_path, read_records(input_path, "test", fmt, columns), gold)
     records = keep_good(input_path, records, data.on_bad_lines)
@@ -364,6 +372,16 @@ def training_hashes(runs: list[Run]) -> set[str] | None:
             return None
         found |= hashes
     return found
+
+
+def _labels_or_gold(records: Iterable[Record]) -> Iterator[Record]:
+    """The records; of a file without labels, an error whose first fix is --gold (the labels of a
+    test file are usually in a file of their own), then the one for a file that has them."""
+    try:
+        yield from records
+    except MissingLabels as exc:
+        fix = "Give its labels with --gold FILE (a CSV 'id,label', joined by id)"
+        raise DataError(exc.path, exc.message, exc.line, fix + (f", or {exc.other}" if exc.other else "")) from None
 
 
 def _joined(input_path, records: Iterable[Record], gold: Gold) -> Iterator[Record]:

@@ -225,6 +225,11 @@ def existing_run(models_dir, name: str) -> Path:
         raise RunError(f"{name}: not a run directory (no {CONFIG_FILE} in it)")
     path = run_path(models_dir, name)
     if not path.is_dir():
+        from sentiment_cli.workspace import unfinished_message  # same layer; workspace imports runs
+
+        message = unfinished_message(models_dir, name)
+        if message:
+            raise RunError(message)
         names = list_runs(models_dir)
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = (f"did you mean {', '.join(close)}? " if close else "") + (

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sentiment_cli.calibration import probabilities
-from sentiment_cli.data import DataSpec, read_records
+from sentiment_cli.data import Columns, DataSpec, read_records
 from sentiment_cli.encoding import Encoder, normalize, text_hash
 from sentiment_cli.errors import DataError
 from sentiment_cli.model import halves, halves_logits, mix_params
@@ -155,13 +155,22 @@ def suggest(run: Run, data: DataSpec, n: int, similarity: float = SIMILARITY, pr
 FIELDS = ["label", "text", "line", "predicted", "probability", "uncertainty", "disagreement", "score"]
 
 
-def write_suggestions(path, suggestions: list[Suggestion]) -> None:
+def run_columns(run: Run) -> Columns:
+    """The label and text column names of the file ``run`` was trained on (the defaults for a
+    file without columns, or a run that does not record them)."""
+    stored = run.record.get("data", {}).get("columns") or {}
+    return Columns(**{role: stored[role] for role in ("text", "label", "id") if stored.get(role)})
+
+
+def write_suggestions(path, suggestions: list[Suggestion], columns: Columns | None = None) -> None:
     """A CSV with an empty label column to fill in: `train --train FILE` reads it as it is, the
     other columns ignored (a row left without a label is an error that names its line: label it
-    or delete it)."""
+    or delete it). ``columns``: the run's own (``run_columns``), so that the filled-in rows join
+    the run's data file and train with its --text-column and --label-column."""
+    columns = columns or Columns()
     with atomic_output(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(FIELDS)
+        writer.writerow([columns.label, columns.text, *FIELDS[2:]])
         for s in suggestions:
             writer.writerow(["", s.text, s.line, s.predicted, f"{s.probability:.6f}", f"{s.uncertainty:.6f}",
                              f"{s.disagreement:.6f}", f"{s.score:.6f}"])

@@ -402,6 +402,16 @@ class RunOptions:
     # On an error, keep committed work and print `train --resume` (Workspace.guard); False for tune's
     # trials, whose leftovers tune removes and whose resume is tune's own.
     resume_hint: bool = True
+    # The data warnings already printed, shared by the runs of one command (tune's trials read the
+    # same file and split: each warning is said once, not once per trial); None: print every one.
+    said: set | None = None
+
+    def warn(self, warning: str) -> None:
+        if self.said is not None:
+            if warning in self.said:
+                return
+            self.said.add(warning)
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def train_run(job: TrainJob, options: RunOptions | None = None) -> tuple[Path | None, dict]:
@@ -451,7 +461,7 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         data = read_labeled(job.data.path, job.data.format, job.data.columns, job.labels, job.data.on_bad_lines,
                             progress=options.progress)
         for warning in checks.duplicate_warnings(data.texts, data.labels, data.lines, job.data.path):
-            print(f"warning: {warning}", file=sys.stderr)
+            options.warn(warning)
         unlabeled = read_unlabeled(job.unlabeled.path, job.unlabeled.format, job.unlabeled.columns,
                                    progress=options.progress) if job.unlabeled else []
         read_seconds = round(time.perf_counter() - read_start, 2)
@@ -482,7 +492,7 @@ def _train_in(workspace: Workspace, job: TrainJob, options: RunOptions, resumed:
         else:
             split = draw_split(data.texts, y, job.config.val_ratio, job.config.seed, job.data.path, encoder.labels)
         for warning in check_split(split, y, encoder.labels, job.data.path):
-            print(f"warning: {warning}", file=sys.stderr)
+            options.warn(warning)
         if not resumed:
             workspace.record_inputs({**inputs, "split": split.record()})
         texts = data.texts

@@ -264,6 +264,7 @@ class Search:
         optuna = self.optuna = _optuna()
         self.workspace, self.job, self.progress = workspace, job, progress
         self.trials_dir = workspace.file(TRIALS_DIR)
+        self.said = set()  # the data warnings the trials printed: each once (RunOptions.said)
         self.trials_dir.mkdir(exist_ok=True)
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(workspace.file(JOURNAL_FILE))))
@@ -349,7 +350,7 @@ class Search:
             # resume_hint off: a trial is not continued with `train --resume`; tune prints its own hint.
             path, metrics = train_run(TrainJob(str(self.trials_dir), name, config, job.data, None, job.labels),
                                       RunOptions(overwrite=True, progress=False, callbacks=(monitor,),
-                                                 resume_hint=False))
+                                                 resume_hint=False, said=self.said))
         except (ConfigError, RunError) as exc:  # settings that do not go together; a diverged training
             trial.set_user_attr("error", str(exc))
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -237,6 +237,62 @@ class Workspace:
             raise
 
 
+def unfinished(models_dir) -> list[dict]:
+    """The workspaces in models_dir, for `list`: each run's name, kind, path, state ("interrupted",
+    "working" while its process lives, or "not started": killed before its first commit) and the
+    command that goes on with it."""
+    base = Path(models_dir)
+    if not base.is_dir():
+        return []
+    found = []
+    for path in base.iterdir():
+        name = path.name[1:-len(SUFFIX)] if path.name.startswith(".") and path.name.endswith(SUFFIX) else ""
+        if name and path.is_dir():
+            found.append(_unfinished(models_dir, name, path))
+    return sorted(found, key=lambda work: work["run"])
+
+
+def unfinished_message(models_dir, name: str) -> str | None:
+    """What to say of ``name`` when it is no finished run but its workspace is there; else None."""
+    path = work_path(models_dir, name)
+    if not path.is_dir():
+        return None
+    work = _unfinished(models_dir, name, path)
+    if work["state"] == "working":
+        return f"{name} is being made right now ({work['kind'] or 'a run'} in {path}): wait for it to finish"
+    if work["state"] == "not started":
+        return (f"{name} was interrupted before its first step was committed, so there is nothing to resume "
+                f"({path}): start it again with the command that started it")
+    return f"{name} is interrupted: resume it with `{work['command']}`"
+
+
+def _unfinished(models_dir, name: str, path: Path) -> dict:
+    kind = _kind_of(path)
+    try:
+        pid = runs.read_json(path / OWNER_FILE).get("pid") if (path / OWNER_FILE).is_file() else None
+    except SentimentError:
+        pid = None
+    state = ("working" if pid and pid != os.getpid() and runs.process_alive(pid)
+             else "interrupted" if _committed(path) else "not started")
+    return {"run": name, "kind": kind, "path": str(path), "state": state,
+            "command": _resume_command(models_dir, name, path, kind) if state == "interrupted" else None}
+
+
+def _resume_command(models_dir, name: str, path: Path, kind: str | None) -> str:
+    """The command that resumes the work of ``name`` (`semi`'s names its base run)."""
+    import shlex
+
+    command = f"sentiment-cli {kind or 'train'} {shlex.quote(name)}"
+    if kind == "semi":
+        try:
+            base = Path(runs.read_json(path / INPUTS_FILE)["base"]["path"])
+            shown = base.name if base.parent == Path(models_dir).resolve() else str(base)
+        except (SentimentError, KeyError, TypeError):
+            shown = "BASE"
+        command = f"sentiment-cli semi {shlex.quote(shown)} --output-run {shlex.quote(name)}"
+    return command + " --resume" + models_dir_option(models_dir)
+
+
 def _identity(path: Path) -> tuple | None:
     """What tells one run directory from another that replaced it at the same path (not its times:
     `evaluate` writes into a run, which is no reason to refuse replacing it)."""

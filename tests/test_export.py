@@ -42,7 +42,7 @@ def test_export_serves_what_test_predicts_without_sentiment_cli(trained, name, t
     out = tmp_path / "export" / name / "1"  # parents are made: TF Serving's base path, then the version
     result = invoke("export", name, out, "--models-dir", root / "models")
     assert result.exit_code == 0, result.output
-    info = json.loads((out / "sentiment-cli.json").read_text())
+    info = json.loads((out / "assets.extra" / "sentiment-cli.json").read_text())
     result = invoke("test", name, "--input", texts, "--output", tmp_path / "p.csv", "--probabilities",
                     "--models-dir", root / "models", "-q")
     assert result.exit_code == 0, result.output

@@ -550,3 +550,42 @@ def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkey
     rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(models / n / runs.ROUNDS_FILE)]
             for n in ("whole", "cut")]
     assert rows[0] == rows[1] and len(rows[0]) == 3
+
+
+def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, monkeypatch, always_accept, tmp_path):
+    """Ctrl-C right after round 1 of 2 is committed, then --resume, on a run with a network half:
+    the probabilities of a semi run that was not stopped. A network continues from the weights it
+    starts a round with, so a resume that started round 2 from the base model, not the kept round
+    1, would differ here; the n-gram half alone refits from scratch and cannot show it."""
+    from sentiment_cli.workspace import Workspace
+
+    models, common = setup
+    args = ["base", "--rounds", "2", "--select", "rank", *common]
+    assert invoke("semi", *args, "--output-run", "whole").exit_code == 0
+    real, calls = Workspace.commit, []
+
+    def stop(self, state):
+        real(self, state)
+        calls.append(1)
+        if len(calls) == 2:  # the 1st commit is round 0's, the 2nd round 1's
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workspace, "commit", stop)
+    assert invoke("semi", *args, "--output-run", "cut").exit_code == 1
+    monkeypatch.setattr(Workspace, "commit", real)
+    assert json.loads((models / ".cut.work" / workspace.STATE_FILE).read_text())["kept_round"] == 1
+    result = invoke("semi", "base", "--output-run", "cut", "--resume", *common)
+    assert result.exit_code == 0, result.output
+    probe = tmp_path / "probe.txt"
+    probe.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(POSITIVE + NEGATIVE + ["great day",
+                                                                                                    "sad song"])))
+
+    def probabilities(run):
+        out = tmp_path / f"{run}.csv"
+        assert invoke("test", run, "--input", probe, "--output", out, "--probabilities", "--models-dir", models,
+                      "-q").exit_code == 0
+        return np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in csv.DictReader(open(out))])
+
+    whole, cut = probabilities("whole"), probabilities("cut")
+    assert whole.shape == (22, 2)
+    np.testing.assert_allclose(cut, whole, atol=2e-6)

@@ -211,7 +211,12 @@ def _base_split(base: runs.Run, texts: list, y: np.ndarray, spec: DataSpec) -> S
 
 
 def _round_config(config: TrainConfig, semi: SemiConfig) -> TrainConfig:
-    """What a round trains: the base run's model, ``epochs_per_round`` epochs on its vectors."""
+    """What a round trains: the base run's model, ``epochs_per_round`` epochs on its vectors.
+
+    patience = epochs_per_round on purpose: a round runs every epoch asked for, with no early
+    stopping (``semi --help`` says so). The best epoch by validation accuracy is the one kept
+    either way, so stopping early would only save time, and rounds are short (1 epoch by
+    default); the base run's patience was chosen for a whole training, not for a round."""
     return TrainConfig.from_dict({**config.to_dict(), "epochs": semi.epochs_per_round,
                                   "patience": semi.epochs_per_round, "embeddings": None,
                                   "pretrain_embeddings": False, "freeze_embeddings": False})

@@ -589,3 +589,23 @@ def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, monkeypatch, alway
     whole, cut = probabilities("whole"), probabilities("cut")
     assert whole.shape == (22, 2)
     np.testing.assert_allclose(cut, whole, atol=2e-6)
+
+
+def test_why_none_of_cotrain_tells_each_half_s_own_predictions(monkeypatch):
+    """Co-training ranks by each half's own logits: the reason it picked nothing is told with
+    those, not with the mix's probabilities (which here predict both classes, 2 and 2)."""
+    from types import SimpleNamespace
+
+    from sentiment_cli.config import SemiConfig
+
+    # the n-gram half says positive for all four texts, the network negative; mixed, two and two
+    logits = np.array([[3.0, -1.0], [1.0, -3.0], [2.0, -0.5], [0.5, -2.0]])[:, :, None]
+    monkeypatch.setattr(rounds, "halves_logits", lambda *a, **k: logits)
+    monkeypatch.setattr(rounds, "mix_params", lambda model: np.array([1.0, 1.0, 0.0]))
+    state = {}
+    job = SimpleNamespace(semi=SemiConfig(select="cotrain", share=1.0))
+    fake = SimpleNamespace(job=job, unlabeled_seqs=[[1]] * 4, unlabeled=["t"] * 4, progress=False,
+                           encoder=SimpleNamespace(features=None), names=["ngrams", "rnn_logits"])
+    assert rounds._pick(fake, 1, None, state) is None
+    assert "the n-gram half 0, 4; the network 4, 0" in state["stopped"], state["stopped"]
+    assert "2, 2" not in state["stopped"]

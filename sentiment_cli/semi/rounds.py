@@ -380,7 +380,7 @@ def _pick(rounds: Rounds, r: int, model, state: dict):
         idx, pseudo = select(probs, semi)
         chosen = {name: (idx, pseudo) for name in rounds.names}
     if len(idx) == 0:
-        reason = why_none(probs, semi)
+        reason = why_none(probs, semi, logits, rounds.names)  # the scores the rule ranked by
         if rounds.progress:
             print(f"round {r}: 0 pseudo-labels: {reason}", file=sys.stderr)
         state["stopped"] = f"round {r} kept no pseudo-label: {reason}"

@@ -782,8 +782,9 @@ def _band(ctx, param, value):
 @click.option("--band", callback=_band, metavar="LOW,HIGH",
               help="threshold, binary runs: keep p <= LOW and p >= HIGH instead of --confidence.")
 @click.option("--epochs-per-round", type=click.IntRange(1), default=SemiConfig.epochs_per_round,
-              show_default=True, help="Epochs per round, all of them run (no early stopping inside a round); the best by "
-                   "validation accuracy is kept (original: 2).")
+              show_default=True,
+              help="Epochs per round, all of them run (no early stopping inside a round); the best by validation "
+                   "accuracy is kept (original: 2).")
 @click.option("--max-per-round", type=click.IntRange(1), help="Most pseudo-labels per round, most confident first.")
 @click.option("--balance", is_flag=True, help="threshold: the same number of pseudo-labels for every class.")
 @click.option("--pretrain-embeddings", is_flag=True,

@@ -19,7 +19,7 @@ from sentiment_cli.config import (
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
-from sentiment_cli.errors import ConfigError, SentimentError
+from sentiment_cli.errors import ConfigError, SentimentError, disk_full, no_room
 
 DEFAULTS = TrainConfig()
 
@@ -101,6 +101,12 @@ class Group(click.Group):
             raise click.UsageError(str(exc), ctx) from None
         except SentimentError as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # a full disk where no writer of the library says more (train, semi,
+            if not no_room(exc):  # test and export do)
+                raise
+            filename = getattr(exc, "filename", None)
+            folder = (os.path.dirname(filename) or ".") if isinstance(filename, str) else "the folder written to"
+            raise click.ClickException(str(disk_full(exc, folder, intact=False))) from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -876,7 +882,9 @@ def _band(ctx, param, value):
 @click.option("--band", callback=_band, metavar="LOW,HIGH",
               help="threshold, binary runs: keep p <= LOW and p >= HIGH instead of --confidence.")
 @click.option("--epochs-per-round", type=click.IntRange(1), default=SemiConfig.epochs_per_round,
-              show_default=True, help="Epochs per round; the best by validation accuracy is kept (original: 2).")
+              show_default=True,
+              help="Epochs per round, all of them run (no early stopping inside a round); the best by validation "
+                   "accuracy is kept (original: 2).")
 @click.option("--max-per-round", type=click.IntRange(1), help="Most pseudo-labels per round, most confident first.")
 @click.option("--balance", is_flag=True, help="threshold: the same number of pseudo-labels for every class.")
 @click.option("--pretrain-embeddings", is_flag=True,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sentiment_cli import __version__
 from sentiment_cli import runs as runs_module
-from sentiment_cli.errors import RunError
+from sentiment_cli.errors import RunError, disk_full, no_room
 from sentiment_cli.runs import Run
 
 SIGNATURE = "serving_default"
@@ -80,8 +80,10 @@ def export_run(run: Run, directory, overwrite: bool = False) -> Path:
             os.replace(directory, old)
         os.replace(tmp, directory)
         shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
+        if no_room(exc):
+            raise disk_full(exc, Path(os.path.abspath(directory)).parent, target=directory) from None
         raise
     return directory

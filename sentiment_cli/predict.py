@@ -27,7 +27,7 @@ from tqdm import tqdm
 from sentiment_cli import runs as runs_module
 from sentiment_cli.data import DataSpec, Record, keep_good, read_records
 from sentiment_cli.encoding import Encoder, hash_set, text_hash
-from sentiment_cli.errors import DataError, MissingLabels, RunError
+from sentiment_cli.errors import DataError, MissingLabels, RunError, disk_full, no_room
 from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS
 from sentiment_cli.runs import Run
 from sentiment_cli.scoring import Gold, classification_report
@@ -198,9 +198,11 @@ def atomic_output(path, newline: str = ""):
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
             yield handle
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if no_room(exc):
+            raise disk_full(exc, path.parent, target=given) from None
         raise
 
 

@@ -125,8 +125,11 @@ def write_csv(path, rows: list[dict]) -> None:
     writer.writerows(rows)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text(out.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(out.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path) -> dict:

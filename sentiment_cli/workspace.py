@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from sentiment_cli import runs
-from sentiment_cli.errors import RunError, SentimentError
+from sentiment_cli.errors import RunError, SentimentError, disk_full, no_room
 
 SUFFIX = ".work"
 OWNER_FILE = "owner.json"
@@ -117,7 +117,13 @@ class Workspace:
         except FileExistsError:
             raise RunError(f"another process started {name!r} at the same moment: wait for it, or choose "
                            "another name") from None
-        runs.write_json_atomic(path / OWNER_FILE, {"pid": os.getpid(), "kind": kind, "version": VERSION})
+        try:
+            runs.write_json_atomic(path / OWNER_FILE, {"pid": os.getpid(), "kind": kind, "version": VERSION})
+        except OSError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            if no_room(exc):
+                raise disk_full(exc, final.parent) from None
+            raise
         return cls(path, final, kind, _identity(final) if overwrite else None)
 
     @classmethod
@@ -228,9 +234,16 @@ class Workspace:
         try:
             yield self
         except BaseException as exc:
-            if not _committed(self.path):
+            committed = _committed(self.path)
+            if self.replaceable is not None:  # the run it replaces is still there: a resume needs it too
+                resume_command += " --overwrite"
+            if not committed:
                 self.discard()
-            else:
+            if no_room(exc):  # one line, whose fix (after freeing space) is to run again or to resume
+                then = (f"continue the {self.kind} run, whose committed work is kept in {self.path}: "
+                        f"{resume_command}") if committed else "run again"
+                raise disk_full(exc, self.final.parent, then) from None
+            if committed:
                 what = "stopped" if isinstance(exc, (KeyboardInterrupt, SentimentError)) else "crashed"
                 print(f"\n{self.kind} run {self.final.name!r} {what}; its committed work is kept in {self.path}. "
                       f"Continue it with: {resume_command}", file=sys.stderr)

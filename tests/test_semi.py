@@ -550,3 +550,62 @@ def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkey
     rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(models / n / runs.ROUNDS_FILE)]
             for n in ("whole", "cut")]
     assert rows[0] == rows[1] and len(rows[0]) == 3
+
+
+def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, monkeypatch, always_accept, tmp_path):
+    """Ctrl-C right after round 1 of 2 is committed, then --resume, on a run with a network half:
+    the probabilities of a semi run that was not stopped. A network continues from the weights it
+    starts a round with, so a resume that started round 2 from the base model, not the kept round
+    1, would differ here; the n-gram half alone refits from scratch and cannot show it."""
+    from sentiment_cli.workspace import Workspace
+
+    models, common = setup
+    args = ["base", "--rounds", "2", "--select", "rank", *common]
+    assert invoke("semi", *args, "--output-run", "whole").exit_code == 0
+    real, calls = Workspace.commit, []
+
+    def stop(self, state):
+        real(self, state)
+        calls.append(1)
+        if len(calls) == 2:  # the 1st commit is round 0's, the 2nd round 1's
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workspace, "commit", stop)
+    assert invoke("semi", *args, "--output-run", "cut").exit_code == 1
+    monkeypatch.setattr(Workspace, "commit", real)
+    assert json.loads((models / ".cut.work" / workspace.STATE_FILE).read_text())["kept_round"] == 1
+    result = invoke("semi", "base", "--output-run", "cut", "--resume", *common)
+    assert result.exit_code == 0, result.output
+    probe = tmp_path / "probe.txt"
+    probe.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(POSITIVE + NEGATIVE + ["great day",
+                                                                                                    "sad song"])))
+
+    def probabilities(run):
+        out = tmp_path / f"{run}.csv"
+        assert invoke("test", run, "--input", probe, "--output", out, "--probabilities", "--models-dir", models,
+                      "-q").exit_code == 0
+        return np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in csv.DictReader(open(out))])
+
+    whole, cut = probabilities("whole"), probabilities("cut")
+    assert whole.shape == (22, 2)
+    np.testing.assert_allclose(cut, whole, atol=2e-6)
+
+
+def test_why_none_of_cotrain_tells_each_half_s_own_predictions(monkeypatch):
+    """Co-training ranks by each half's own logits: the reason it picked nothing is told with
+    those, not with the mix's probabilities (which here predict both classes, 2 and 2)."""
+    from types import SimpleNamespace
+
+    from sentiment_cli.config import SemiConfig
+
+    # the n-gram half says positive for all four texts, the network negative; mixed, two and two
+    logits = np.array([[3.0, -1.0], [1.0, -3.0], [2.0, -0.5], [0.5, -2.0]])[:, :, None]
+    monkeypatch.setattr(rounds, "halves_logits", lambda *a, **k: logits)
+    monkeypatch.setattr(rounds, "mix_params", lambda model: np.array([1.0, 1.0, 0.0]))
+    state = {}
+    job = SimpleNamespace(semi=SemiConfig(select="cotrain", share=1.0))
+    fake = SimpleNamespace(job=job, unlabeled_seqs=[[1]] * 4, unlabeled=["t"] * 4, progress=False,
+                           encoder=SimpleNamespace(features=None), names=["ngrams", "rnn_logits"])
+    assert rounds._pick(fake, 1, None, state) is None
+    assert "the n-gram half 0, 4; the network 4, 0" in state["stopped"], state["stopped"]
+    assert "2, 2" not in state["stopped"]

@@ -216,7 +216,12 @@ def _base_split(base: runs.Run, texts: list, y: np.ndarray, spec: DataSpec) -> S
 
 
 def _round_config(config: TrainConfig, semi: SemiConfig) -> TrainConfig:
-    """What a round trains: the base run's model, ``epochs_per_round`` epochs on its vectors."""
+    """What a round trains: the base run's model, ``epochs_per_round`` epochs on its vectors.
+
+    patience = epochs_per_round on purpose: a round runs every epoch asked for, with no early
+    stopping (``semi --help`` says so). The best epoch by validation accuracy is the one kept
+    either way, so stopping early would only save time, and rounds are short (1 epoch by
+    default); the base run's patience was chosen for a whole training, not for a round."""
     return TrainConfig.from_dict({**config.to_dict(), "epochs": semi.epochs_per_round,
                                   "patience": semi.epochs_per_round, "embeddings": None,
                                   "pretrain_embeddings": False, "freeze_embeddings": False})
@@ -380,7 +385,7 @@ def _pick(rounds: Rounds, r: int, model, state: dict):
         idx, pseudo = select(probs, semi)
         chosen = {name: (idx, pseudo) for name in rounds.names}
     if len(idx) == 0:
-        reason = why_none(probs, semi)
+        reason = why_none(probs, semi, logits, rounds.names)  # the scores the rule ranked by
         if rounds.progress:
             print(f"round {r}: 0 pseudo-labels: {reason}", file=sys.stderr)
         state["stopped"] = f"round {r} kept no pseudo-label: {reason}"

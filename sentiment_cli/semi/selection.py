@@ -59,11 +59,13 @@ def cotrain_pseudo_labels(logits: np.ndarray, names: list[str], share: float,
     surest texts mostly repeats what it gets right. Returns, by the name of the half that
     learns from them, the indices and class ids (as ``rank_pseudo_labels``).
     """
-    picks = {}
-    for h, name in enumerate(names):
-        own = probabilities(logits[:, h:h + 1], np.concatenate([[1.0], np.zeros(logits.shape[2])]))
-        picks[names[1 - h]] = rank_pseudo_labels(own, share, max_count)
-    return picks
+    return {names[1 - h]: rank_pseudo_labels(own_probabilities(logits, h), share, max_count)
+            for h in range(len(names))}
+
+
+def own_probabilities(logits: np.ndarray, h: int) -> np.ndarray:
+    """Half h's probabilities from its own logits (n, halves, K'), unmixed: what co-training ranks by."""
+    return probabilities(logits[:, h:h + 1], np.concatenate([[1.0], np.zeros(logits.shape[2])]))
 
 
 def union(picks, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,9 +122,25 @@ def select_pseudo_labels(probs: np.ndarray, threshold: float = 0.1, band: tuple[
     return idx, labels[idx]
 
 
-def why_none(probs: np.ndarray, semi: SemiConfig) -> str:
-    """Why a selection kept no pseudo-label, and which option would change it."""
-    if semi.select in ("rank", "cotrain"):
+# how messages name the halves
+HALF_NAMES = {"ngrams": "the n-gram half", "rnn_logits": "the network", "bow_logits": "the network"}
+
+
+def why_none(probs: np.ndarray, semi: SemiConfig, logits: np.ndarray | None = None, names=()) -> str:
+    """Why a selection kept no pseudo-label, and which option would change it, told with the
+    scores it ranked by: the mix's probabilities, or with co-training each half's own (from
+    ``logits``, the halves named by ``names``)."""
+    if semi.select == "cotrain":
+        counts = [np.bincount(own_probabilities(logits, h).argmax(axis=1), minlength=probs.shape[1])
+                  for h in range(len(names))]
+        told = "; ".join(f"{HALF_NAMES.get(name, name)} {', '.join(map(str, c))}" for name, c in zip(names, counts))
+        if all((c > 0).all() for c in counts):
+            return (f"each half picked its surest texts by its own logits (predicted per class: {told}), and the "
+                    "halves gave a different class to every text both picked; --select rank picks by the mix")
+        return (f"co-training ranks by each half's own logits, and a half predicts some class for none of the "
+                f"texts (predicted per class: {told}), while each class gets the same number; a larger --share, "
+                "more unlabeled text or --select rank (by the mix) would help")
+    if semi.select == "rank":
         counts = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
         return (f"the model predicts some class for none of the texts (predicted per class: "
                 f"{', '.join(map(str, counts))}), and each class gets the same number; a larger --share or "

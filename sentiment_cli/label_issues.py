@@ -60,6 +60,9 @@ MIN_LIFT = 0.1
 # draws whose model passed MIN_LIFT ("strong") and those whose did not ("weak"):
 # `python bench/label_issues.py --small --seeds 5-9` (0.7.0, 2026-12-07; bench/RESULTS.md).
 EXPECTED_TOP_PRECISION = {"strong": 0.32, "weak": 0.24}  # 16 of 50 rows; 12 of 50
+# The out-of-fold model's agreement with the given labels on those draws, quoted beside the share
+# so that a user can see whether their data is as hard: a model that agrees with 96% is not.
+EXPECTED_AGREEMENT = {"strong": "61-72%", "weak": "50-63%"}
 # Up to this many rows the 200-row figure above is the one quoted, above it the whole files' figure
 # below: a line drawn between the two sizes measured, not measured itself.
 SMALL_ROWS = 1000
@@ -342,9 +345,10 @@ def how_sure(found: LabelIssues) -> str:
     """One line: the share of real issues measured among the rows listed, on data of this size."""
     expected = found.expected_top_precision()
     if expected is not None:
-        return (f"how sure: on 200-row draws of IMDB and the tweets with 10% of labels flipped, about "
-                f"{expected:.1f} of the first {LISTED} listed were real issues when the model was "
-                f"{'this weak' if found.weak else 'this strong'} (0.7.0; bench/RESULTS.md)")
+        strength = "weak" if found.weak else "strong"
+        return (f"how sure: on 200-row draws of IMDB and the tweets with 10% of labels flipped, where the model "
+                f"agreed with {EXPECTED_AGREEMENT[strength]} of the labels, about {expected:.1f} of the first "
+                f"{LISTED} listed were real issues (0.7.0; bench/RESULTS.md)")
     return (f"how sure: on the whole IMDB and tweet training files with 10% of labels flipped, "
             f"{LARGE_TOP_PRECISION['imdb']:.2f} and {LARGE_TOP_PRECISION['tweets']:.2f} of the first 5% ranked "
             f"were real issues (0.5.0; bench/RESULTS.md)")

@@ -829,7 +829,7 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
 
         found = label_issue_report(DataSpec(train_path, fmt, columns, on_bad_lines), config, folds, seed, output_path)
         report["label_issues"] = {**found.to_dict(), "output": output_path}
-        if found.issues:
+        if found.issues and not found.weak:  # a weak model's list is to look at, not a finding
             report["findings"].append(f"{len(found.issues)} training row{'s have' if len(found.issues) > 1 else ' has'} "
                                       "a label that the data contradicts (see label issues)")
         text = format_issues(found, LISTED, output_path)

@@ -90,14 +90,15 @@ ALLOWED_ACTIVATIONS = frozenset({"linear", "relu", "sigmoid", "softmax", "tanh"}
 _OBJECT_KEYS = ("class_name", "module", "registered_name")
 
 # ---- limits of the archive: the one place they are named ----
-# config.json is read into memory and parsed, which takes up to about 12 bytes of Python objects per
-# byte of short strings (the vocabulary). Measured on an IMDB run's config (the default --vocab-size
-# 20000, 0.6.1): 231 KB; keeping every word of IMDB's 25,000 training reviews (81,372): 955 KB. The limit
-# is 17 times the latter, about 1.4 million words at IMDB's 12 bytes a word (config.LIMITS allows a
-# vocab_size of 10 million: a run that large would be refused here).
+# config.json is read into memory and parsed, which takes up to about 15 bytes per byte of short
+# strings (16 MiB of two-letter strings peak at 304 MB, refused, without TensorFlow). Measured on an
+# IMDB run's config (the default --vocab-size 20000, 0.6.1): 231 KB; keeping every word of IMDB's
+# 25,000 training reviews (81,372): 955 KB. The limit is 17 times the latter, about 1.4 million words
+# at IMDB's 12 bytes a word (config.LIMITS allows a vocab_size of 10 million: a run that large would
+# be refused here).
 CONFIG_LIMIT = 16 << 20
 # An empty list or object costs 20 to 30 times its 2 or 3 bytes once parsed: json.loads never sees a
-# config.json with more of them (outside strings) than this. Those runs hold about 250 (the
+# config.json with more of them (outside strings) than this. The IMDB runs above hold about 250 (the
 # vocabulary is one list); the most layers (config.LIMITS) do not need 1,000.
 CONFIG_CONTAINERS = 10_000
 # model.weights.h5 is read into memory too: 40 times the IMDB demo's 53 MB (0.6.1); a vocabulary of

@@ -231,7 +231,8 @@ def test_the_safety_module_imports_neither_tensorflow_nor_keras():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "contextlib", "io", "json", "math", "re", "struct", "zipfile", "pathlib",
-                        "typing", "h5py", "numpy", "sentiment_cli.errors", "sentiment_cli.config", "sentiment_cli.rules"}
+                        "typing", "h5py", "numpy", "sentiment_cli.errors", "sentiment_cli.config",
+                        "sentiment_cli.rules"}
 
 
 # ---- the archive and its weights (safety.open_model): refused before either engine reads an array ----

@@ -307,14 +307,26 @@ class Rows:
 
 
 def output_pattern(prefix: str) -> str:
-    """What Beam's shards of PREFIX are named like, in any of the output formats."""
+    """The glob that finds Beam's shards of PREFIX, in any of the output formats; it also matches
+    another prefix's (labels-2024-00001-of-00002.csv for labels): ``_shards`` keeps PREFIX's own."""
     return f"{prefix}-*-of-*"
+
+
+def _is_shard(prefix: str, path: str) -> bool:
+    """Whether ``path`` is named as Beam names PREFIX's shards: PREFIX-SSSSS-of-NNNNN.EXT."""
+    name = FileSystems.split(prefix)[1]
+    return re.search(r"(?:^|/)" + re.escape(name) + r"-\d{5,}-of-\d{5,}\.(?:csv|jsonl|parquet)$", path) is not None
+
+
+def _shards(prefix: str) -> list[str]:
+    """The files now named as PREFIX's shards."""
+    return [path for path in _matched(output_pattern(prefix)) if _is_shard(prefix, path)]
 
 
 def _this_jobs_shards(prefix: str) -> list[str]:
     """The shards a job just wrote under PREFIX: those named -of-NNNNN.EXT like the newest one
     (a job writes all N, and replaces an earlier job's of the same N and format)."""
-    found = _matched_metadata(output_pattern(prefix))
+    found = [m for m in _matched_metadata(output_pattern(prefix)) if _is_shard(prefix, m.path)]
     if not found:
         return []
     newest = max(found, key=lambda m: m.last_updated_in_seconds or 0).path
@@ -383,7 +395,7 @@ def run_job(job: BeamJob, before_tensorflow=None, columns_for=None, log=None) ->
     if not files:
         raise DataError(job.pattern, "matches no file", fix="Check the path or the glob")
     options, runner = pipeline_options(job.beam_args)
-    earlier = _matched(output_pattern(job.prefix))
+    earlier = _shards(job.prefix)
     if earlier and not job.overwrite:
         raise DataError(job.prefix, f"holds earlier output ({len(earlier)} files like {earlier[0]})",
                         fix="Pass --overwrite to replace it, or choose another --output")
@@ -436,7 +448,7 @@ def run_job(job: BeamJob, before_tensorflow=None, columns_for=None, log=None) ->
         raise SentimentError(f"the Beam job failed: {last} (SENTIMENT_CLI_DEBUG=1 shows the traceback)") from None
     seconds = time.perf_counter() - start
     written = _this_jobs_shards(job.prefix)
-    stale = sorted(set(_matched(output_pattern(job.prefix))) - set(written))
+    stale = sorted(set(_shards(job.prefix)) - set(written))
     if stale:  # only with --overwrite: shards of earlier output that this job's did not replace
         FileSystems.delete(stale)
     counters = _counters(result)

@@ -25,6 +25,7 @@ import io
 import json
 import math
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -89,9 +90,17 @@ ALLOWED_ACTIVATIONS = frozenset({"linear", "relu", "sigmoid", "softmax", "tanh"}
 _OBJECT_KEYS = ("class_name", "module", "registered_name")
 
 # ---- limits of the archive: the one place they are named ----
-# config.json is read into memory: far more than the largest vocabulary a run may hold
-# (config.LIMITS), far less than a decompression bomb.
-CONFIG_LIMIT = 1 << 30
+# config.json is read into memory and parsed, which takes up to about 15 bytes per byte of short
+# strings (16 MiB of two-letter strings peak at 304 MB, refused, without TensorFlow). Measured on an
+# IMDB run's config (the default --vocab-size 20000, 0.6.1): 231 KB; keeping every word of IMDB's
+# 25,000 training reviews (81,372): 955 KB. The limit is 17 times the latter, about 1.4 million words
+# at IMDB's 12 bytes a word (config.LIMITS allows a vocab_size of 10 million: a run that large would
+# be refused here).
+CONFIG_LIMIT = 16 << 20
+# An empty list or object costs 20 to 30 times its 2 or 3 bytes once parsed: json.loads never sees a
+# config.json with more of them (outside strings) than this. The IMDB runs above hold about 250 (the
+# vocabulary is one list); the most layers (config.LIMITS) do not need 1,000.
+CONFIG_CONTAINERS = 10_000
 # model.weights.h5 is read into memory too: 40 times the IMDB demo's 53 MB (0.6.1); a vocabulary of
 # 3 million words at 300 dimensions in float16 is 1.8 GB.
 WEIGHTS_LIMIT = 2 << 30
@@ -108,10 +117,11 @@ MAX_MEMBERS = len(MEMBER_LIMITS)
 # (zeros pack about 1,000x) is far above it. Members under RATIO_FLOOR are too small to matter.
 MAX_RATIO = 10
 RATIO_FLOOR = 1 << 20
-# An HDF5 dataset may declare a shape whose bytes it does not store (chunks never written read as
-# the fill value): above RATIO_FLOOR, its declared bytes may exceed its stored bytes at most
-# MAX_RATIO times (Keras writes every array whole and uncompressed: ratio 1), so the arrays that
-# pass hold at most MAX_RATIO times the bytes of the weights member they are read from.
+# An HDF5 dataset may declare a shape whose bytes it does not store (never written: read as the fill
+# value), or store them chunked and compressed (a bomb inside the file). Keras writes every array
+# whole, contiguous and uncompressed (keras 3.12.1 to 3.15.1; tests/test_safe_loading.py checks the
+# runs the project makes), so each array must be contiguous and store exactly the bytes it declares,
+# and all of them together no more bytes than the weights member holds (layouts could share bytes).
 
 
 def _damaged(path, why: str) -> RunError:
@@ -147,6 +157,9 @@ def _members(path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * info.compress_size:
             raise _refused(path, f"its {name} inflates from {info.compress_size} to {info.file_size} bytes, more "
                                  f"than {MAX_RATIO} times (a decompression bomb)")
+        if _data_end(archive, info) > archive.start_dir:
+            raise _refused(path, f"its {name} claims {info.compress_size} compressed bytes, more than the archive "
+                                 "holds before its directory (the directory lies about its ratio)")
         members[name] = info
     for name in REQUIRED_MEMBERS:
         if name not in members:
@@ -154,17 +167,54 @@ def _members(path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     return members
 
 
+def _data_end(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """Where a member's compressed data ends by the directory's word: after its local header (whose
+    name and extra field lengths only the header itself gives) and ``compress_size`` bytes."""
+    archive.fp.seek(info.header_offset)
+    header = archive.fp.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for {info.filename} where the directory says")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length + info.compress_size
+
+
+_CHUNK = 1 << 20
+
+
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """A member's bytes, never more than its limit (the size in the directory could lie)."""
-    limit = MEMBER_LIMITS[info.filename]
+    """A member's bytes, read in chunks and counted: never more than its limit, nor (above
+    RATIO_FLOOR) more than MAX_RATIO times its compressed size, whatever the directory says."""
+    limit = min(MEMBER_LIMITS[info.filename], max(RATIO_FLOOR, MAX_RATIO * info.compress_size))
+    data, length = io.BytesIO(), 0
     with archive.open(info) as member:
-        data = member.read(limit + 1)
-    if len(data) > limit:
-        raise zipfile.BadZipFile(f"{info.filename} is longer than its size in the archive's directory")
-    return data
+        while chunk := member.read(_CHUNK):
+            length += len(chunk)
+            if length > limit:
+                raise zipfile.BadZipFile(f"{info.filename} inflates past {limit} bytes, more than its size or ratio "
+                                         "in the archive's directory allow")
+            data.write(chunk)
+    return data.getvalue()
+
+
+# A JSON string, or (group 1) the start of a list or an object.
+_JSON_STRING_OR_CONTAINER = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|([\[{])')
+
+
+def _containers(text: bytes) -> int:
+    """The lists and objects of a JSON text, counted without parsing it: every "[" and "{" when
+    that is few enough, else those outside strings (a vocabulary may hold brackets), one match at a
+    time (re.sub would hold a piece for every string)."""
+    brackets = text.count(b"[") + text.count(b"{")
+    if brackets <= CONFIG_CONTAINERS:
+        return brackets
+    return sum(1 for match in _JSON_STRING_OR_CONTAINER.finditer(text) if match.lastindex)
 
 
 def _parse_config(path, text: bytes) -> object:
+    containers = _containers(text)
+    if containers > CONFIG_CONTAINERS:
+        raise _refused(path, f"its {CONFIG_MEMBER} holds {containers} lists and objects, more than the "
+                             f"{CONFIG_CONTAINERS} a model holds")
     try:
         return json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -228,9 +278,9 @@ def disallowed(config) -> list[str]:
                 value = node.get(key)
                 if isinstance(value, str) and value not in ALLOWED_ACTIVATIONS:
                     found.append(f"activation function {_text(value)!r}" + (f" in {_text(owner)!r}" if owner else ""))
-            stack.extend((value, owner) for value in reversed(list(node.values())))
-        elif isinstance(node, list):
-            stack.extend((value, owner) for value in reversed(node))
+            stack.extend((value, owner) for value in reversed(list(node.values())) if isinstance(value, (dict, list)))
+        elif isinstance(node, list):  # not one entry per word of a vocabulary: only what may hold objects
+            stack.extend((value, owner) for value in reversed(node) if isinstance(value, (dict, list)))
     return found
 
 
@@ -415,18 +465,25 @@ def expected_arrays(config) -> dict[str, tuple[tuple[int, ...], str, str]]:
     layer's name). Raises _Refusal for a config that is no functional model of known layers."""
     if not isinstance(config, dict) or config.get("class_name") != "Functional":
         raise _Refusal("its config is not a functional model")
+    try:
+        arrays = _model_arrays(config, "layers/")
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        # a value of another type or form than Keras writes, somewhere the walk above reads
+        raise _Refusal(f"its config does not describe a model sentiment-cli builds "
+                       f"({_text(f'{type(exc).__name__}: {exc}')})") from None
     expected = {}
-    for path, shape, dtype, name in _model_arrays(config, "layers/"):
+    for path, shape, dtype, name in arrays:
         if path in expected:
             raise _Refusal(f"two layers claim the weights {path}")
         expected[path] = (tuple(shape), dtype, _text(name))
     return expected
 
 
-def _check_weights(handle, expected: dict) -> dict:
-    """The datasets of the opened weights file, once each is one the config implies, of its shape and
-    dtype, stored in the file itself (no link outside it, no external or virtual data) and storing
-    most of the bytes it declares. Only metadata is read: shapes, dtypes, storage sizes."""
+def _check_weights(handle, expected: dict, length: int) -> dict:
+    """The datasets of the opened weights file (``length`` bytes), once each is one the config
+    implies, of its shape and dtype, stored in the file itself (no link outside it, no external or
+    virtual data), contiguous and storing exactly the bytes it declares, all of them together no more
+    than ``length``. Only metadata is read: shapes, dtypes, layouts, storage sizes."""
     import h5py
     import numpy as np
 
@@ -435,12 +492,21 @@ def _check_weights(handle, expected: dict) -> dict:
     def visit(name, link):
         if problems:
             return True  # stop at the first
+        try:
+            check(name, link)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError, OSError, RuntimeError) as exc:
+            # raised inside visititems_links, h5py would report it as a SystemError
+            problems.append(f"its weights file holds {_text(name)!r}, which cannot be inspected "
+                            f"({_text(f'{type(exc).__name__}: {exc}')})")
+        return True if problems else None
+
+    def check(name, link):
         if not isinstance(link, h5py.HardLink):
             problems.append(f"its weights file links {_text(name)!r} elsewhere ({type(link).__name__})")
-            return True
+            return
         item = handle.get(name)
         if isinstance(item, h5py.Group):
-            return None
+            return
         if not isinstance(item, h5py.Dataset):
             problems.append(f"its weights file holds {_text(name)!r}, neither a group nor an array")
         elif name not in expected:
@@ -448,22 +514,27 @@ def _check_weights(handle, expected: dict) -> dict:
                             f"(declared {item.shape} {item.dtype})")
         else:
             shape, dtype, layer = expected[name]
-            declared = math.prod(item.shape) * item.dtype.itemsize
-            if item.shape != shape or item.dtype != np.dtype(dtype):
+            if item.shape != shape or item.dtype != np.dtype(dtype):  # an h5py.Empty array's shape is None
                 problems.append(f"its weights file declares {_text(name)!r} of layer {layer!r} as {item.shape} "
                                 f"{item.dtype}, where the config implies {shape} {dtype}")
             elif item.external or item.is_virtual:
                 problems.append(f"its weights file keeps {_text(name)!r} outside itself")
-            elif declared > RATIO_FLOOR and declared > MAX_RATIO * item.id.get_storage_size():
-                problems.append(f"its weights file declares {_text(name)!r} as {declared} bytes but stores "
-                                f"{item.id.get_storage_size()}")
+            elif item.chunks is not None:  # HDF5 filters (compression) need chunks
+                problems.append(f"its weights file stores {_text(name)!r} in chunks (compressed or extensible), "
+                                "where Keras writes every array whole")
+            elif item.id.get_storage_size() != math.prod(shape) * item.dtype.itemsize:
+                problems.append(f"its weights file declares {_text(name)!r} as {math.prod(shape) * item.dtype.itemsize}"
+                                f" bytes but stores {item.id.get_storage_size()}")
             else:
                 found[name] = item
-        return True if problems else None
 
     handle.visititems_links(visit)
     if problems:
         raise _Refusal(problems[0])
+    declared = sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype, _ in
+                   (expected[name] for name in found))
+    if declared > length:
+        raise _Refusal(f"its weights file declares {declared} bytes of arrays in a member of {length} bytes")
     missing = sorted(set(expected) - set(found))
     if missing:
         raise _Refusal(f"its weights file lacks {missing[0]!r}, which layer {expected[missing[0]][2]!r} needs"
@@ -502,7 +573,8 @@ def open_model(path) -> Iterator[ModelFile]:
             members = _members(path, archive)
             config = _parse_config(path, _read_member(archive, members[CONFIG_MEMBER]))
             _check_allowed(path, config)
-            weights = io.BytesIO(_read_member(archive, members[WEIGHTS_MEMBER]))
+            data = _read_member(archive, members[WEIGHTS_MEMBER])
+            length, weights = len(data), io.BytesIO(data)
     except _ZIP_ERRORS as exc:
         raise _damaged(path, f"not a readable zip archive: {exc}") from None
     try:
@@ -513,7 +585,7 @@ def open_model(path) -> Iterator[ModelFile]:
             raise _damaged(path, f"its {WEIGHTS_MEMBER} is not an HDF5 file: {exc}") from None
         with handle:
             try:
-                datasets = _check_weights(handle, expected)
+                datasets = _check_weights(handle, expected, length)
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 raise _damaged(path, f"its {WEIGHTS_MEMBER} cannot be read: {exc}") from None
             yield ModelFile(path, config, expected, datasets)

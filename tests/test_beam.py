@@ -193,6 +193,19 @@ def test_earlier_output_is_refused_then_replaced_with_overwrite(run, inputs, tmp
     assert not stale.exists() and len(beam_rows(prefix)) == 9
 
 
+def test_another_prefixs_shards_are_neither_earlier_output_nor_stale(run, inputs, tmp_path):
+    # "labels-2024-00001-of-00002.csv" is a shard of the prefix labels-2024, not of labels
+    prefix = tmp_path / "labels"
+    other = tmp_path / "labels-2024-00001-of-00002.csv"
+    other.write_text("id,label\nold,0\n")
+    result = label(run, inputs, prefix)
+    assert result.exit_code == 0, result.output
+    result = label(run, inputs, prefix, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert other.read_text() == "id,label\nold,0\n"
+    assert [Path(p).name for p in glob.glob(f"{prefix}-?????-of-?????.csv")] == ["labels-00000-of-00001.csv"]
+
+
 def test_without_apache_beam_one_line_says_what_to_install(run, inputs, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # `import apache_beam` raises ImportError
     monkeypatch.delitem(sys.modules, "sentiment_cli.beam", raising=False)

@@ -11,6 +11,7 @@ import ast
 import io
 import json
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -229,8 +230,9 @@ def test_the_safety_module_imports_neither_tensorflow_nor_keras():
     tree = ast.parse(open(safety.__file__, encoding="utf-8").read())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"__future__", "contextlib", "io", "json", "math", "re", "zipfile", "pathlib", "typing",
-                        "h5py", "numpy", "sentiment_cli.errors", "sentiment_cli.config", "sentiment_cli.rules"}
+    assert imported <= {"__future__", "contextlib", "io", "json", "math", "re", "struct", "zipfile", "pathlib",
+                        "typing", "h5py", "numpy", "sentiment_cli.errors", "sentiment_cli.config",
+                        "sentiment_cli.rules"}
 
 
 # ---- the archive and its weights (safety.open_model): refused before either engine reads an array ----
@@ -293,6 +295,18 @@ def bias_linked_outside(handle):
     handle[HEAD_BIAS] = h5py.ExternalLink("/elsewhere/weights.h5", "/bias")
 
 
+def bias_stored_in_one_gzip_chunk(handle):
+    # the (2,) bias re-stored chunked and deflated: one chunk of 2^22 floats (16 MiB) for 2 values
+    del handle[HEAD_BIAS]
+    handle.create_dataset(HEAD_BIAS, shape=(2,), maxshape=(None,), dtype="float32", chunks=(1 << 22,),
+                          compression="gzip", compression_opts=9)[...] = [0.5, -0.5]
+
+
+def bias_without_shape(handle):
+    del handle[HEAD_BIAS]
+    handle.create_dataset(HEAD_BIAS, data=h5py.Empty("f4"))
+
+
 def run_with_model(trained, tmp_path, **changes):
     """A copy of the "demo" run whose best.keras is rewritten (``rewrite_weights``); its models directory."""
     models = tmp_path / "models"
@@ -322,6 +336,12 @@ CRAFTED_WEIGHTS = {
         "the archive holds a member named '../metadata.json'"),
     "member-count": (
         dict(extra={"assets/notes.txt": b"x"}), "the archive has 4 members, more than the 3 Keras writes"),
+    "chunked": (  # a compression bomb inside the HDF5 file: Keras writes every array whole, uncompressed
+        dict(edit=bias_stored_in_one_gzip_chunk),
+        f"its weights file stores '{HEAD_BIAS}' in chunks (compressed or extensible)"),
+    "no-shape": (  # h5py.Empty: an array with no shape at all
+        dict(edit=bias_without_shape),
+        f"declares '{HEAD_BIAS}' of layer 'head' as None float32, where the config implies (2,) float32"),
 }
 
 
@@ -386,20 +406,173 @@ sys.exit(code)
 RELAY = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
+def refused_in_little_memory(models, path, named):
+    """`test` of the run "demo" in ``models`` stops with one line naming ``path`` and ``named``
+    (exit 1), its peak memory under 300 MB."""
+    done = subprocess.run([sys.executable, "-c", RELAY, sys.executable, "-c", PEAK, "test", "demo",
+                           "--models-dir", str(models), "--input", "-", "--output", "-", "-q"],
+                          input="great fun\n", capture_output=True, text=True, timeout=300)
+    *lines, peak = done.stderr.strip().splitlines()
+    assert done.returncode == 1, done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: refused, ") and named in lines[0], lines
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert int(peak) < 300, f"peak memory {peak} MB"
+
+
 def test_a_weights_member_that_inflates_to_400_mb_is_refused_in_little_memory(trained, tmp_path):
     models = tmp_path / "models"
     shutil.copytree(trained / "demo", models / "demo")
     path = models / "demo" / runs.MODEL_FILE
     rewrite_weights(trained / "demo" / runs.MODEL_FILE, path, pad=400 << 20, compress=True)
     assert path.stat().st_size < 2 << 20  # zeros deflate about 1,000 times
-    done = subprocess.run([sys.executable, "-c", RELAY, sys.executable, "-c", PEAK, "test", "demo",
-                           "--models-dir", str(models), "--input", "-", "--output", "-", "-q"],
-                          input="great fun\n", capture_output=True, text=True, timeout=300)
-    *lines, peak = done.stderr.strip().splitlines()
-    assert done.returncode == 1, done.stderr
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: refused, its {WEIGHTS} inflates from "), lines
-    assert "Traceback" not in done.stderr and done.stdout == ""
-    assert int(peak) < 300, f"peak memory {peak} MB"
+    refused_in_little_memory(models, path, f"its {WEIGHTS} inflates from ")
+
+
+def lie_about_compressed_size(path):
+    """Patch the central directory of the archive at ``path``: its weights member's compressed size
+    becomes an eighth of its size (under MAX_RATIO), whatever it really is."""
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"PK\x01\x02")
+    while at >= 0:
+        length = struct.unpack_from("<H", raw, at + 28)[0]
+        if bytes(raw[at + 46:at + 46 + length]) == WEIGHTS.encode():
+            size = struct.unpack_from("<I", raw, at + 24)[0]
+            struct.pack_into("<I", raw, at + 20, size // 8)
+        at = raw.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(raw))
+
+
+def test_a_directory_that_lies_about_a_members_compressed_size_is_refused_in_little_memory(trained, tmp_path):
+    # 300 MB of deflated zeros in a 324 KB archive whose directory claims 37 MB of compressed data
+    models = tmp_path / "models"
+    shutil.copytree(trained / "demo", models / "demo")
+    path = models / "demo" / runs.MODEL_FILE
+    rewrite_weights(trained / "demo" / runs.MODEL_FILE, path, pad=300 << 20, compress=True)
+    lie_about_compressed_size(path)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(WEIGHTS)
+        assert info.file_size <= safety.MAX_RATIO * info.compress_size and path.stat().st_size < 1 << 20
+    refused_in_little_memory(models, path, f"its {WEIGHTS} claims {info.compress_size} compressed bytes, ")
+
+
+def test_a_member_is_read_no_further_than_its_ratio_allows(tmp_path):
+    # the second line behind _members' checks: reading counts what it inflates and stops at MAX_RATIO
+    # times the compressed size the directory gives, whatever the data inflates to
+    member = zipfile.ZipInfo(WEIGHTS)
+    member.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as archive, archive.open(member, "w") as out:
+        out.write(bytes(64 << 20))
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        info = archive.getinfo(WEIGHTS)
+        info.compress_size //= 2  # 64 MiB inflate from its first half: 32 KiB
+        with pytest.raises(zipfile.BadZipFile, match="inflates past"):
+            safety._read_member(archive, info)
+
+
+def with_config(src, dst, text: bytes):
+    """Copy the .keras archive ``src`` to ``dst`` with ``text`` as its config.json (stored)."""
+    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, text if info.filename == "config.json" else old.read(info))
+    return dst
+
+
+def test_a_config_of_millions_of_empty_lists_is_refused_in_little_memory(trained, tmp_path):
+    # 15 MiB of "[]," parse into about 25 bytes of Python objects per byte: refused before json.loads
+    models = tmp_path / "models"
+    shutil.copytree(trained / "demo", models / "demo")
+    path = models / "demo" / runs.MODEL_FILE
+    with_config(trained / "demo" / runs.MODEL_FILE, path, b"[" + b"[]," * (5 << 20) + b"[]]")
+    refused_in_little_memory(models, path, "its config.json holds 5242882 lists and objects, more than ")
+
+
+def test_a_config_far_larger_than_the_project_writes_is_refused(trained, tmp_path):
+    text = json.dumps(["word"] * ((33 << 20) >> 3)).encode()  # 33 MiB: 35 times an IMDB run's 955 KB
+    path = with_config(trained / "demo" / runs.MODEL_FILE, tmp_path / "m.keras", text)
+    with pytest.raises(RunError, match=r"refused, its config.json is \d+ bytes, more than the \d+ a model holds"):
+        safety.check_model_file(path)
+
+
+def dense_archive(path, count, stored):
+    """An archive of ``count`` Dense(512 -> 512) layers, each kernel declared as the config implies:
+    ``stored`` "never" (no byte written), or "shared" (every kernel's layout pointing at the first's
+    data, each storing all the bytes it declares)."""
+    layers = [{"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+               "config": {"name": f"d{i}", "units": 512, "dtype": "float32"},
+               "build_config": {"input_shape": [None, 512]}} for i in range(count)]
+    config = {"module": "keras.src.models.functional", "class_name": "Functional",
+              "registered_name": "Functional", "config": {"name": "m", "layers": layers}}
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        for i in range(count):
+            folder = "dense" if i == 0 else f"dense_{i}"
+            if stored == "shared" and i == 0:
+                first = handle.create_dataset(f"layers/{folder}/vars/0", data=np.ones((512, 512), "float32"))
+                offset = first.id.get_offset()
+            else:
+                handle.create_dataset(f"layers/{folder}/vars/0", shape=(512, 512), dtype="float32")
+            handle.create_dataset(f"layers/{folder}/vars/1", data=np.zeros(512, "float32"))
+    weights = bytearray(buffer.getvalue())
+    if stored == "shared":  # an unwritten array's layout: no address (all ones), then its size
+        unwritten, size = struct.pack("<QQ", 2 ** 64 - 1, 512 * 512 * 4), 512 * 512 * 4
+        assert weights.count(unwritten) == count - 1
+        weights = weights.replace(unwritten, struct.pack("<QQ", offset, size))
+    with zipfile.ZipFile(path, "w") as archive:  # stored, as Keras writes
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr(WEIGHTS, bytes(weights))
+    return path
+
+
+@pytest.mark.parametrize("stored, named", [
+    ("never", "its weights file declares 'layers/dense/vars/0' as 1048576 bytes but stores 0"),
+    ("shared", "its weights file declares 21012480 bytes of arrays in a member of "),  # kernels and biases
+])
+def test_arrays_that_declare_more_than_the_file_holds_are_refused(tmp_path, stored, named):
+    # "never": 150 MiB of fill values from a 15 KB archive; "shared": 20 MiB of arrays from one
+    # MiB of data (20 kernels, each layout pointing at the same bytes)
+    path = dense_archive(tmp_path / "m.keras", 150 if stored == "never" else 20, stored)
+    assert path.stat().st_size < 2 << 20
+    with pytest.raises(RunError) as info:
+        safety.check_model_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: refused, ") and named in message and "\n" not in message, message
+
+
+def build_config_not_a_dict(config):
+    layer(config, "head")["build_config"] = "x"
+
+
+def dtype_policy_without_a_config(config):
+    layer(config, "head")["config"]["dtype"] = {"module": "keras", "class_name": "DTypePolicy",
+                                                "registered_name": None, "config": "x"}
+
+
+def bidirectional_wrapping_a_string(config):
+    classifier = next(entry for entry in config["config"]["layers"] if entry["class_name"] == "Functional")
+    recurrent = next(entry for entry in classifier["config"]["layers"] if entry["class_name"] == "Bidirectional")
+    recurrent["config"]["layer"] = "x"
+
+
+@pytest.mark.parametrize("edit", [build_config_not_a_dict, dtype_policy_without_a_config,
+                                  bidirectional_wrapping_a_string])
+def test_a_config_of_the_wrong_structure_is_refused_in_one_line(trained, tmp_path, keras_never_loads, edit):
+    models = tmp_path / "models"
+    shutil.copytree(trained / "demo", models / "demo")
+    path = rewrite(trained / "demo" / runs.MODEL_FILE, models / "demo" / runs.MODEL_FILE, edit)
+    for engine in ("numpy", "tensorflow"):
+        result = invoke("test", "demo", "--input", "-", "--output", "-", "--models-dir", models, "--engine", engine,
+                        input="great fun\n")
+        assert_one_line_refusal(result, path, "its config does not describe a model sentiment-cli builds")
+
+
+def test_every_array_a_run_writes_is_contiguous_and_stored_whole(trained):
+    for name in ("demo", "bag"):
+        with zipfile.ZipFile(trained / name / runs.MODEL_FILE) as archive, \
+                h5py.File(io.BytesIO(archive.read(WEIGHTS)), "r") as handle:
+            datasets = []
+            handle.visititems(lambda _, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
+            assert datasets and all(item.chunks is None and item.compression is None for item in datasets)
+            assert all(item.id.get_storage_size() == item.size * item.dtype.itemsize for item in datasets)
 
 
 def test_a_good_run_passes_the_guard_and_both_engines_agree(trained):

@@ -18,6 +18,12 @@ the validation rows among 0.03, 0.1 and 0.3. The feature sets:
 It prints validation accuracy, on the validation texts holding at least one unknown word and on
 the rest, each set's share of such texts, and the seconds of each fit (features inside the
 timer). The test files are never read.
+
+    python bench/subword.py --run RUN_DIR --data imdb|tweets
+
+reports instead a trained run on the set's test file: the share of test texts holding a word
+outside the run's vocabulary (an unknown id after its tokenizer), and the run's test accuracy on
+those texts and on the rest (the figures issue 33 asks for before and after).
 """
 
 from __future__ import annotations
@@ -117,6 +123,28 @@ def measure(name: str, limit: int | None, vocab: int, variants=("none", "all", "
     return rows
 
 
+def report_run(run_dir: Path, name: str) -> None:
+    import numpy as np
+
+    from common import read_test_labels
+    from sentiment_cli import runs
+    from sentiment_cli.data import read_records
+    from sentiment_cli.predict import Predictor, decide
+    from sentiment_cli.rules import OOV_ID
+
+    run = runs.load_run(run_dir.parent, run_dir.name)
+    truth = read_test_labels(imdb_file("testing_label.csv.gz", DATA[name]))
+    test = list(read_records(imdb_file("testing_data.txt.gz", DATA[name]), "test"))
+    texts = [r.text for r in test]
+    ids = run.tokenizer.encode_arrays(texts, engine="numpy")
+    unknown = np.array([bool(np.any(row == OOV_ID)) for row in ids])
+    probs = Predictor([run]).probabilities(texts)
+    pred = np.array(run.config.labels)[decide(probs, run.threshold if probs.shape[1] == 2 else None)]
+    right = pred == np.array([truth[r.id] for r in test])
+    print(f"| {name} | {run_dir.name} | {len(texts)} | {unknown.mean():.1%} | {right.mean():.4f} "
+          f"| {right[unknown].mean():.4f} | {right[~unknown].mean():.4f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=["imdb", "tweets", "both"], default="both")
@@ -125,7 +153,12 @@ def main():
     parser.add_argument("--variants", default="none,all,unknown", help="which character n-gram sets (comma-separated)")
     parser.add_argument("--char-weight", type=float, default=1.0,
                         help="scale of the character n-grams' features against the words' (1: the same)")
+    parser.add_argument("--run", type=Path, help="report this trained run on the set's test file instead")
     args = parser.parse_args()
+    if args.run:
+        print("| data | run | test texts | with an unknown word | test acc | on them | on the rest |")
+        print("|---|---|---|---|---|---|---|")
+        return report_run(args.run, "imdb" if args.data == "both" else args.data)
     rows = []
     for name in (["tweets", "imdb"] if args.data == "both" else [args.data]):
         rows.extend(measure(name, args.limit, args.vocab, args.variants.split(","), args.char_weight))

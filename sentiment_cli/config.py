@@ -34,7 +34,9 @@ PREDICT_TOKENS = 32768
 LIMITS = {"layers": 16, "embedding_dim": 4096, "hidden_size": 8192, "max_length": 100_000,
           "ngram_max_length": 100_000, "batch_size": 1 << 16,
           "epochs": 10_000, "ngram": 8, "ngram_buckets": 1 << 26, "ngram_min_count": 1 << 20,
-          "vocab_size": 10_000_000, "patience": 10_000}
+          # vocab_size: the model file's config.json holds the vocabulary (about 12 bytes a word), and
+          # safety.CONFIG_LIMIT (16 MiB) refuses one of about 1.4 million words: a run we train must load
+          "vocab_size": 1_000_000, "patience": 10_000}
 
 
 @dataclass

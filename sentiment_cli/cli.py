@@ -949,8 +949,10 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
         return
     click.echo(f"run saved to {path}")
     kept = metrics["kept_round"]
-    why = "the start" if kept == 0 else "the last round that validation did not show worse beyond noise"
-    click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
+    judged = "out-of-fold" if metrics.get("judged_on") == "out-of-fold" else "validation"
+    evidence = "out-of-fold accuracy" if judged == "out-of-fold" else "validation"
+    why = "the start" if kept == 0 else f"the last round that {evidence} did not show worse beyond noise"
+    click.echo(f"{judged} accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
                f"(kept the model of round {kept} of {len(metrics['rounds']) - 1}, {why})")
     if metrics.get("stopped"):
         click.echo(f"stopped: {metrics['stopped']}")

@@ -118,3 +118,24 @@ def test_semi_accepts_and_rolls_back_by_the_out_of_fold_figures(cv_base, models,
     assert "out-of-fold accuracy" in result.stdout
     assert json.loads((models / "cv-semi" / runs.OOF_FILE).read_text()) == {"fake": True}
 
+
+def test_tune_scores_a_cross_validated_trial_by_its_out_of_fold_accuracy(tmp_path, monkeypatch):
+    path, rows = labeled(tmp_path / "train.txt", copies=2)
+    models = tmp_path / "m"
+    seen = []
+    real = training.cross_validate
+
+    def spy(*args, **kwargs):
+        made = real(*args, **kwargs)
+        seen.append(made.result.metrics["cross_validation"]["accuracy_pooled"])
+        return made
+
+    monkeypatch.setattr(training, "cross_validate", spy)
+    result = invoke("tune", "t", "--train", path, "--models-dir", models, "--model", "ngram", "--trials", "1",
+                    "--budget", "2m", "--seed", "7", "--vocab-size", "60", "--ngram-buckets", "256", "--folds", "3")
+    assert result.exit_code == 0, result.output
+    assert "each trial cross-validates on 3 folds: 4 small trainings" in result.stderr
+    summary = json.loads((models / "t" / runs.TUNE_FILE).read_text())
+    assert len(seen) == 1 and summary["best_val_accuracy"] == pytest.approx(seen[0])
+    assert summary["objective"].startswith("pooled out-of-fold accuracy")
+    assert (models / "t" / runs.OOF_FILE).is_file()

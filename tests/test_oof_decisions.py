@@ -139,3 +139,26 @@ def test_tune_scores_a_cross_validated_trial_by_its_out_of_fold_accuracy(tmp_pat
     assert len(seen) == 1 and summary["best_val_accuracy"] == pytest.approx(seen[0])
     assert summary["objective"].startswith("pooled out-of-fold accuracy")
     assert (models / "t" / runs.OOF_FILE).is_file()
+
+
+def test_semi_on_a_cross_validated_run_resumes_after_its_last_committed_round(cv_base, models, monkeypatch):
+    right = fake_round(lambda y: np.eye(2)[y] * 0.9 + 0.05)
+    calls = []
+
+    def stopped_in_round_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return right(*args, **kwargs)
+
+    monkeypatch.setattr(training, "cross_validate", stopped_in_round_two)
+    assert semi(cv_base, models, "--rounds", "2", "-q").exit_code == 1  # click: Aborted!
+    state = json.loads((models / ".cv-semi.work" / "state.json").read_text())
+    assert state["completed_rounds"] == 1 and state["kept_oof_file"] == "oof-1.npy"
+
+    monkeypatch.setattr(training, "cross_validate", right)
+    result = invoke("semi", "cv", "--models-dir", models, "--resume", "-q")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((models / "cv-semi" / runs.METRICS_FILE).read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2] and metrics["kept_round"] == 2
+    assert metrics["rounds"][1]["val_accuracy"] == metrics["rounds"][2]["val_accuracy"] == 1.0

@@ -949,8 +949,10 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
         return
     click.echo(f"run saved to {path}")
     kept = metrics["kept_round"]
-    why = "the start" if kept == 0 else "the last round that validation did not show worse beyond noise"
-    click.echo(f"validation accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
+    judged = "out-of-fold" if metrics.get("judged_on") == "out-of-fold" else "validation"
+    evidence = "out-of-fold accuracy" if judged == "out-of-fold" else "validation"
+    why = "the start" if kept == 0 else f"the last round that {evidence} did not show worse beyond noise"
+    click.echo(f"{judged} accuracy {metrics['start_val_accuracy']:.4f} -> {metrics['best_val_accuracy']:.4f} "
                f"(kept the model of round {kept} of {len(metrics['rounds']) - 1}, {why})")
     if metrics.get("stopped"):
         click.echo(f"stopped: {metrics['stopped']}")
@@ -1223,7 +1225,8 @@ def _budget(ctx, param, value):
 
 
 # Where each of tune's recorded options comes from on the command line (a resume compares them).
-_TUNE_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labels", "train": _DATA_PARAMETERS}
+_TUNE_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labels", "train": _DATA_PARAMETERS,
+                    "folds": "folds"}
 
 
 @cli.command()
@@ -1241,6 +1244,9 @@ _TUNE_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labe
               help="Most trials that finish (complete or pruned) [default: as many as the budget allows].")
 @click.option("--pretrain-embeddings/--no-pretrain-embeddings", default=DEFAULTS.pretrain_embeddings,
               show_default=True, help="Initialise each trial's embedding layer with Word2Vec (as train).")
+@click.option("--folds", default="auto", show_default=True, callback=lambda ctx, param, value: _folds(value),
+              help="Each trial's --folds, as train's: with K folds a trial is scored by its pooled out-of-fold "
+                   "accuracy and costs K+1 small trainings; off: one validation split.")
 @hyperparameter_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted tune) of this name.")
 @click.option("--resume", is_flag=True,
@@ -1249,7 +1255,7 @@ _TUNE_PARAMETERS = {**{name: name for name in _HYPERPARAMETERS}, "labels": "labe
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's path and the tune's result as one JSON object.")
-def tune(run, train_path, fmt, labels, on_bad_lines, budget, max_trials, overwrite, resume, models_dir, quiet,
+def tune(run, train_path, fmt, labels, on_bad_lines, budget, max_trials, folds, overwrite, resume, models_dir, quiet,
          as_json, **kwargs):
     """Search RUN's settings on the validation split within a time budget; save the best as RUN.
 
@@ -1257,7 +1263,9 @@ def tune(run, train_path, fmt, labels, on_bad_lines, budget, max_trials, overwri
     --seed): the model (hybrid, ngram, rnn), cell, layers, embedding and hidden sizes, dropout,
     learning rate, epochs, max length, n-gram orders and minimum count. Trial 0 is always the
     defaults; a setting given as an option is kept as given and not searched. Trials whose
-    network validates below the median of earlier ones at the same epoch are pruned.
+    network validates below the median of earlier ones at the same epoch are pruned. On small
+    data each trial cross-validates as train does (--folds auto): it costs K+1 small trainings
+    and is scored by its pooled out-of-fold accuracy (no pruning).
 
     RUN is a normal run (test, info, plot read it) with trials.csv, tune.json (the best and
     the defaults' validation accuracy) and tune.png beside its files.
@@ -1277,7 +1285,7 @@ def tune(run, train_path, fmt, labels, on_bad_lines, budget, max_trials, overwri
     config = TrainConfig(**{name: kwargs[name] for name in _HYPERPARAMETERS if name in kwargs})
     job = TuneJob(models_dir, run, config, tuple(sorted(given)),
                   DataSpec(train_path, fmt, _columns(kwargs), on_bad_lines),
-                  [label.strip() for label in labels.split(",")] if labels else None, budget, max_trials)
+                  [label.strip() for label in labels.split(",")] if labels else None, budget, max_trials, folds)
     options = TuneOptions(overwrite, not quiet)
     if resume:
         path, summary = resume_tune(models_dir, run, _asked(ctx, job.options(), _TUNE_PARAMETERS),
@@ -1289,8 +1297,10 @@ def tune(run, train_path, fmt, labels, on_bad_lines, budget, max_trials, overwri
         return
     click.echo(f"run saved to {path} (trial {summary['best_trial']} of {sum(summary['trials'].values())})")
     defaults = summary["defaults_val_accuracy"]
-    click.echo(f"validation accuracy {summary['best_val_accuracy']:.4f}, defaults "
+    folded = summary["objective"].startswith("pooled out-of-fold")
+    click.echo(f"{'out-of-fold' if folded else 'validation'} accuracy {summary['best_val_accuracy']:.4f}, defaults "
                + (f"{defaults:.4f} ({summary['gain_over_defaults']:+.4f})" if defaults is not None else "did not finish")
-               + " (in-sample: the best of many on the same rows; evaluate on held-out data to know)")
+               + (" (the best of many, biased upward" if folded else " (in-sample: the best of many on the same rows")
+               + "; evaluate on held-out data to know)")
     click.echo("best settings: " + " ".join(f"{k}={v}" for k, v in summary["best_params"].items()))
     click.echo(f"trials: {os.path.join(path, 'trials.csv')}, {os.path.join(path, 'tune.png')}", err=True)

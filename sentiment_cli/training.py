@@ -225,26 +225,45 @@ class CrossValidated:
 
 
 def cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int, labels: list,
-                   unlabeled: list, options: FitOptions, out_dir: Path) -> CrossValidated:
+                   unlabeled: list, options: FitOptions, out_dir: Path, fold: np.ndarray | None = None,
+                   extra: dict | None = None, encoder: Encoder | None = None) -> CrossValidated:
     """K trainings, each validated (early stopping, C) on its own held-out fold, then the final
     model on every row with the choices the pooled out-of-fold rows made: the network's epochs
     (the median of the folds' best), the n-gram half's C (the best pooled accuracy), and the mix
     (fitted on every row's out-of-fold logits, which calibrates it). Nothing is committed: a fold
-    run resumes only once finished (interrupted, it starts again)."""
+    run resumes only once finished (interrupted, it starts again).
+
+    For `semi`'s rounds on a cross-validated run: ``fold``, each row's fold (the base run's, so
+    that rounds are compared on the same folds; drawn from the seed when None); ``extra``, by a
+    half's layer name, (texts, class ids) that join that half's training side in every fold and
+    in the final model, less any text equal to one of the fold's held-out texts; ``encoder``, the
+    final model's (a fitted tokenizer kept; None: one fitted on every row)."""
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel("ERROR")  # each fold's new model traces its functions anew: expected, not a warning
     try:
-        return _cross_validate(config, texts, y, folds, labels, unlabeled, options, out_dir)
+        return _cross_validate(config, texts, y, folds, labels, unlabeled, options, out_dir, fold, extra or {},
+                               encoder)
     finally:
         logger.setLevel(level)
 
 
+def _fold_extra(extra: dict, held_hashes: set) -> dict:
+    """``extra`` less the texts equal to a held-out text: no held-out row trains its own fold."""
+    kept = {}
+    for name, (more_texts, more_y) in extra.items():
+        keep = [i for i, t in enumerate(more_texts) if text_hash(t) not in held_hashes]
+        kept[name] = ([more_texts[i] for i in keep], np.asarray(more_y)[keep])
+    return kept
+
+
 def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int, labels: list,
-                    unlabeled: list, options: FitOptions, out_dir: Path) -> CrossValidated:
+                    unlabeled: list, options: FitOptions, out_dir: Path, fold: np.ndarray | None, more: dict,
+                    final_encoder: Encoder | None) -> CrossValidated:
     started = time.perf_counter()
     hashes = np.array([text_hash(t) for t in texts])
-    fold = crossval.draw_folds(y, hashes, folds, config.seed)
+    if fold is None:
+        fold = crossval.draw_folds(y, hashes, folds, config.seed)
     n, progress = len(y), options.progress
     sizes = np.bincount(fold, minlength=folds)
     # the cost, said before it is spent (also with -q: a note, not progress)
@@ -264,7 +283,7 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
         held_out = {}
         inner.held_out = held_out
         data = TrainData([texts[i] for i in train_idx], y[train_idx], [texts[i] for i in held], y[held],
-                         unlabeled=unlabeled)
+                         extra=_fold_extra(more, set(hashes[held].tolist())), unlabeled=unlabeled)
         with tempfile.TemporaryDirectory(prefix="sentiment-cli-fold-") as scratch:
             result = train(config, data, Path(scratch), encoder, options=inner)
         names = halves(result.fitted)
@@ -307,11 +326,11 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
         print(f"training the final model on all {n} rows"
               + (f", {epochs} epoch{'s' if epochs != 1 else ''}" if network else "")
               + (f", C={choices['ngram_c']:g}" if has_ngram else ""), file=sys.stderr)
-    encoder = Encoder.from_config(final)
+    encoder = final_encoder or Encoder.from_config(final)
     encoder.labels = list(labels)
     inner.held_out = None
-    result = train(final, TrainData(list(texts), y, [], np.zeros(0, np.int32), unlabeled=unlabeled), out_dir,
-                   encoder, options=inner, mix=mix)
+    result = train(final, TrainData(list(texts), y, [], np.zeros(0, np.int32), extra=more, unlabeled=unlabeled),
+                   out_dir, encoder, options=inner, mix=mix)
     for stage, seconds in result.metrics["seconds_by_stage"].items():
         stages[stage] = round(stages.get(stage, 0.0) + seconds, 2)
     unit = np.concatenate([np.ones(logits.shape[1]), np.zeros(logits.shape[2])])

@@ -6,7 +6,10 @@ normal training, ``training.train_run``, of a run ``trial-N`` under the tune's w
 judged on the same validation split (the split is drawn from the texts and the seed; each
 trial's ``split.json`` is checked against the first's). Trial 0 is always the defaults: the
 settings ``train`` would use with the options given, so the gain of the search is measured
-inside it. The objective is the saved model's validation accuracy (``best_val_accuracy``).
+inside it. The objective is the saved model's validation accuracy (``best_val_accuracy``); on
+small data the trials cross-validate as `train` does (``--folds auto``), and the objective is
+then the pooled out-of-fold accuracy of every row (a trial costs K + 1 small trainings, and
+pruning, which compares one model's epochs, is off).
 
 That objective is in-sample: each trial chooses its best epochs (and the n-gram half's C) and
 fits the mix of the halves on the same validation rows that score it, and the search then picks
@@ -51,9 +54,12 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from sentiment_cli import plots, runs
+import numpy as np
+
+from sentiment_cli import crossval, plots, runs
 from sentiment_cli.config import CELLS, TrainConfig
-from sentiment_cli.data import DataSpec
+from sentiment_cli.data import DataSpec, read_labeled, sort_labels
+from sentiment_cli.encoding import text_hash
 from sentiment_cli.errors import ConfigError, DataError, RunError
 from sentiment_cli.training import RunOptions, TrainJob, describe, train_run
 from sentiment_cli.workspace import Workspace, file_sha256, models_dir_option, work_path
@@ -83,6 +89,9 @@ OBJECTIVE_NOTE = ("best_val_accuracy and gain_over_defaults are in-sample: each 
                   "by them, so both are biased upward. The *_out_of_fold figures score the mix out-of-fold (less "
                   "biased; the epochs are still chosen on those rows). Measure the gain on data no trial saw "
                   "(evaluate on a held-out labeled file).")
+OBJECTIVE_NOTE_FOLDS = ("Each trial cross-validated (--folds): its value is the pooled out-of-fold accuracy of every "
+                        "row, which no fold model trained on; the best of many trials picked by it is still biased "
+                        "upward, so measure the gain on data no trial saw (evaluate on a held-out labeled file).")
 
 
 @dataclass
@@ -97,18 +106,24 @@ class TuneJob:
     labels: list | None = None
     budget: float = 1200.0  # seconds for the whole search, across resumes
     max_trials: int | None = None  # most trials that finish (complete or pruned)
+    # each trial's TrainJob.folds: as `train`'s default, "auto" cross-validates small data, and a
+    # trial is then scored by its pooled out-of-fold accuracy (K + 1 trainings a trial)
+    folds: str | int = "auto"
 
     def options(self) -> dict:
         """What a resume must find unchanged (the budget and --trials may change)."""
         hyper = {k: v for k, v in self.config.to_dict().items() if k != "labels"}
-        return {**hyper, "pinned": sorted(self.pinned), "labels": self.labels, "train": self.data.to_dict()}
+        return {**hyper, "pinned": sorted(self.pinned), "labels": self.labels, "train": self.data.to_dict(),
+                "folds": self.folds}
 
     @classmethod
     def from_options(cls, models_dir, name: str, options: dict, budget: float,
                      max_trials: int | None) -> "TuneJob":
         options = dict(options)
         data, labels, pinned = DataSpec.from_dict(options.pop("train")), options.pop("labels"), options.pop("pinned")
-        return cls(models_dir, name, TrainConfig.from_dict(options), tuple(pinned), data, labels, budget, max_trials)
+        folds = options.pop("folds", "off")  # tunes recorded before --folds trained one split
+        return cls(models_dir, name, TrainConfig.from_dict(options), tuple(pinned), data, labels, budget, max_trials,
+                   folds)
 
     def searched(self) -> list[str]:
         return [name for name in SEARCHED if name not in self.pinned]
@@ -169,9 +184,11 @@ class TrialMonitor(keras.callbacks.Callback):
     """Reports each epoch's validation accuracy of the network half to the Optuna trial; stops the
     fit when the pruner says so, or when the trial's time is up (the best epoch so far is kept)."""
 
-    def __init__(self, trial, deadline: float, progress: bool, on_epoch=None):
+    def __init__(self, trial, deadline: float, progress: bool, on_epoch=None, prune: bool = True):
         super().__init__()
         self.trial, self.deadline, self.progress, self.on_epoch = trial, deadline, progress, on_epoch
+        # off for a cross-validated trial: its folds' epochs restart at 1, and one fold's are no trial's figure
+        self.prune = prune
         self.pruned_at: int | None = None
         self.cut_short = False
 
@@ -181,18 +198,32 @@ class TrialMonitor(keras.callbacks.Callback):
         if self.progress:
             print(f"  trial {self.trial.number}, epoch {step}: network half validation accuracy {accuracy:.4f}",
                   file=sys.stderr)
-        if math.isfinite(accuracy):
+        if math.isfinite(accuracy) and self.prune:
             self.trial.report(accuracy, step)
         if self.on_epoch is not None:
             self.on_epoch()  # the tune commits the time spent so far
         if self.model.stop_training:  # early stopping's patience ran out
             return
-        if math.isfinite(accuracy) and self.trial.should_prune():
+        if math.isfinite(accuracy) and self.prune and self.trial.should_prune():
             self.pruned_at = step
             self.model.stop_training = True
         elif time.monotonic() >= self.deadline:
             self.cut_short = True
             self.model.stop_training = True
+
+
+def trial_folds(job: TuneJob) -> int:
+    """How many folds each trial cross-validates on (0: one validation split), as ``train_run``
+    counts them for the trials' data and seed: the trials are alike in that."""
+    if crossval.parse_folds(job.folds) == "off":
+        return 0
+    data = read_labeled(job.data.path, job.data.format, job.data.columns, job.labels, job.data.on_bad_lines,
+                        progress=False)
+    labels = sort_labels(set(data.labels) | set(job.labels or ()))
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[label] for label in data.labels])
+    return crossval.fold_count(job.folds, y, np.array([text_hash(t) for t in data.texts]), job.config.val_ratio,
+                               job.data.path)
 
 
 def applicable(model: str, pinned=()) -> list[str]:
@@ -282,6 +313,7 @@ class Search:
         self.started = time.monotonic()
         self.spent_before = float(self.state["spent"])
         self.stopped_because = None
+        self.folds = trial_folds(job)
 
     # ---- the loop ----
     def run(self) -> None:
@@ -294,7 +326,10 @@ class Search:
         self._clean_trials_dir()
         self._say(f"tune {job.name}: budget {_clock(job.budget)} ({_clock(self.left())} left), searching "
                   f"{', '.join(job.searched()) or 'nothing (every setting is pinned)'}"
-                  + (f"; at most {job.max_trials} trials" if job.max_trials else ""))
+                  + (f"; at most {job.max_trials} trials" if job.max_trials else "")
+                  + (f"; each trial cross-validates on {self.folds} folds: {self.folds + 1} small trainings ("
+                     f"{self.folds} fold models and the final one), scored by its pooled out-of-fold accuracy"
+                     if self.folds else ""))
         while self._go_on():
             self._one_trial()
 
@@ -342,13 +377,15 @@ class Search:
         defaults = bool(trial.user_attrs.get("defaults"))
         label = f"trial {trial.number}{' (defaults)' if defaults else ''}"
         self._say(f"{label}: {_describe(params) or 'as pinned'}")
-        monitor = TrialMonitor(trial, time.monotonic() + self.left(), self.progress, on_epoch=self._commit_spent)
+        monitor = TrialMonitor(trial, time.monotonic() + self.left(), self.progress, on_epoch=self._commit_spent,
+                               prune=not self.folds)
         start = time.monotonic()
         name = f"trial-{trial.number}"
         try:
             config = dataclasses.replace(job.config, **params, labels=[])
             # resume_hint off: a trial is not continued with `train --resume`; tune prints its own hint.
-            path, metrics = train_run(TrainJob(str(self.trials_dir), name, config, job.data, None, job.labels),
+            path, metrics = train_run(TrainJob(str(self.trials_dir), name, config, job.data, None, job.labels,
+                                               folds=job.folds),
                                       RunOptions(overwrite=True, progress=False, callbacks=(monitor,),
                                                  resume_hint=False, said=self.said))
         except (ConfigError, RunError) as exc:  # settings that do not go together; a diverged training
@@ -476,8 +513,9 @@ class Search:
             "gain_over_defaults": round(best.value - defaults.value, 6) if defaults else None,
             "best_val_accuracy_out_of_fold": best.user_attrs.get(OUT_OF_FOLD),
             "defaults_val_accuracy_out_of_fold": defaults.user_attrs.get(OUT_OF_FOLD) if defaults else None,
-            "objective": "best_val_accuracy, in-sample",
-            "note": OBJECTIVE_NOTE,
+            "objective": (f"pooled out-of-fold accuracy ({self.folds} folds, every row once)" if self.folds
+                          else "best_val_accuracy, in-sample"),
+            "note": OBJECTIVE_NOTE_FOLDS if self.folds else OBJECTIVE_NOTE,
             "trials": counts,
             "searched": self.job.searched(),
             "pinned": {name: getattr(self.job.config, name) for name in sorted(self.job.pinned)},

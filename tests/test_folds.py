@@ -161,7 +161,7 @@ def test_folds_off_keeps_one_validation_split(tmp_path):
     assert "one has none (oof.json): train it with --folds K (or auto), or leave out --out-of-fold" in result.output
 
 
-def test_an_interrupted_fold_run_keeps_nothing_and_semi_refuses_a_fold_run(tmp_path, monkeypatch):
+def test_an_interrupted_fold_run_keeps_nothing(tmp_path, monkeypatch):
     path, _ = labeled(tmp_path / "train.txt")
     models = tmp_path / "m"
     args = ["--train", path, "--models-dir", models, *FOLDED, "--model", "ngram", "--folds", "3"]
@@ -179,11 +179,3 @@ def test_an_interrupted_fold_run_keeps_nothing_and_semi_refuses_a_fold_run(tmp_p
     result = invoke("train", "cv", "--models-dir", models, "--resume")
     assert result.exit_code == 1 and "nothing to resume: no interrupted run 'cv'" in result.output
 
-    monkeypatch.setattr(training, "train", real)
-    assert invoke("train", "cv", *args).exit_code == 0
-    unlabeled = tmp_path / "more.txt"
-    unlabeled.write_text("great fun day\nawful sad day\n")
-    result = invoke("semi", "cv", "--unlabeled", unlabeled, "--models-dir", models, "-q")
-    assert result.exit_code == 1
-    assert ("run 'cv' was cross-validated (train --folds 3) and holds no validation rows, on which semi judges its "
-            "rounds: train the base run with --folds off for semi") in result.output

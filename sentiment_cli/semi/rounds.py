@@ -11,6 +11,13 @@ fitted out of fold on the labeled training rows with the round's pseudo-labels, 
 worse beyond noise than with the kept round's (``acceptance.cross_validated``): many more rows
 than validation has, though only the n-gram half, which is why validation still judges too.
 
+On a cross-validated base run (``train --folds``, which keeps no validation rows) a round is
+judged out of fold instead, on every labeled row: its pseudo-labels join the training side of
+each of the base run's folds (never a held-out fold's texts) and the final model's, K + 1
+trainings with the base run's settings (``training.cross_validate``), and the round is rolled
+back when its pooled out-of-fold predictions are worse beyond noise than the kept round's (round
+0: the base run's own, from its oof.json). Unlabeled texts equal to a labeled text are left out.
+
 The validation rows are the base run's own, rebuilt from the hashes of its validation texts,
 whatever became of the file's order; unlabeled texts equal to one of them are left out. Each
 round is committed to the workspace (its model file first, then the state), so an interrupted
@@ -79,6 +86,13 @@ class Rounds:
     progress: bool = True
     names: list = field(default_factory=list)  # the model's halves
     folds: LabeledFolds | None = None  # --judge cv: made at its first round (see _comparisons)
+    # a cross-validated base run (train --folds): each labeled row's fold, from its oof.json; the
+    # rounds are then judged out of fold on every labeled row (data.train_*), and val is empty
+    fold: np.ndarray | None = None
+
+    def judged_y(self) -> np.ndarray:
+        """The true classes of the rows that judge the rounds: every labeled row out of fold, or validation's."""
+        return self.data.train_y if self.fold is not None else self.val.y
 
 
 def semi_run(job: SemiJob, overwrite: bool = False, progress: bool = True) -> tuple[Path, dict]:
@@ -138,10 +152,13 @@ def _semi_in(workspace: Workspace, job: SemiJob, base: runs.Run, progress: bool,
         else:
             workspace.record_inputs({**inputs, "version": INPUTS_VERSION, "kind": "semi",
                                      "options": job.options()})
-            model, state = _round_zero(rounds, base.model)
+            model, state = _round_zero_cv(rounds, base) if rounds.fold is not None else _round_zero(rounds, base.model)
         model = _run_rounds(rounds, model, state)
-        _, probs, _ = judge(model, rounds.encoder, rounds.val, rounds.config.seed)  # the kept model's, for `plot`
-        save_validation(workspace.run_dir / runs.VALIDATION_FILE, rounds.config.labels, rounds.val.y, probs)
+        if rounds.fold is not None:  # the kept round's out-of-fold probabilities, as train --folds saves them
+            probs = np.load(workspace.file(state["kept_oof_file"]), allow_pickle=False)
+        else:
+            _, probs, _ = judge(model, rounds.encoder, rounds.val, rounds.config.seed)  # the kept model's, for `plot`
+        save_validation(workspace.run_dir / runs.VALIDATION_FILE, rounds.config.labels, rounds.judged_y(), probs)
         metrics = _write_run(rounds, base, state, model)
         return workspace.install(), metrics
 
@@ -153,25 +170,32 @@ def _prepare(workspace: Workspace, job: SemiJob, base: runs.Run, progress: bool)
     encoder = Encoder.from_config(config, base.tokenizer)
     labeled = read_labeled(spec.path, spec.format, spec.columns, None, spec.on_bad_lines, progress=progress)
     y = encoder.encode_labels(labeled.labels, labeled.path, labeled.lines)
-    split = _base_split(base, labeled.texts, y, spec)
     texts = labeled.texts
-    data = TrainData([texts[i] for i in split.train], y[split.train], [texts[i] for i in split.val], y[split.val])
+    fold, record = _base_folds(base, texts, spec)
+    if fold is None:
+        split = _base_split(base, texts, y, spec)
+        record = split.record()
+        data = TrainData([texts[i] for i in split.train], y[split.train], [texts[i] for i in split.val], y[split.val])
+        held_out, which = set(split.hashes), "validation texts"
+    else:  # every labeled row validates once, in its fold
+        _refuse_on_folds(job)
+        data = TrainData(list(texts), y, [], np.zeros(0, y.dtype))
+        held_out, which = {text_hash(t) for t in texts}, "labeled texts"
     unlabeled = read_unlabeled(job.unlabeled.path, job.unlabeled.format, job.unlabeled.columns, progress=progress)
-    held_out = set(split.hashes)
     kept = [t for t in unlabeled if text_hash(t) not in held_out]
     if len(kept) < len(unlabeled) and progress:
-        print(f"note: {len(unlabeled) - len(kept)} unlabeled text(s) equal validation texts and are left out, so "
-              "that validation judges the rounds on texts they did not train on", file=sys.stderr)
+        print(f"note: {len(unlabeled) - len(kept)} unlabeled text(s) equal {which} and are left out, so that the "
+              "rounds are judged on texts they did not train on", file=sys.stderr)
     if not kept:
-        raise RunError(f"{job.unlabeled.path}: every unlabeled text is also a validation text; give other text")
+        raise RunError(f"{job.unlabeled.path}: every unlabeled text is also one of the {which}; give other text")
     with step("tokenizing the unlabeled text", total=len(kept), unit="texts", enabled=progress) as counter:
         seqs = encoder.sequences(kept)
         counter.update(len(seqs))
     rounds = Rounds(job, config, encoder, data, encoder.rows(data.val_texts, data.val_y), kept, seqs, workspace,
-                    progress, halves(base.model))
+                    progress, halves(base.model), fold=fold)
     inputs = {"files": {"train": describe(spec, texts, labeled.labels), "unlabeled": describe(job.unlabeled, unlabeled)},
               "base": {"path": str(base.path.resolve()), "tokenizer_sha256": base.tokenizer.fingerprint},
-              "split": split.record()}
+              "split": record}
     return rounds, inputs
 
 
@@ -192,15 +216,39 @@ def _train_spec(job: SemiJob, base: runs.Run) -> DataSpec:
     return job.train
 
 
+def _base_folds(base: runs.Run, texts: list, spec: DataSpec) -> tuple[np.ndarray | None, dict | None]:
+    """For a cross-validated base run (train --folds): each labeled row's fold, as its oof.json
+    records them by text hash, and its split record; (None, None) for a run with a validation split."""
+    path = base.path / runs.SPLIT_FILE
+    record = runs.read_json(path) if path.exists() else None
+    if record is None or not record.get("cross_validation"):
+        return None, None
+    oof_path = base.path / runs.OOF_FILE
+    if not oof_path.is_file():
+        raise RunError(f"run {base.path.name!r} was cross-validated but has no {runs.OOF_FILE}: train it again")
+    oof = runs.read_json(oof_path)
+    fold_of = dict(zip((str(h) for h in oof["hash"]), (int(k) for k in oof["fold"])))
+    fold = np.array([fold_of.get(text_hash(t), -1) for t in texts], dtype=np.int64)
+    if (fold < 0).any():
+        raise RunError(f"{spec.path} holds {int((fold < 0).sum())} text(s) that run {base.path.name!r} was not "
+                       f"cross-validated on: semi judges the rounds on the base run's folds. Give the file the run "
+                       "was trained on")
+    return fold, record
+
+
+def _refuse_on_folds(job: SemiJob) -> None:
+    """What a cross-validated base run's rounds do not offer."""
+    if job.semi.pretrain_embeddings:
+        raise RunError("--pretrain-embeddings compares a fresh start with the base run on validation rows, which a "
+                       "cross-validated base run (train --folds) has none of: leave it out, or train the base run "
+                       "with --folds off")
+
+
 def _base_split(base: runs.Run, texts: list, y: np.ndarray, spec: DataSpec) -> Split:
     """The base run's split, rebuilt from its validation texts' hashes (or, for a run made before
     runs recorded them, drawn again from the file's order and seed, which is said)."""
     path = base.path / runs.SPLIT_FILE
     record = runs.read_json(path) if path.exists() else None
-    if record is not None and record.get("cross_validation"):
-        raise RunError(f"run {base.path.name!r} was cross-validated (train --folds {record['cross_validation']}) and "
-                       "holds no validation rows, on which semi judges its rounds: train the base run with "
-                       "--folds off for semi")
     if record is not None:
         split = split_by_hashes(texts, record["validation"])
     else:
@@ -254,6 +302,30 @@ def _round_zero(rounds: Rounds, model) -> tuple[object, dict]:
     return model, state
 
 
+def _round_zero_cv(rounds: Rounds, base: runs.Run) -> tuple[object, dict]:
+    """The start on a cross-validated base run: its model, judged by its own out-of-fold
+    probabilities (oof.json), which the first round's are compared with."""
+    found = runs.read_oof(base.path)
+    probs = np.stack([found[text_hash(t)] for t in rounds.data.train_texts])
+    accuracy = float(np.mean(probs.argmax(axis=1) == rounds.judged_y()))
+    runs.save_model(rounds.workspace.file("round-0.keras"), base.model, rounds.encoder.tokenizer, rounds.config)
+    _save_array(rounds.workspace.file("oof-0.npy"), probs)
+    if rounds.progress:
+        k = int(rounds.fold.max()) + 1
+        print(f"semi on a cross-validated run: each round trains {k} fold models and the final one ({k + 1} "
+              f"trainings of up to {len(rounds.fold)} labeled rows and the round's pseudo-labels) and is judged on the "
+              f"pooled out-of-fold predictions of every labeled row (round 0: the base run's, accuracy "
+              f"{accuracy:.4f})" + ("; --judge cv adds nothing to them and is not run" if rounds.job.semi.judge == "cv"
+                                   else ""), file=sys.stderr)
+    state = {"completed_rounds": 0, "kept_round": 0, "kept_val_accuracy": accuracy, "start_val_accuracy": accuracy,
+             "pretrained_val_accuracy": None, "model_file": "round-0.keras", "kept_oof_file": "oof-0.npy",
+             "judged_on": "out-of-fold", "rounds": [], "stopped": None}
+    _append_row(rounds, state, {"round": 0, "pseudo": np.zeros(0, np.int64), "agreement": "",
+                                "val_accuracy": accuracy, "val_probs": probs, "accepted": True, "seconds": 0.0})
+    _commit(rounds.workspace, state)
+    return base.model, state
+
+
 def _pretrained_start(rounds: Rounds):
     """The base run's configuration trained afresh, its word vectors learned from all the text."""
     fresh = TrainConfig.from_dict({**rounds.config.to_dict(), "embeddings": None, "pretrain_embeddings": True})
@@ -273,7 +345,10 @@ def _run_rounds(rounds: Rounds, model, state: dict):
     # the last committed round's pseudo-labels (a class id per unlabeled text, -1 where none was kept)
     previous = np.load(rounds.workspace.file(state["pseudo_file"]), allow_pickle=False) \
         if state.get("pseudo_file") else None
-    _, _, kept_val = judge(model, rounds.encoder, rounds.val, rounds.config.seed)
+    if rounds.fold is not None:
+        kept_val = np.load(rounds.workspace.file(state["kept_oof_file"]), allow_pickle=False)
+    else:
+        _, _, kept_val = judge(model, rounds.encoder, rounds.val, rounds.config.seed)
     for r in range(state["completed_rounds"] + 1, rounds.job.semi.rounds + 1):
         if state.get("stopped"):
             break
@@ -292,17 +367,28 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
     idx, pseudo, chosen = picks
     current = _labels_of(idx, pseudo, len(rounds.unlabeled))
     extra = {name: ([rounds.unlabeled[i] for i in i_h], p_h) for name, (i_h, p_h) in chosen.items()}
-    result = _train_round(_round_config(rounds.config, rounds.job.semi), rounds, model, extra)
-    accuracy, _, new_val = judge(result.model, rounds.encoder, rounds.val, rounds.config.seed)
     taught = _labels_of(*chosen["ngrams"], len(rounds.unlabeled)) if "ngrams" in chosen else None
-    evidence = _comparisons(rounds, result, (new_val, kept_val), taught, state)
+    if rounds.fold is not None:
+        made = _train_round_cv(rounds, r, extra)
+        result, new_val = made.result, made.probabilities
+        accuracy = float(np.mean(new_val.argmax(axis=1) == rounds.judged_y()))
+        evidence = {"out-of-fold": (new_val, kept_val, rounds.judged_y())}
+    else:
+        result = _train_round(_round_config(rounds.config, rounds.job.semi), rounds, model, extra)
+        accuracy, _, new_val = judge(result.model, rounds.encoder, rounds.val, rounds.config.seed)
+        evidence = _comparisons(rounds, result, (new_val, kept_val), taught, state)
     worse = [name for name, (new, old, y) in evidence.items() if worse_beyond_noise(new, old, y)]
     accepted = not worse
     old_file, old_taught = state["model_file"], state.get("kept_ngram_pseudo_file")
+    old_oof = state.get("kept_oof_file")
     if accepted:
         state.update(kept_round=r, kept_val_accuracy=accuracy, model_file=f"round-{r}.keras")
         runs.save_model(rounds.workspace.file(state["model_file"]), result.model, rounds.encoder.tokenizer,
                         rounds.config)
+        if rounds.fold is not None:  # what the next round is compared with, and the run's oof.json
+            state["kept_oof_file"] = f"oof-{r}.npy"
+            _save_array(rounds.workspace.file(state["kept_oof_file"]), new_val)
+            runs.write_json(rounds.workspace.file(f"oof-{r}.json"), made.oof)
         if "cv" in evidence:  # the pseudo-labels the next round's are compared with
             state["kept_ngram_pseudo_file"] = f"ngram-pseudo-{r}.npy"
             _save_pseudo(rounds.workspace.file(state["kept_ngram_pseudo_file"]), taught)
@@ -325,15 +411,20 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
         rounds.workspace.file(old_taught).unlink(missing_ok=True)
     if old_pseudo:
         rounds.workspace.file(old_pseudo).unlink(missing_ok=True)
+    if old_oof and old_oof != state.get("kept_oof_file") and old_oof != "oof-0.npy":
+        rounds.workspace.file(old_oof).unlink(missing_ok=True)
+        rounds.workspace.file(old_oof.replace(".npy", ".json")).unlink(missing_ok=True)
     if rounds.progress:
-        print(f"round {r}: {len(idx)} pseudo-labels, validation accuracy {accuracy:.4f}"
+        print(f"round {r}: {len(idx)} pseudo-labels, "
+              f"{'out-of-fold' if rounds.fold is not None else 'validation'} accuracy {accuracy:.4f}"
               f"{'' if accepted else f' (rolled back: worse beyond noise on {_where(worse)}; stopping)'}",
               file=sys.stderr)
     return model, kept_val, current
 
 
 # where each judge's evidence comes from, as messages name it
-_EVIDENCE = {"validation": "validation", "cv": "the labeled training rows out of fold"}
+_EVIDENCE = {"validation": "validation", "cv": "the labeled training rows out of fold",
+             "out-of-fold": "every labeled row out of fold"}
 
 
 def _where(judges: list) -> str:
@@ -407,6 +498,30 @@ def _train_round(config: TrainConfig, rounds: Rounds, model, extra: dict):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _train_round_cv(rounds: Rounds, r: int, extra: dict):
+    """One round on a cross-validated base run: its pseudo-labels join the training side of every
+    fold (less the held-out fold's texts) and of the final model, trained afresh with the base
+    run's settings (its epochs and C, which its folds chose) and its tokenizer for the final model:
+    K + 1 trainings (``training.cross_validate``). A function of its own so tests can spy on it."""
+    from sentiment_cli.training import cross_validate
+
+    scratch = rounds.workspace.file("round.tmp")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    k = int(rounds.fold.max()) + 1
+    if rounds.progress:
+        print(f"round {r}: {k} fold trainings and the final one ({k + 1} trainings of up to {len(rounds.fold)} "
+              f"labeled rows and {max((len(t) for t, _ in extra.values()), default=0)} pseudo-labels)",
+              file=sys.stderr)
+    encoder = Encoder.from_config(rounds.config, rounds.encoder.tokenizer)
+    try:
+        return cross_validate(rounds.config, rounds.data.train_texts, rounds.data.train_y, k, rounds.config.labels,
+                              rounds.unlabeled, FitOptions(progress=rounds.progress), scratch, fold=rounds.fold,
+                              extra=extra, encoder=encoder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _agreement(current: np.ndarray, previous: np.ndarray | None):
     """The share of texts pseudo-labeled in both this round and the last that got the same class."""
     if previous is None or len(previous) != len(current):
@@ -422,13 +537,17 @@ def _append_row(rounds: Rounds, state: dict, row: dict) -> None:
         "round": row["round"], "pseudo_labels": int(len(row["pseudo"])),
         **{f"pseudo_{label}": int(c) for label, c in zip(labels, counts)},
         "agreement": row["agreement"], "val_accuracy": round(row["val_accuracy"], 6),
-        "val_log_loss": round(log_loss(row["val_probs"], rounds.val.y), 6), "accepted": row["accepted"],
+        "val_log_loss": round(log_loss(row["val_probs"], rounds.judged_y()), 6), "accepted": row["accepted"],
         "kept_val_accuracy": round(state["kept_val_accuracy"], 6), "seconds": row["seconds"]})
 
 
 def _save_pseudo(path: Path, labels: np.ndarray) -> None:
+    _save_array(path, labels.astype(np.int8))
+
+
+def _save_array(path: Path, values: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".partial.npy")
-    np.save(tmp, labels.astype(np.int8), allow_pickle=False)
+    np.save(tmp, values, allow_pickle=False)
     tmp.replace(path)
 
 
@@ -443,6 +562,8 @@ def _write_run(rounds: Rounds, base: runs.Run, state: dict, model) -> dict:
     """The finished run's files in the workspace's run directory; returns its metrics."""
     run_dir, config, job = rounds.workspace.run_dir, rounds.config, rounds.job
     metrics = {
+        # "out-of-fold" on a cross-validated base run: the *_val_accuracy figures are pooled out of fold
+        "judged_on": state.get("judged_on", "validation"),
         "start_val_accuracy": state["start_val_accuracy"],
         "pretrained_val_accuracy": state.get("pretrained_val_accuracy"),
         "best_val_accuracy": state["kept_val_accuracy"],  # the kept model's, as `list` shows a run's
@@ -465,6 +586,10 @@ def _write_run(rounds: Rounds, base: runs.Run, state: dict, model) -> dict:
     runs.write_json(run_dir / runs.TEXTS_FILE, text_hashes(rounds.data.train_texts + rounds.data.val_texts))
     rounds.encoder.tokenizer.save(run_dir / runs.TOKENIZER_FILE)
     shutil.copyfile(rounds.workspace.file(state["model_file"]), run_dir / runs.MODEL_FILE)
+    if rounds.fold is not None:  # the kept round's out-of-fold predictions, for what reads a run's oof.json
+        kept_oof = rounds.workspace.file(f"oof-{state['kept_round']}.json") if state["kept_round"] \
+            else Path(inputs["base"]["path"]) / runs.OOF_FILE
+        shutil.copyfile(kept_oof, run_dir / runs.OOF_FILE)
     return metrics
 
 

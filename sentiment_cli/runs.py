@@ -294,7 +294,8 @@ def read_oof(run_path) -> dict | None:
 
 def figure(metrics: dict) -> str | None:
     """A run's accuracy as `list` and `info` show it, saying which it is: "cv 5-fold 0.81 +- 0.04"
-    (train --folds: the folds' mean and standard deviation) or "val 0.85" (one validation split)."""
+    (train --folds: the folds' mean and standard deviation), "val 0.85" (one validation split) or
+    "out-of-fold 0.86" (semi on a cross-validated base: the kept round's pooled out-of-fold accuracy)."""
     if not isinstance(metrics, dict):
         return None
     cv = metrics.get("cross_validation")
@@ -302,7 +303,10 @@ def figure(metrics: dict) -> str | None:
         sd = cv.get("accuracy_sd") if isinstance(cv.get("accuracy_sd"), (int, float)) else 0.0
         return f"cv {cv.get('folds')}-fold {cv['accuracy_mean']:.2f} +- {sd:.2f}"
     value = metrics.get("best_val_accuracy")
-    return f"val {value:.2f}" if isinstance(value, (int, float)) else None
+    if not isinstance(value, (int, float)):
+        return None
+    # a semi run on a cross-validated base judges its rounds out of fold: its figure is pooled so
+    return f"{'out-of-fold' if metrics.get('judged_on') == 'out-of-fold' else 'val'} {value:.2f}"
 
 
 def load_run(models_dir, name: str, with_model: bool = True, engine: str = "tensorflow") -> Run:

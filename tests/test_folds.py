@@ -179,3 +179,13 @@ def test_an_interrupted_fold_run_keeps_nothing(tmp_path, monkeypatch):
     result = invoke("train", "cv", "--models-dir", models, "--resume")
     assert result.exit_code == 1 and "nothing to resume: no interrupted run 'cv'" in result.output
 
+
+
+def test_list_says_which_figure_a_run_has():
+    from sentiment_cli.runs import figure
+
+    assert figure({"cross_validation": {"folds": 5, "accuracy_mean": 0.8123, "accuracy_sd": 0.041}}) == \
+        "cv 5-fold 0.81 +- 0.04"
+    assert figure({"best_val_accuracy": 0.851}) == "val 0.85"
+    assert figure({"best_val_accuracy": 0.862, "judged_on": "out-of-fold"}) == "out-of-fold 0.86"
+    assert figure({}) is None

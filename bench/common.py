@@ -42,14 +42,15 @@ def first_lines(path, n: int, dest: Path) -> Path:
 
 
 def train_saved(models_dir, name: str, config, train_path, unlabeled_path=None, progress: bool = True,
-                split_from: str | None = None):
+                split_from: str | None = None, folds: str | int = "off"):
     """`sentiment-cli train NAME --overwrite` in-process: models_dir/NAME from the labeled file train_path
-    (and more text for the vocabulary and Word2Vec; split_from: --split-from); returns (path, metrics)."""
+    (and more text for the vocabulary and Word2Vec; split_from: --split-from; folds: --folds, "off"
+    by default as in 0.6.1, where the command's default is "auto"); returns (path, metrics)."""
     from sentiment_cli.data import DataSpec
     from sentiment_cli.training import RunOptions, TrainJob, train_run
 
     job = TrainJob(str(models_dir), name, config, DataSpec(str(train_path)),
-                   DataSpec(str(unlabeled_path)) if unlabeled_path else None, split_from=split_from)
+                   DataSpec(str(unlabeled_path)) if unlabeled_path else None, split_from=split_from, folds=folds)
     return train_run(job, RunOptions(overwrite=True, progress=progress))
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sentiment_cli.calibration import expected_calibration_error, fit_mix
-from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.errors import ConfigError, DataError
 from sentiment_cli.scoring import classification_report
 
@@ -91,6 +89,11 @@ def final_epochs(best_epochs: list[int]) -> int:
 def cross_fitted(logits: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
     """Each fold's probabilities from a mix fitted on the other folds' out-of-fold logits: the
     figures of a mix scored on rows it was not fitted on."""
+    # imported here: calibration imports Keras, and `--folds` is parsed (parse_folds) before the
+    # CLI imports TensorFlow with its native log lines silenced (cli._load_tensorflow)
+    from sentiment_cli.calibration import fit_mix
+    from sentiment_cli.calibration import probabilities as mix_probabilities
+
     out = np.empty((len(y), max(logits.shape[2], 2)))
     for k in np.unique(fold):
         held, rest = fold == k, fold != k
@@ -101,6 +104,8 @@ def cross_fitted(logits: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndar
 def summary(probs: np.ndarray, y: np.ndarray, fold: np.ndarray, labels: list[str], extra: list[dict]) -> dict:
     """metrics.json's "cross_validation": accuracy and macro F1 of each fold's held-out rows, their
     mean and standard deviation (ddof 1, the folds as a sample); extra: more figures per fold."""
+    from sentiment_cli.calibration import expected_calibration_error
+
     predicted = probs.argmax(axis=1)
     per_fold = []
     for k in range(int(fold.max()) + 1):

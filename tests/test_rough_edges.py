@@ -137,9 +137,10 @@ def test_a_class_with_one_row_is_refused(tmp_path):
         f.write("2 +++$+++ it was a film\n")
     result = invoke("train", "one", "--train", train, "--models-dir", tmp_path / "m", *TINY, "--model", "ngram")
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: {train}: class '2' has only one example, which can train or validate but not "
-                             "both. Give each class at least two examples (better: dozens), or leave that class's "
-                             "rows out\n")
+    # the split is drawn among distinct texts (encoding.draw_split), which refuses it first
+    assert result.stderr == (f"Error: {train}: label '2' has only one distinct text, and the validation split needs "
+                             "two of each class, one to train and one to validate. Add other texts of that class "
+                             "(better: dozens), or leave its rows out\n")
     assert list((tmp_path / "m").iterdir()) == []
 
 

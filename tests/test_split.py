@@ -10,7 +10,7 @@ from sentiment_cli import runs, training
 from sentiment_cli.encoding import draw_split, split_by_hashes, stratified_split, text_hash
 from sentiment_cli.errors import DataError
 
-SMALL = ["--vocab-size", "60", "--ngram-buckets", "256", "--seed", "7", "-q"]
+SMALL = ["--vocab-size", "60", "--ngram-buckets", "256", "--seed", "7", "-q", "--folds", "off"]  # one split
 
 
 def row_drawn(texts, y, val_ratio, seed, *_):

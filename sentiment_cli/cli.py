@@ -776,9 +776,9 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, out_of_fold,
 @data_options
 @click.option("--test-format", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="Format of --test.")
-@click.option("--vocab-size", type=click.IntRange(3), default=DEFAULTS.vocab_size, show_default=True,
+@click.option("--vocab-size", type=_limited("vocab_size", 3), default=DEFAULTS.vocab_size, show_default=True,
               help="Vocabulary size train would use: tokens outside it count as unknown.")
-@click.option("--max-length", type=click.IntRange(1), default=DEFAULTS.max_length, show_default=True,
+@click.option("--max-length", type=_limited("max_length", 1), default=DEFAULTS.max_length, show_default=True,
               help="Token limit train would use: the share of longer texts is reported.")
 @click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=DEFAULTS.normalize, show_default=True,
               help="Normalization train would use (tweets: see train --help).")
@@ -881,7 +881,7 @@ def _band(ctx, param, value):
               hidden=True, help="The old name of --confidence.")
 @click.option("--band", callback=_band, metavar="LOW,HIGH",
               help="threshold, binary runs: keep p <= LOW and p >= HIGH instead of --confidence.")
-@click.option("--epochs-per-round", type=click.IntRange(1), default=SemiConfig.epochs_per_round,
+@click.option("--epochs-per-round", type=_limited("epochs", 1), default=SemiConfig.epochs_per_round,
               show_default=True,
               help="Epochs per round, all of them run (no early stopping inside a round); the best by validation "
                    "accuracy is kept (original: 2).")

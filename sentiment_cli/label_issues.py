@@ -347,8 +347,8 @@ def how_sure(found: LabelIssues) -> str:
     if expected is not None:
         strength = "weak" if found.weak else "strong"
         return (f"how sure: on 200-row draws of IMDB and the tweets with 10% of labels flipped, where the model "
-                f"agreed with {EXPECTED_AGREEMENT[strength]} of the labels, about {expected:.1f} of the first "
+                f"agreed with {EXPECTED_AGREEMENT[strength]} of the labels, about {expected * LISTED:.0f} of the first "
                 f"{LISTED} listed were real issues (0.7.0; bench/RESULTS.md)")
     return (f"how sure: on the whole IMDB and tweet training files with 10% of labels flipped, "
-            f"{LARGE_TOP_PRECISION['imdb']:.2f} and {LARGE_TOP_PRECISION['tweets']:.2f} of the first 5% ranked "
+            f"{LARGE_TOP_PRECISION['imdb']:.0%} and {LARGE_TOP_PRECISION['tweets']:.0%} of the first 5% ranked "
             f"were real issues (0.5.0; bench/RESULTS.md)")

@@ -303,7 +303,9 @@ def _resume_command(models_dir, name: str, path: Path, kind: str | None) -> str:
         except (SentimentError, KeyError, TypeError):
             shown = "BASE"
         command = f"sentiment-cli semi {shlex.quote(shown)} --output-run {shlex.quote(name)}"
-    return command + " --resume" + models_dir_option(models_dir)
+    # a finished run of that name (an interrupted `train NAME --overwrite`) is replaced only with --overwrite
+    overwrite = " --overwrite" if (Path(models_dir) / name).is_dir() else ""
+    return command + " --resume" + overwrite + models_dir_option(models_dir)
 
 
 def _identity(path: Path) -> tuple | None:

@@ -257,7 +257,7 @@ def test_obviously_flipped_rows_come_first_and_the_report_says_how_sure(tmp_path
     accuracy = next(line for line in lines if "the out-of-fold model agrees with" in line)
     assert accuracy.endswith("of the given labels; the commonest label alone with 51%")  # 41 of 80 labeled 0
     assert ("  how sure: on 200-row draws of IMDB and the tweets with 10% of labels flipped, where the model agreed "
-            "with 61-72% of the labels, about 0.3 of the first 10 listed were real issues (0.7.0; bench/RESULTS.md)"
+            "with 61-72% of the labels, about 3 of the first 10 listed were real issues (0.7.0; bench/RESULTS.md)"
             ) in lines
     assert "too weak" not in result.stdout
 
@@ -278,7 +278,7 @@ def test_a_model_at_chance_lists_rows_without_a_finding(tmp_path):
     assert found["expected_top_precision"] == 0.24
     text = invoke("check", "--train", path, "--label-issues").stdout
     assert "too weak on this data to tell a wrong label from a hard row: listed to look at, not counted as a finding" in text
-    assert "where the model agreed with 50-63% of the labels, about 0.2 of the first 10 listed were real" in text
+    assert "where the model agreed with 50-63% of the labels, about 2 of the first 10 listed were real" in text
 
 
 def test_a_large_file_quotes_the_whole_file_figures():
@@ -288,4 +288,4 @@ def test_a_large_file_quotes_the_whole_file_figures():
                         np.array([.5, .5]), np.zeros((SMALL_ROWS + 1, 2)), 0.9, 0.5)
     assert not found.weak and found.expected_top_precision() is None
     assert how_sure(found) == ("how sure: on the whole IMDB and tweet training files with 10% of labels flipped, "
-                               "0.91 and 0.60 of the first 5% ranked were real issues (0.5.0; bench/RESULTS.md)")
+                               "91% and 60% of the first 5% ranked were real issues (0.5.0; bench/RESULTS.md)")

@@ -219,3 +219,24 @@ def test_evaluate_on_a_file_without_labels_suggests_gold(shop, tmp_path, header,
     assert result.exit_code == 1
     listed = ", ".join(header.split(","))
     assert result.stderr == f"Error: {rows}, line 1: no column 'sentiment' (the header has: {listed}). {fix}\n"
+
+
+def test_check_and_semi_check_their_sizes_at_the_door(tmp_path):
+    train = write_labeled(tmp_path / "train.txt")
+    result = invoke("check", "--train", train, "--vocab-size", "5000000")
+    assert result.exit_code == 2
+    assert "Invalid value for '--vocab-size': 5000000 is not in the range 3<=x<=1000000." in result.stderr
+    result = invoke("semi", "base", "--epochs-per-round", "1000000000", "--models-dir", tmp_path / "m")
+    assert result.exit_code == 2
+    assert "Invalid value for '--epochs-per-round': 1000000000 is not in the range 1<=x<=10000." in result.stderr
+
+
+def test_the_resume_command_of_an_interrupted_overwrite_says_overwrite(tmp_path):
+    """An interrupted `train demo --overwrite` leaves the finished demo in place: its resume needs --overwrite."""
+    models = tmp_path / "m"
+    work = models / ".demo.work"
+    work.mkdir(parents=True)
+    assert "--overwrite" not in workspace._resume_command(models, "demo", work, "train")
+    (models / "demo").mkdir()
+    assert workspace._resume_command(models, "demo", work, "train").startswith(
+        "sentiment-cli train demo --resume --overwrite")

@@ -50,8 +50,9 @@ def fold_count(folds, y: np.ndarray, hashes: np.ndarray, val_ratio: float, path)
     folds = parse_folds(folds)
     if folds == "off":
         return 0
-    distinct = [len(set(hashes[y == c])) for c in np.unique(y)]
-    fewest = min(distinct) if distinct else 0
+    from sentiment_cli.label_issues import class_sizes  # the folds' own count (a text for its majority label)
+
+    fewest = int(class_sizes(y, hashes).min()) if len(y) else 0
     if folds == "auto":
         if round(len(y) * val_ratio) >= AUTO_MAX_VALIDATION:
             return 0

@@ -80,6 +80,8 @@ def test_semi_on_a_cross_validated_run_trains_each_fold_and_judges_out_of_fold(c
     assert "each round trains 3 fold models and the final one (4 trainings" in result.stderr
     assert "round 1: 3 fold trainings and the final one" in result.stderr
     assert "2 unlabeled text(s) equal labeled texts and are left out" in result.stderr
+    # train's plan line and its --model ngram note name options semi has not: train's alone
+    assert "(--folds off)" not in result.stderr and "--model ngram would take" not in result.stderr
 
     # the base run's 3 fold models trained again (the teachers of round 1), then the round's K + 1
     # trainings: 3 folds, each holding out one of the base run's folds, then the final model on every row
@@ -197,3 +199,33 @@ def test_semi_on_a_cross_validated_run_resumes_after_its_last_committed_round(cv
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2] and metrics["kept_round"] == 2
     assert len(calls) == 1  # round 2 only: its teachers were read from the workspace
     assert metrics["rounds"][1]["val_accuracy"] == metrics["rounds"][2]["val_accuracy"] == 1.0
+
+
+def test_semi_folds_train_the_epochs_the_base_run_asked_for_not_its_median(cv_base, models, monkeypatch):
+    # As if the base run's folds had chosen 1 epoch of the 2 asked: config.json holds the median,
+    # which taken again as the folds' maximum would shrink the epochs round after round.
+    path = models / "cv" / runs.CONFIG_FILE
+    record = json.loads(path.read_text())
+    record["hyperparameters"]["epochs"] = 1
+    path.write_text(json.dumps(record))
+    choices = json.loads((models / "cv" / runs.METRICS_FILE).read_text())["cross_validation"]["choices"]
+    assert choices["epochs_asked"] == 2
+    epochs = []
+    real = training.cross_validate
+
+    def spy(config, *args, **kwargs):
+        epochs.append(config.epochs)
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(training, "cross_validate", spy)
+    result = semi(cv_base, models, "--rounds", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert epochs == [2, 2]  # the teachers' folds and round 1's
+
+
+def test_semi_refuses_epochs_per_round_on_a_cross_validated_run(cv_base, models):
+    result = semi(cv_base, models, "--epochs-per-round", "3")
+    assert result.exit_code == 1
+    assert "--epochs-per-round" in result.output and "--folds off" in result.output
+    assert "Traceback" not in result.output and not (models / "cv-semi").exists()
+

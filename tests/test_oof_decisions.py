@@ -64,8 +64,9 @@ def test_semi_on_a_cross_validated_run_trains_each_fold_and_judges_out_of_fold(c
         return out
 
     def spy_choose(rounds, logits, probs):
-        chosen.append(logits)
-        return real_choose(rounds, logits, probs)
+        made = real_choose(rounds, logits, probs)
+        chosen.append((logits, {name: [rounds.unlabeled[i] for i in idx] for name, (idx, _) in made[2].items()}))
+        return made
 
     def spy_judge(new, old, y):
         judged.append((new, old, y))
@@ -98,9 +99,10 @@ def test_semi_on_a_cross_validated_run_trains_each_fold_and_judges_out_of_fold(c
     # rows (the final model trained on all of them and would hand fold k its own labels through
     # near-copies); the first choice is the final model's, from the base run's model
     assert len(chosen) == 4 and len(taught) == 6  # the teachers', then the round's fold models' for round 2
-    for k, logits in enumerate(chosen[1:]):
+    for k, (logits, picked) in enumerate(chosen[1:]):
         data, teacher = taught[k]
         assert np.allclose(logits, teacher)
+        assert {name: texts for name, (texts, _) in trainings[3 + k].extra.items()} == picked  # what fold k learned
         assert {text_hash(t) for t in data.val_texts} == {h for h, f in fold_of.items() if f == k}
         assert not {fold_of[text_hash(t)] for t in data.train_texts} & {k}
 

@@ -248,7 +248,7 @@ def _base_folds(base: runs.Run, texts: list, spec: DataSpec) -> tuple[np.ndarray
 def _cv_config(base: runs.Run) -> TrainConfig:
     """The base run's settings for the rounds' fold trainings: its C, and the epochs it asked for
     (config.json holds the median of its folds' best, which taken again as the folds' maximum
-    would shrink round after round). A run made before 0.6.1 recorded no asked epochs: its
+    would shrink round after round). A run made by 0.6.1 or earlier records no asked epochs: its
     config's are used, which is said."""
     asked = base.metrics.get("cross_validation", {}).get("choices", {}).get("epochs_asked")
     if asked is None:

@@ -222,11 +222,15 @@ class CrossValidated:
     config: TrainConfig  # the final model's: the epochs and C that the folds chose
     oof: dict  # runs.OOF_FILE's content
     probabilities: np.ndarray  # (rows, classes) out of fold, in the rows' order
+    # with teach=True: each fold model's halves' logits on the unlabeled text, (folds, texts,
+    # halves, classes), to be mixed by the oof's "mix"; fold k's model never saw fold k's labels
+    teachers: np.ndarray | None = None
 
 
 def cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int, labels: list,
                    unlabeled: list, options: FitOptions, out_dir: Path, fold: np.ndarray | None = None,
-                   extra: dict | None = None, encoder: Encoder | None = None) -> CrossValidated:
+                   extra: dict | None = None, encoder: Encoder | None = None, fold_extra: list | None = None,
+                   teach: bool = False, announce: bool = True, final_model: bool = True) -> CrossValidated:
     """K trainings, each validated (early stopping, C) on its own held-out fold, then the final
     model on every row with the choices the pooled out-of-fold rows made: the network's epochs
     (the median of the folds' best), the n-gram half's C (the best pooled accuracy), and the mix
@@ -237,13 +241,18 @@ def cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int, 
     that rounds are compared on the same folds; drawn from the seed when None); ``extra``, by a
     half's layer name, (texts, class ids) that join that half's training side in every fold and
     in the final model, less any text equal to one of the fold's held-out texts; ``encoder``, the
-    final model's (a fitted tokenizer kept; None: one fitted on every row)."""
+    final model's (a fitted tokenizer kept; None: one fitted on every row); ``fold_extra``, one
+    such dict per fold, that fold's own instead of ``extra`` (which then trains the final model
+    only); ``teach``, also return each fold model's logits on ``unlabeled`` (``teachers``), the
+    pseudo-labels of that fold's next round; ``announce``, print the cost and the --model ngram
+    note, which only `train` can act on; ``final_model`` False: the folds only (no ``result``, and
+    the oof holds only the pooled "mix"), for the teachers of semi's first round."""
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel("ERROR")  # each fold's new model traces its functions anew: expected, not a warning
     try:
         return _cross_validate(config, texts, y, folds, labels, unlabeled, options, out_dir, fold, extra or {},
-                               encoder)
+                               encoder, fold_extra, teach, announce, final_model)
     finally:
         logger.setLevel(level)
 
@@ -259,7 +268,8 @@ def _fold_extra(extra: dict, held_hashes: set) -> dict:
 
 def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int, labels: list,
                     unlabeled: list, options: FitOptions, out_dir: Path, fold: np.ndarray | None, more: dict,
-                    final_encoder: Encoder | None) -> CrossValidated:
+                    final_encoder: Encoder | None, fold_extra: list | None = None, teach: bool = False,
+                    announce: bool = True, final_model: bool = True) -> CrossValidated:
     started = time.perf_counter()
     hashes = np.array([text_hash(t) for t in texts])
     if fold is None:
@@ -267,14 +277,15 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
     n, progress = len(y), options.progress
     sizes = np.bincount(fold, minlength=folds)
     # the cost, said before it is spent (also with -q: a note, not progress)
-    print(f"cross-validation: {folds} folds of {sizes.min()}-{sizes.max()} rows (stratified; copies of a text share "
-          f"a fold), then the final model on all {n} rows: {folds + 1} trainings of {n - sizes.max()}-{n} rows, about "
-          f"{folds + 1} times the cost of one on a split of {n - round(n * config.val_ratio)} (--folds off)",
-          file=sys.stderr)
+    if announce:
+        print(f"cross-validation: {folds} folds of {sizes.min()}-{sizes.max()} rows (stratified; copies of a text share "
+              f"a fold), then the final model on all {n} rows: {folds + 1} trainings of {n - sizes.max()}-{n} rows, "
+              f"about {folds + 1} times the cost of one on a split of {n - round(n * config.val_ratio)} (--folds off)",
+              file=sys.stderr)
     inner = FitOptions(False, False, None, options.strategy, None, options.callbacks)
     network = config.model != "ngram"
     has_ngram = config.model in ("ngram", "hybrid")
-    logits, by_c, best_epochs, extra, stages, names = None, [], [], [], {}, []
+    logits, by_c, best_epochs, extra, stages, names, teachers = None, [], [], [], {}, [], []
     for k in range(folds):
         fold_start = time.perf_counter()
         train_idx, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
@@ -283,7 +294,8 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
         held_out = {}
         inner.held_out = held_out
         data = TrainData([texts[i] for i in train_idx], y[train_idx], [texts[i] for i in held], y[held],
-                         extra=_fold_extra(more, set(hashes[held].tolist())), unlabeled=unlabeled)
+                         extra=_fold_extra(fold_extra[k] if fold_extra is not None else more,
+                                           set(hashes[held].tolist())), unlabeled=unlabeled)
         with tempfile.TemporaryDirectory(prefix="sentiment-cli-fold-") as scratch:
             result = train(config, data, Path(scratch), encoder, options=inner)
         names = halves(result.fitted)
@@ -291,6 +303,8 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
         if logits is None:
             logits = np.zeros((n,) + fold_logits.shape[1:])
         logits[held] = fold_logits
+        if teach:  # the fold model is in memory now only: its view of the unlabeled text
+            teachers.append(halves_logits(result.fitted, encoder.sequences(list(unlabeled)), encoder.features))
         by_c.append(held_out)
         if network:
             best_epochs.append(int(result.metrics["best_epoch"]))
@@ -315,12 +329,15 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
         choices["ngram_c"] = c
         final = replace(final, ngram_c=c)
     if network:
-        choices.update(epochs=crossval.final_epochs(best_epochs), best_epochs=best_epochs)
+        # epochs_asked: the folds' maximum, which semi's fold trainings take again (epochs is the median they chose)
+        choices.update(epochs=crossval.final_epochs(best_epochs), best_epochs=best_epochs, epochs_asked=config.epochs)
         final = replace(final, epochs=choices["epochs"])
     mix = fit_mix(logits, y)
     probs = crossval.cross_fitted(logits, y, fold)
     figures = crossval.summary(probs, y, fold, list(labels), extra)
     figures["choices"] = choices
+    if not final_model:
+        return CrossValidated(None, final, {"mix": [float(v) for v in mix]}, probs, np.stack(teachers) if teach else None)
     if progress:
         epochs = choices.get("epochs")
         print(f"training the final model on all {n} rows"
@@ -340,7 +357,7 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
         figures["network_share"] = round(crossval.network_share(logits, mix, network_index), 4)
         alone = crossval.cross_fitted(logits[:, [names.index("ngrams")]], y, fold)
         figures["ngram_alone_accuracy_pooled"] = round(float(np.mean(alone.argmax(axis=1) == y)), 6)
-        if figures["network_share"] < crossval.NOTHING_SHARE:
+        if announce and figures["network_share"] < crossval.NOTHING_SHARE:
             # what the network costs: its word vectors and its epochs, in every training
             ngram_seconds = total - stages.get("network half", 0.0) - stages.get("word vectors and model", 0.0)
             print(f"note: the mix gives the network half {figures['network_share']:.0%} of the weight on the folds; "
@@ -367,7 +384,7 @@ def _cross_validate(config: TrainConfig, texts: list, y: np.ndarray, folds: int,
            "mix": [float(v) for v in mix], "hash": hashes.tolist(), "fold": fold.astype(int).tolist(),
            "y": [int(v) for v in y], "probabilities": np.round(probs, 6).tolist(),
            "logits": np.round(logits, 6).tolist()}
-    return CrossValidated(result, final, oof, probs)
+    return CrossValidated(result, final, oof, probs, np.stack(teachers) if teach else None)
 
 
 def _predicted(logits: np.ndarray) -> np.ndarray:

@@ -12,11 +12,16 @@ worse beyond noise than with the kept round's (``acceptance.cross_validated``): 
 than validation has, though only the n-gram half, which is why validation still judges too.
 
 On a cross-validated base run (``train --folds``, which keeps no validation rows) a round is
-judged out of fold instead, on every labeled row: its pseudo-labels join the training side of
-each of the base run's folds (never a held-out fold's texts) and the final model's, K + 1
-trainings with the base run's settings (``training.cross_validate``), and the round is rolled
-back when its pooled out-of-fold predictions are worse beyond noise than the kept round's (round
-0: the base run's own, from its oof.json). Unlabeled texts equal to a labeled text are left out.
+judged out of fold instead, on every labeled row: K + 1 trainings with the base run's settings
+(``training.cross_validate``) on the base run's folds, and the round is rolled back when its
+pooled out-of-fold predictions are worse beyond noise than the kept round's (round 0: the base
+run's own, from its oof.json). Fold k's pseudo-labels come from a teacher that never saw fold
+k's labels, the kept round's fold-k model (the final model, which trained on every labeled row,
+would hand fold k its own held-out labels through near-copies in the unlabeled text); the final
+model's come from the kept final model. The base run's fold models are not saved: they are
+trained again once, before round 1, and each kept round's fold models' logits on the unlabeled
+text are saved at its commit (teachers-R.npz), which a resumed run reads back. Unlabeled texts
+equal to a labeled text are left out.
 
 The validation rows are the base run's own, rebuilt from the hashes of its validation texts,
 whatever became of the file's order; unlabeled texts equal to one of them are left out. Each
@@ -89,6 +94,10 @@ class Rounds:
     # a cross-validated base run (train --folds): each labeled row's fold, from its oof.json; the
     # rounds are then judged out of fold on every labeled row (data.train_*), and val is empty
     fold: np.ndarray | None = None
+    cv_config: TrainConfig | None = None  # the fold trainings' settings: the base run's, with the epochs it asked
+    # each fold's teacher: its fold model's halves' logits on the unlabeled text (folds, texts,
+    # halves, classes) and the mix that turns them into probabilities
+    teachers: tuple | None = None
 
     def judged_y(self) -> np.ndarray:
         """The true classes of the rows that judge the rounds: every labeled row out of fold, or validation's."""
@@ -192,7 +201,7 @@ def _prepare(workspace: Workspace, job: SemiJob, base: runs.Run, progress: bool)
         seqs = encoder.sequences(kept)
         counter.update(len(seqs))
     rounds = Rounds(job, config, encoder, data, encoder.rows(data.val_texts, data.val_y), kept, seqs, workspace,
-                    progress, halves(base.model), fold=fold)
+                    progress, halves(base.model), fold=fold, cv_config=_cv_config(base) if fold is not None else None)
     inputs = {"files": {"train": describe(spec, texts, labeled.labels), "unlabeled": describe(job.unlabeled, unlabeled)},
               "base": {"path": str(base.path.resolve()), "tokenizer_sha256": base.tokenizer.fingerprint},
               "split": record}
@@ -236,8 +245,27 @@ def _base_folds(base: runs.Run, texts: list, spec: DataSpec) -> tuple[np.ndarray
     return fold, record
 
 
+def _cv_config(base: runs.Run) -> TrainConfig:
+    """The base run's settings for the rounds' fold trainings: its C, and the epochs it asked for
+    (config.json holds the median of its folds' best, which taken again as the folds' maximum
+    would shrink round after round). A run made by 0.6.1 or earlier records no asked epochs: its
+    config's are used, which is said."""
+    asked = base.metrics.get("cross_validation", {}).get("choices", {}).get("epochs_asked")
+    if asked is None:
+        if base.config.model != "ngram":
+            print(f"warning: run {base.path.name!r} does not record the epochs its folds were asked for (made by an "
+                  f"older version): the rounds' folds train up to its final model's {base.config.epochs}",
+                  file=sys.stderr)
+        return base.config
+    return TrainConfig.from_dict({**base.config.to_dict(), "epochs": int(asked)})
+
+
 def _refuse_on_folds(job: SemiJob) -> None:
     """What a cross-validated base run's rounds do not offer."""
+    if job.semi.epochs_per_round != SemiConfig.epochs_per_round:
+        raise RunError("--epochs-per-round continues the kept model, which the rounds on a cross-validated base run "
+                       "(train --folds) do not do (each round trains its folds afresh with the base run's epochs): "
+                       "leave it out, or train the base run with --folds off")
     if job.semi.pretrain_embeddings:
         raise RunError("--pretrain-embeddings compares a fresh start with the base run on validation rows, which a "
                        "cross-validated base run (train --folds) has none of: leave it out, or train the base run "
@@ -347,6 +375,8 @@ def _run_rounds(rounds: Rounds, model, state: dict):
         if state.get("pseudo_file") else None
     if rounds.fold is not None:
         kept_val = np.load(rounds.workspace.file(state["kept_oof_file"]), allow_pickle=False)
+        if not state.get("stopped") and state["completed_rounds"] < rounds.job.semi.rounds:
+            rounds.teachers = _teachers(rounds, state)
     else:
         _, _, kept_val = judge(model, rounds.encoder, rounds.val, rounds.config.seed)
     for r in range(state["completed_rounds"] + 1, rounds.job.semi.rounds + 1):
@@ -369,7 +399,7 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
     extra = {name: ([rounds.unlabeled[i] for i in i_h], p_h) for name, (i_h, p_h) in chosen.items()}
     taught = _labels_of(*chosen["ngrams"], len(rounds.unlabeled)) if "ngrams" in chosen else None
     if rounds.fold is not None:
-        made = _train_round_cv(rounds, r, extra)
+        made = _train_round_cv(rounds, r, extra, _fold_picks(rounds, r))
         result, new_val = made.result, made.probabilities
         accuracy = float(np.mean(new_val.argmax(axis=1) == rounds.judged_y()))
         evidence = {"out-of-fold": (new_val, kept_val, rounds.judged_y())}
@@ -380,7 +410,7 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
     worse = [name for name, (new, old, y) in evidence.items() if worse_beyond_noise(new, old, y)]
     accepted = not worse
     old_file, old_taught = state["model_file"], state.get("kept_ngram_pseudo_file")
-    old_oof = state.get("kept_oof_file")
+    old_oof, old_teachers = state.get("kept_oof_file"), state.get("teachers_file")
     if accepted:
         state.update(kept_round=r, kept_val_accuracy=accuracy, model_file=f"round-{r}.keras")
         runs.save_model(rounds.workspace.file(state["model_file"]), result.model, rounds.encoder.tokenizer,
@@ -389,6 +419,9 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
             state["kept_oof_file"] = f"oof-{r}.npy"
             _save_array(rounds.workspace.file(state["kept_oof_file"]), new_val)
             runs.write_json(rounds.workspace.file(f"oof-{r}.json"), made.oof)
+            rounds.teachers = (made.teachers, np.asarray(made.oof["mix"], dtype=np.float64))
+            state["teachers_file"] = f"teachers-{r}.npz"
+            _save_teachers(rounds.workspace.file(state["teachers_file"]), rounds.teachers)
         if "cv" in evidence:  # the pseudo-labels the next round's are compared with
             state["kept_ngram_pseudo_file"] = f"ngram-pseudo-{r}.npy"
             _save_pseudo(rounds.workspace.file(state["kept_ngram_pseudo_file"]), taught)
@@ -411,6 +444,8 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
         rounds.workspace.file(old_taught).unlink(missing_ok=True)
     if old_pseudo:
         rounds.workspace.file(old_pseudo).unlink(missing_ok=True)
+    if old_teachers and old_teachers != state.get("teachers_file"):
+        rounds.workspace.file(old_teachers).unlink(missing_ok=True)
     if old_oof and old_oof != state.get("kept_oof_file") and old_oof != "oof-0.npy":
         rounds.workspace.file(old_oof).unlink(missing_ok=True)
         rounds.workspace.file(old_oof.replace(".npy", ".json")).unlink(missing_ok=True)
@@ -469,12 +504,7 @@ def _pick(rounds: Rounds, r: int, model, state: dict):
               enabled=rounds.progress) as counter:
         logits = halves_logits(model, rounds.unlabeled_seqs, rounds.encoder.features, progress=counter.update)
     probs = probabilities(logits, mix_params(model))
-    if semi.select == "cotrain":
-        chosen = cotrain_pseudo_labels(logits, rounds.names, semi.share, semi.max_per_round)
-        idx, pseudo = union(chosen.values(), len(rounds.unlabeled))
-    else:
-        idx, pseudo = select(probs, semi)
-        chosen = {name: (idx, pseudo) for name in rounds.names}
+    idx, pseudo, chosen = _choose(rounds, logits, probs)
     if len(idx) == 0:
         reason = why_none(probs, semi, logits, rounds.names)  # the scores the rule ranked by
         if rounds.progress:
@@ -482,6 +512,63 @@ def _pick(rounds: Rounds, r: int, model, state: dict):
         state["stopped"] = f"round {r} kept no pseudo-label: {reason}"
         return None
     return idx, pseudo, chosen
+
+
+def _choose(rounds: Rounds, logits: np.ndarray, probs: np.ndarray):
+    """The rule's pseudo-labels from a teacher's halves' logits and mixed probabilities on the
+    unlabeled text: (indices, class ids, and by half the indices and class ids it learns from)."""
+    semi = rounds.job.semi
+    if semi.select == "cotrain":
+        chosen = cotrain_pseudo_labels(logits, rounds.names, semi.share, semi.max_per_round)
+        idx, pseudo = union(chosen.values(), len(rounds.unlabeled))
+    else:
+        idx, pseudo = select(probs, semi)
+        chosen = {name: (idx, pseudo) for name in rounds.names}
+    return idx, pseudo, chosen
+
+
+def _fold_picks(rounds: Rounds, r: int) -> list:
+    """Each fold's pseudo-labels for round r, by half (training.cross_validate's fold_extra),
+    chosen by the same rule from its own teacher: the kept round's model of that fold, which never
+    saw the fold's labels."""
+    logits, mix = rounds.teachers
+    picks = []
+    for k in range(len(logits)):
+        _, _, chosen = _choose(rounds, logits[k], probabilities(logits[k], mix))
+        picks.append({name: ([rounds.unlabeled[i] for i in i_h], p_h) for name, (i_h, p_h) in chosen.items()})
+    if rounds.progress:
+        counts = [max(len(t) for t, _ in fold.values()) if fold else 0 for fold in picks]
+        print(f"round {r}: each fold's pseudo-labels from its own fold model: {', '.join(map(str, counts))}",
+              file=sys.stderr)
+    return picks
+
+
+def _teachers(rounds: Rounds, state: dict) -> tuple:
+    """The next round's teachers: the kept round's, saved at its commit, or before round 1 the base
+    run's fold models, trained again (they are not saved with a run), and committed."""
+    if state.get("teachers_file"):
+        with np.load(rounds.workspace.file(state["teachers_file"]), allow_pickle=False) as saved:
+            return saved["logits"], saved["mix"]
+    from sentiment_cli.training import cross_validate
+
+    k = int(rounds.fold.max()) + 1
+    print(f"semi on a cross-validated run: the base run's {k} fold models are not saved; training them again once "
+          f"({k} trainings of up to {len(rounds.fold)} labeled rows) so that each fold's pseudo-labels come from a "
+          "model that never saw that fold's labels", file=sys.stderr)
+    scratch = rounds.workspace.file("teachers.tmp")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        made = cross_validate(rounds.cv_config, rounds.data.train_texts, rounds.data.train_y, k, rounds.config.labels,
+                              rounds.unlabeled, FitOptions(progress=rounds.progress), scratch, fold=rounds.fold,
+                              teach=True, announce=False, final_model=False)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    teachers = (made.teachers, np.asarray(made.oof["mix"], dtype=np.float64))
+    state["teachers_file"] = "teachers-0.npz"
+    _save_teachers(rounds.workspace.file(state["teachers_file"]), teachers)
+    _commit(rounds.workspace, state)
+    return teachers
 
 
 def _train_round(config: TrainConfig, rounds: Rounds, model, extra: dict):
@@ -498,11 +585,13 @@ def _train_round(config: TrainConfig, rounds: Rounds, model, extra: dict):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train_round_cv(rounds: Rounds, r: int, extra: dict):
-    """One round on a cross-validated base run: its pseudo-labels join the training side of every
-    fold (less the held-out fold's texts) and of the final model, trained afresh with the base
-    run's settings (its epochs and C, which its folds chose) and its tokenizer for the final model:
-    K + 1 trainings (``training.cross_validate``). A function of its own so tests can spy on it."""
+def _train_round_cv(rounds: Rounds, r: int, extra: dict, fold_extra: list):
+    """One round on a cross-validated base run: each fold's own pseudo-labels (fold_extra) join its
+    training side (less the held-out fold's texts), the kept final model's (extra) the final
+    model's, trained afresh with the base run's settings (its C and asked epochs; the final model
+    takes the median of the folds' best) and its tokenizer for the final model: K + 1 trainings
+    (``training.cross_validate``), which also return the fold models' logits on the unlabeled
+    text, the next round's teachers. A function of its own so tests can spy on it."""
     from sentiment_cli.training import cross_validate
 
     scratch = rounds.workspace.file("round.tmp")
@@ -515,9 +604,10 @@ def _train_round_cv(rounds: Rounds, r: int, extra: dict):
               file=sys.stderr)
     encoder = Encoder.from_config(rounds.config, rounds.encoder.tokenizer)
     try:
-        return cross_validate(rounds.config, rounds.data.train_texts, rounds.data.train_y, k, rounds.config.labels,
-                              rounds.unlabeled, FitOptions(progress=rounds.progress), scratch, fold=rounds.fold,
-                              extra=extra, encoder=encoder)
+        return cross_validate(rounds.cv_config, rounds.data.train_texts, rounds.data.train_y, k,
+                              rounds.config.labels, rounds.unlabeled, FitOptions(progress=rounds.progress), scratch,
+                              fold=rounds.fold, extra=extra, encoder=encoder, fold_extra=fold_extra, teach=True,
+                              announce=False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -548,6 +638,13 @@ def _save_pseudo(path: Path, labels: np.ndarray) -> None:
 def _save_array(path: Path, values: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".partial.npy")
     np.save(tmp, values, allow_pickle=False)
+    tmp.replace(path)
+
+
+def _save_teachers(path: Path, teachers: tuple) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as out:
+        np.savez(out, logits=teachers[0], mix=teachers[1])
     tmp.replace(path)
 
 

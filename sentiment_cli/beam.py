@@ -342,10 +342,7 @@ def _matched_metadata(pattern: str) -> list:
 
 
 def _matched(pattern: str) -> list[str]:
-    try:
-        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    except Exception:  # noqa: BLE001 - BeamIOError for a directory that does not exist yet
-        return []
+    return [m.path for m in _matched_metadata(pattern)]
 
 
 def _temp_dirs(prefix: str) -> list[str]:

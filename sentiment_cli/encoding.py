@@ -213,13 +213,6 @@ def check_split(split: Split, y: np.ndarray, labels: list[str], path) -> list[st
         raise DataError(path, f"too few examples to hold out validation data ({counts})",
                         fix="Give each class at least two examples, one to train and one to validate (better: "
                             "dozens), or a larger --val-ratio")
-    single = [labels[c] for c in present if np.sum(y == c) == 1]
-    if single:  # it would train and never be validated: no figure would say whether it is learned
-        named = ", ".join(map(repr, single))
-        raise DataError(path, f"class{'es' if len(single) > 1 else ''} {named} "
-                        f"{'have' if len(single) > 1 else 'has'} only one example, which can train or "
-                        "validate but not both",
-                        fix="Give each class at least two examples (better: dozens), or leave that class's rows out")
     missing = [labels[c] for c in present if not np.any(y[split.train] == c)]
     if missing:
         raise DataError(path, f"no training example left for {', '.join(map(repr, missing))}: all of its examples "

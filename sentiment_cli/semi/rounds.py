@@ -549,21 +549,11 @@ def _teachers(rounds: Rounds, state: dict) -> tuple:
     if state.get("teachers_file"):
         with np.load(rounds.workspace.file(state["teachers_file"]), allow_pickle=False) as saved:
             return saved["logits"], saved["mix"]
-    from sentiment_cli.training import cross_validate
-
     k = int(rounds.fold.max()) + 1
     print(f"semi on a cross-validated run: the base run's {k} fold models are not saved; training them again once "
           f"({k} trainings of up to {len(rounds.fold)} labeled rows) so that each fold's pseudo-labels come from a "
           "model that never saw that fold's labels", file=sys.stderr)
-    scratch = rounds.workspace.file("teachers.tmp")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir()
-    try:
-        made = cross_validate(rounds.cv_config, rounds.data.train_texts, rounds.data.train_y, k, rounds.config.labels,
-                              rounds.unlabeled, FitOptions(progress=rounds.progress), scratch, fold=rounds.fold,
-                              teach=True, announce=False, final_model=False)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    made = _fold_trainings(rounds, "teachers.tmp", final_model=False)
     teachers = (made.teachers, np.asarray(made.oof["mix"], dtype=np.float64))
     state["teachers_file"] = "teachers-0.npz"
     _save_teachers(rounds.workspace.file(state["teachers_file"]), teachers)
@@ -592,22 +582,28 @@ def _train_round_cv(rounds: Rounds, r: int, extra: dict, fold_extra: list):
     takes the median of the folds' best) and its tokenizer for the final model: K + 1 trainings
     (``training.cross_validate``), which also return the fold models' logits on the unlabeled
     text, the next round's teachers. A function of its own so tests can spy on it."""
-    from sentiment_cli.training import cross_validate
-
-    scratch = rounds.workspace.file("round.tmp")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir()
     k = int(rounds.fold.max()) + 1
     if rounds.progress:
         print(f"round {r}: {k} fold trainings and the final one ({k + 1} trainings of up to {len(rounds.fold)} "
               f"labeled rows and {max((len(t) for t, _ in extra.values()), default=0)} pseudo-labels)",
               file=sys.stderr)
     encoder = Encoder.from_config(rounds.config, rounds.encoder.tokenizer)
+    return _fold_trainings(rounds, "round.tmp", extra=extra, encoder=encoder, fold_extra=fold_extra)
+
+
+def _fold_trainings(rounds: Rounds, scratch_name: str, **kwargs):
+    """``training.cross_validate`` on the base run's folds with its settings, the fold models'
+    logits on the unlabeled text returned (``teach``), in a scratch folder of the workspace."""
+    from sentiment_cli.training import cross_validate
+
+    scratch = rounds.workspace.file(scratch_name)
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
     try:
-        return cross_validate(rounds.cv_config, rounds.data.train_texts, rounds.data.train_y, k,
-                              rounds.config.labels, rounds.unlabeled, FitOptions(progress=rounds.progress), scratch,
-                              fold=rounds.fold, extra=extra, encoder=encoder, fold_extra=fold_extra, teach=True,
-                              announce=False)
+        return cross_validate(rounds.cv_config, rounds.data.train_texts, rounds.data.train_y,
+                              int(rounds.fold.max()) + 1, rounds.config.labels, rounds.unlabeled,
+                              FitOptions(progress=rounds.progress), scratch, fold=rounds.fold, teach=True,
+                              announce=False, **kwargs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

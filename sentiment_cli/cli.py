@@ -209,6 +209,16 @@ def hyperparameter_options(f):
                      show_default=True,
                      help="N-grams found in fewer training texts than this weigh nothing (1 keeps them all; "
                           "a hashed n-gram counts by its row)."),
+        click.option("--char-ngrams", type=_limited("char_ngrams", 0), default=d.char_ngrams, show_default=True,
+                     help="Longest character n-gram of each token in the n-gram half (its 2..N-grams inside "
+                          "the token's boundaries, so an unseen word shares the evidence of words spelled "
+                          "like it); 0: none. Hybrid and ngram models."),
+        click.option("--char-buckets", type=_limited("char_buckets", 1), default=d.char_buckets, show_default=True,
+                     help="Hash rows of the character n-grams."),
+        click.option("--char-weight", type=click.FloatRange(0, 100, min_open=True), default=d.char_weight,
+                     show_default=True,
+                     help="Scale of the character n-grams' features against the words' (below 1 the "
+                          "regularised fit leans on the words first)."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
         click.option("--vocab-size", type=_limited("vocab_size", 3), default=d.vocab_size, show_default=True,

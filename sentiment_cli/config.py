@@ -34,6 +34,7 @@ PREDICT_TOKENS = 32768
 LIMITS = {"layers": 16, "embedding_dim": 4096, "hidden_size": 8192, "max_length": 100_000,
           "ngram_max_length": 100_000, "batch_size": 1 << 16,
           "epochs": 10_000, "ngram": 8, "ngram_buckets": 1 << 26, "ngram_min_count": 1 << 20,
+          "char_ngrams": 8, "char_buckets": 1 << 24,
           # vocab_size: the model file's config.json holds the vocabulary (about 12 bytes a word), and
           # safety.CONFIG_LIMIT (16 MiB) refuses one of about 1.4 million words: a run we train must load
           "vocab_size": 1_000_000, "patience": 10_000}
@@ -71,6 +72,15 @@ class TrainConfig:
     # L2 strength of the ngram model's logistic regression (scikit-learn's C: smaller is
     # stronger); None chooses it on validation accuracy among 0.03, 0.1, 0.3 and 1
     ngram_c: float | None = None
+    # longest character n-gram of each token in the n-gram half (2..char_ngrams-grams inside the
+    # token's boundaries, hashed into char_buckets rows of their own; 0: none; ngram and hybrid
+    # models only). They give a word never seen in training the evidence of words spelled like it.
+    char_ngrams: int = 0
+    char_buckets: int = 2**20
+    # their naive Bayes ratios are scaled by this: under the L2 penalty a smaller scale makes the
+    # character n-grams cost more to use than the words (bench/subword.py, 0.7.0: at 1 they cost
+    # IMDB 0.8 validation points, at 0.25 nothing)
+    char_weight: float = 0.25
     bow_mode: str = "tfidf"  # features of the bow model: "counts" or "tfidf"
     embeddings: str | None = None  # GloVe / word2vec text file that initialises the embedding layer
     pretrain_embeddings: bool = True  # initialise it with Word2Vec trained on the run's own texts
@@ -156,6 +166,14 @@ class TrainConfig:
         positive("patience", 0)
         positive("ngram_min_count")
         positive("vocab_size", 3)
+        if self.char_ngrams:
+            positive("char_ngrams", 2)
+            positive("char_buckets")
+            if self.model not in ("ngram", "hybrid"):
+                raise ConfigError(f"character n-grams belong to the n-gram half: --model {self.model} has none "
+                                  "(use --model hybrid or ngram, or --char-ngrams 0)")
+        if not 0 < self.char_weight <= 100:
+            raise ConfigError(f"char_weight must be in (0, 100], not {self.char_weight}")
         for name in ("dropout", "recurrent_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), not {getattr(self, name)}")
@@ -184,6 +202,11 @@ class TrainConfig:
             return max(self.max_length, self.ngram_max_length)
         return self.max_length
 
+    @property
+    def chars(self) -> tuple[int, int]:
+        """(longest character n-gram, buckets) as the tokenizer packs them, or (0, 0) for none."""
+        return (self.char_ngrams, self.char_buckets) if self.char_ngrams else (0, 0)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -196,6 +219,9 @@ class TrainConfig:
         if "ngram_max_length" not in data and "max_length" in data:
             # saved before ngram_max_length existed: the n-gram half read the same tokens as the network
             data = {**data, "ngram_max_length": data["max_length"]}
+        if "char_ngrams" not in data:
+            # saved before character n-grams existed (0.7.0 and older): none
+            data = {**data, "char_ngrams": 0}
         if "ngram_min_count" not in data:
             # saved before ngram_min_count existed: every n-gram of the training texts weighed
             data = {**data, "ngram_min_count": 1}

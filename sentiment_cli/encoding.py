@@ -12,7 +12,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from sentiment_cli.errors import DataError
-from sentiment_cli.rules import PAD_ID, keep
+from sentiment_cli.rules import PAD_ID, keep, words
 from sentiment_cli.tokenizer import Tokenizer
 
 # Fewer validation rows than this make an accuracy that moves in steps of 1/N or more: said.
@@ -33,20 +33,22 @@ class Encoder:
     """
 
     def __init__(self, tokenizer: Tokenizer | None = None, labels: list[str] | None = None,
-                 max_length: int = 400, truncating: str = "pre", tfidf: bool = False, normalize: str = "none"):
+                 max_length: int = 400, truncating: str = "pre", tfidf: bool = False, normalize: str = "none",
+                 chars: tuple[int, int] = (0, 0)):
         self.tokenizer = tokenizer
         self.normalize = normalize
         self.labels = list(labels or [])
         self.max_length = max_length
         self.truncating = truncating
         self.tfidf = tfidf  # the bow model's tf-idf needs the training texts' idf
+        self.chars = tuple(chars)  # (longest character n-gram, buckets): ids packed with them (rules.pack)
         # "numpy": tokenize in Python, without TensorFlow (Tokenizer.encode_arrays); the same ids
         self.engine = "tensorflow"
 
     @classmethod
     def from_config(cls, config, tokenizer: Tokenizer | None = None) -> "Encoder":
         return cls(tokenizer, config.labels, config.read_length, config.truncating,
-                   config.model == "bow" and config.bow_mode == "tfidf", config.normalize)
+                   config.model == "bow" and config.bow_mode == "tfidf", config.normalize, config.chars)
 
     def fit(self, texts: list[str], vocab_size: int, progress: bool = False) -> None:
         """Vocabulary (and idf) from the training texts; validation texts stay unseen."""
@@ -71,7 +73,7 @@ class Encoder:
         A text without tokens becomes one unknown token: a fully masked row has no mean (0/0).
         """
         return self.tokenizer.encode_arrays(texts, self.max_length, self.truncating, progress=progress,
-                                            engine=self.engine)
+                                            engine=self.engine, chars=self.chars)
 
     def rows(self, texts: list[str], y: np.ndarray, progress: bool = False) -> Rows:
         return Rows(self.sequences(texts, progress=progress), np.asarray(y))
@@ -229,8 +231,9 @@ def check_split(split: Split, y: np.ndarray, labels: list[str], path) -> list[st
 
 
 def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre") -> list[np.ndarray]:
-    """Each id sequence cut to max_length, as the tokenizer cuts a text (``rules.keep``)."""
-    return [keep(s, max_length, truncating) for s in seqs]
+    """Each id sequence's words (``rules.words``: packed character buckets left out) cut to
+    max_length, as the tokenizer cuts a text (``rules.keep``)."""
+    return [keep(words(s), max_length, truncating) for s in seqs]
 
 
 def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:

@@ -36,7 +36,8 @@ from sentiment_cli.model import predict_proba
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
 from sentiment_cli.npmodel import weighing_rows
 from sentiment_cli.predict import atomic_output, decide
-from sentiment_cli.rules import OOV_TOKEN, keep, kept_span, word_ngrams
+from sentiment_cli.rules import OOV_TOKEN, char_codes, keep, kept_span, token_char_buckets, word_ngrams
+from sentiment_cli.rules import words as word_ids
 from sentiment_cli.runs import Run
 from sentiment_cli.tokenizer import tokenize_batch
 
@@ -108,7 +109,7 @@ class Explainer:
         mix = model.get_layer("mix")
         self.scale = dict(zip(halves, np.asarray(mix.scale.numpy(), dtype=np.float64)))
         self.mix_bias = np.asarray(mix.bias.numpy(), dtype=np.float64)
-        self.ngrams = NGramTable(model.get_layer("ngrams")) if "ngrams" in halves else None
+        self.ngrams = NGramTable(model.get_layer("ngrams"), config.char_ngrams) if "ngrams" in halves else None
         self.network = Network(model, config) if "rnn_logits" in halves else None
 
     def explain(self, texts: list[str], ids: list[str] | None = None) -> list[Explanation]:
@@ -130,6 +131,7 @@ class Explainer:
             directions[rows, classes] = 1.0
             directions[rows, against] -= 1.0
         tokens = self.tokens(texts, seqs)
+        seqs, packed = [word_ids(s) for s in seqs], seqs  # a token per word id; packed: with character buckets
         network = self.network.attributions(seqs, directions, self.steps) if self.network else None
         out = []
         for i, text in enumerate(texts):
@@ -139,9 +141,15 @@ class Explainer:
             ngrams = []
             if self.ngrams is not None:
                 scale = self.scale["ngrams"]
-                found = self.ngrams.contributions(seqs[i], direction)
+                found = self.ngrams.contributions(packed[i], direction, tokens[i])
                 for row, (value, spans) in found.items():
                     weight = value * scale
+                    start, n = spans[0]
+                    if isinstance(n, str):  # a character n-gram: shared by the tokens that hold it
+                        for position, _ in spans:
+                            words_ngram[position] += weight / len(spans)
+                        ngrams.append({"ngram": n, "weight": float(weight), "kind": "characters"})
+                        continue
                     share = weight / sum(n for _, n in spans)
                     for start, n in spans:
                         words_ngram[start:start + n] += share
@@ -169,11 +177,12 @@ class Explainer:
         return out
 
     def tokens(self, texts: list[str], seqs: list[np.ndarray]) -> list[list[str]]:
-        """The tokens behind each id sequence, as written (a word outside the vocabulary too)."""
+        """The tokens behind each id sequence's words, as written (a word outside the vocabulary too)."""
         out = []
-        for words, ids in zip(tokenize_batch(texts, self.run.tokenizer.normalize), seqs):
-            words = keep(np.array(words, dtype=object), self.encoder.max_length, self.encoder.truncating)
-            out.append(list(words) if len(words) == len(ids) else [OOV_TOKEN] * len(ids))
+        for found, ids in zip(tokenize_batch(texts, self.run.tokenizer.normalize), seqs):
+            found = keep(np.array(found, dtype=object), self.encoder.max_length, self.encoder.truncating)
+            n = len(word_ids(ids))
+            out.append(list(found) if len(found) == n else [OOV_TOKEN] * n)
         return out
 
 
@@ -187,8 +196,9 @@ def runner_up(probs: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 class NGramTable:
     """The n-gram half's stored values (weight x ratio), looked up by row as the layer does."""
 
-    def __init__(self, layer):
+    def __init__(self, layer, char_ngrams: int = 0):
         self.vocab_size, self.ngram, self.buckets = layer.vocab_size, layer.ngram, layer.buckets
+        self.char_buckets, self.char_ngrams = layer.char_buckets, char_ngrams
         if isinstance(layer, CompactNGramLogits):
             self.keys = np.asarray(layer.keys.numpy(), dtype=np.int64)
             self.values = np.asarray(layer.values.numpy(), dtype=np.float64)
@@ -198,19 +208,46 @@ class NGramTable:
             raise RunError(f"the layer 'ngrams' is a {type(layer).__name__}, not an n-gram half explain knows")
         self.bias = np.asarray(layer.bias.numpy(), dtype=np.float64)
 
-    def contributions(self, ids: np.ndarray,
-                      direction: np.ndarray) -> dict[int, tuple[float, list[tuple[int, int]]]]:
+    def contributions(self, ids: np.ndarray, direction: np.ndarray,
+                      tokens: list[str] | None = None) -> dict[int, tuple[float, list[tuple[int, int]]]]:
         """{row: (value, [(first token, n) of each occurrence])} of the text's n-grams that weigh,
         each distinct row once; a row's value is its outputs' values weighed by ``direction``
-        (one per output: 1 at a class explains its logit, 1 and -1 the difference of two)."""
+        (one per output: 1 at a class explains its logit, 1 and -1 the difference of two).
+        A character n-gram's row (the packed ids' negative codes) lists each token that holds
+        it as (token, the n-gram as written), so that its value is shared over those tokens."""
         found = {}
         for row, start, n in text_ngrams(ids, self.vocab_size, self.ngram, self.buckets):
             found.setdefault(int(row), []).append((int(start), int(n)))
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.char_buckets and (ids < 0).any():
+            offset = self.vocab_size + (self.buckets if self.ngram > 1 else 0)  # rules.char_offset
+            present = set((offset - ids[ids < 0] - 1).tolist())
+            for row, position, gram in token_chars(tokens or [], self.char_ngrams, self.char_buckets, offset):
+                if row in present:
+                    found.setdefault(row, []).append((position, gram))
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
         at = np.minimum(np.searchsorted(self.keys, rows), len(self.keys) - 1)
         hit = self.keys[at] == rows if len(self.keys) else np.zeros(len(rows), bool)
         values = self.values[at] @ np.asarray(direction, dtype=np.float64) if len(self.keys) else np.zeros(len(rows))
         return {int(row): (float(v), found[int(row)]) for row, v, h in zip(rows, values, hit) if h and v != 0}
+
+
+def token_chars(tokens: list[str], high: int, char_buckets: int, offset: int) -> list[tuple[int, int, str]]:
+    """(row, token position, the n-gram as written with fastText's marks) of each distinct
+    character n-gram row of each token, by ``rules.token_char_buckets``: which tokens hold a row."""
+    out = []
+    if not tokens or not high:
+        return out
+    codes = char_codes(tokens)
+    for position, token in enumerate(tokens):
+        marked, seen = f"<{token}>", set()
+        for n, hashed, valid in token_char_buckets(codes[position:position + 1], high, char_buckets):
+            for j in np.flatnonzero(valid[0]):
+                row = offset + int(hashed[0, j])
+                if row not in seen:
+                    seen.add(row)
+                    out.append((row, position, marked[j:j + n]))
+    return out
 
 
 def text_ngrams(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> list[tuple[int, int, int]]:

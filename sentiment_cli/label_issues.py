@@ -281,7 +281,9 @@ def find_label_issues(data: LabeledData, config: TrainConfig | None = None, fold
     encoder.fit(data.texts, config.vocab_size, progress=progress)
     seqs = encoder.sequences(data.texts, progress=progress)
     outputs = 1 if len(encoder.labels) == 2 else len(encoder.labels)
-    layer = NGramLogits(len(encoder.tokenizer), outputs, config.ngram, ngram_buckets_for(seqs, config))
+    layer = NGramLogits(len(encoder.tokenizer), outputs, config.ngram, ngram_buckets_for(seqs, config),
+                        config.chars[1])
+    layer.char_weight = config.char_weight
     layer.build(None)
     x = layer_matrix(layer, seqs)
 

@@ -48,10 +48,11 @@ def build_model(config: TrainConfig, vocab_size: int, embeddings=None, idf=None,
         halves = []
         if config.model in ("ngram", "hybrid"):
             halves.append(NGramLogits(vocab_size, outputs, config.ngram, ngram_buckets or config.ngram_buckets,
-                                      name="ngrams")(inputs))
+                                      config.chars[1], name="ngrams")(inputs))
         if config.model in ("rnn", "hybrid"):
             ids = inputs
-            if config.read_length > config.max_length:  # the n-gram half reads more of each text
+            # the n-gram half reads more of each text, or packed ids hold its character n-grams
+            if config.read_length > config.max_length or config.char_ngrams:
                 ids = KeepTokens(config.max_length, config.truncating, name="network_tokens")(inputs)
             features = _rnn_features(config, vocab_size, embeddings, ids)
             halves.append(layers.Dense(outputs, name="rnn_logits")(features))
@@ -99,7 +100,7 @@ def text_model(model: keras.Model, tokenizer, config: TrainConfig) -> keras.Mode
     This is what a run saves (best.keras) and exports: one graph from text to label.
     """
     texts = keras.Input(shape=(), dtype="string", name="text")
-    ids = tokenizer.layer(config.read_length, config.truncating)(texts)  # the layer that encoded training
+    ids = tokenizer.layer(config.read_length, config.truncating, config.chars)(texts)  # the layer that encoded training
     return keras.Model(texts, model(ids), name="sentiment_text")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from sentiment_cli.rules import empty_row, table_rows, word_ngrams
+from sentiment_cli.rules import all_ngrams, empty_row, table_rows
 
 
 @keras.saving.register_keras_serializable(package="sentiment_cli")
@@ -28,11 +28,13 @@ class NGramLogits(layers.Layer):
     text's logit is the sum over its distinct n-grams of weight x ratio, plus a bias.
     """
 
-    def __init__(self, vocab_size: int, outputs: int = 1, ngram: int = 3, buckets: int = 2**21, **kwargs):
+    def __init__(self, vocab_size: int, outputs: int = 1, ngram: int = 3, buckets: int = 2**21,
+                 char_buckets: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.outputs, self.ngram = int(vocab_size), int(outputs), int(ngram)
-        self.buckets = int(buckets)
-        self.rows = table_rows(self.vocab_size, self.ngram, self.buckets)
+        self.buckets, self.char_buckets = int(buckets), int(char_buckets)
+        self.rows = table_rows(self.vocab_size, self.ngram, self.buckets, self.char_buckets)
+        self.char_weight = 1.0  # set_ratios' scale of the character rows (a fitting choice: not in the config)
 
     def build(self, input_shape):
         self.weight = self.add_weight(name="weight", shape=(self.rows, self.outputs), initializer="zeros")
@@ -42,7 +44,7 @@ class NGramLogits(layers.Layer):
 
     def ngram_ids(self, ids):
         """(batch, k) row numbers of each text's distinct n-grams; the rest are the empty row."""
-        return ngram_rows(ids, self.vocab_size, self.ngram, self.buckets)
+        return ngram_rows(ids, self.vocab_size, self.ngram, self.buckets, self.char_buckets)
 
     def call(self, ids):
         rows = self.ngram_ids(ids)
@@ -72,12 +74,15 @@ class NGramLogits(layers.Layer):
         data = np.ones(len(indices), dtype=np.float32)
         return sparse.csr_matrix((data, indices.astype(np.int32), indptr), shape=(len(counts), self.rows))
 
-    def set_ratios(self, x, y, alpha: float = 1.0, min_count: int = 1) -> np.ndarray:
+    def set_ratios(self, x, y, alpha: float = 1.0, min_count: int = 1, char_weight: float | None = None) -> np.ndarray:
         """Naive Bayes log-count ratios from the training texts' n-gram matrix x and classes y.
 
         Binary (one output): log of P(n-gram | class 1) / P(n-gram | class 0) over binarized
         counts with add-``alpha`` smoothing; K outputs: each class against the rest. A row found
-        in fewer than ``min_count`` texts gets ratio 0, so it weighs nothing.
+        in fewer than ``min_count`` texts gets ratio 0, so it weighs nothing. The character
+        n-grams' rows have their ratios scaled by ``char_weight`` (default: the layer's own): under the fit's L2 penalty, a
+        feature scaled by w costs 1/w^2 as much to use, so below 1 the words' evidence leads and
+        the characters' fills in where the words have none.
         """
         y = np.asarray(y)
         counts = np.stack([np.asarray(x[y == k].sum(axis=0)).ravel() for k in range(max(self.outputs, 2))])
@@ -90,6 +95,9 @@ class NGramLogits(layers.Layer):
             negative = total - counts[1 if self.outputs == 1 else k] + alpha
             ratios[:, k] = np.log((positive / positive.sum()) / (negative / negative.sum()))
         ratios[total < min_count] = 0.0
+        if self.char_buckets:
+            start = self.rows - 1 - self.char_buckets
+            ratios[start:self.rows - 1] *= np.float32(self.char_weight if char_weight is None else char_weight)
         ratios[-1] = 0.0
         self.ratio.assign(ratios)
         return ratios
@@ -155,8 +163,8 @@ class NGramLogits(layers.Layer):
         self.bias.assign(params[rows * k:].astype(np.float32))
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "outputs": self.outputs,
-                "ngram": self.ngram, "buckets": self.buckets}
+        return _with_chars({**super().get_config(), "vocab_size": self.vocab_size, "outputs": self.outputs,
+                            "ngram": self.ngram, "buckets": self.buckets}, self.char_buckets)
 
 
 @keras.saving.register_keras_serializable(package="sentiment_cli")
@@ -172,11 +180,11 @@ class CompactNGramLogits(layers.Layer):
     """
 
     def __init__(self, vocab_size: int, outputs: int = 1, ngram: int = 3, buckets: int = 2**21, kept: int = 1,
-                 **kwargs):
+                 char_buckets: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.outputs, self.ngram = int(vocab_size), int(outputs), int(ngram)
-        self.buckets, self.kept = int(buckets), max(int(kept), 1)
-        self.rows = table_rows(self.vocab_size, self.ngram, self.buckets)
+        self.buckets, self.kept, self.char_buckets = int(buckets), max(int(kept), 1), int(char_buckets)
+        self.rows = table_rows(self.vocab_size, self.ngram, self.buckets, self.char_buckets)
 
     def build(self, input_shape):
         self.keys = self.add_weight(name="keys", shape=(self.kept,), dtype="int32", initializer="zeros",
@@ -186,7 +194,7 @@ class CompactNGramLogits(layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.outputs,), initializer="zeros", trainable=False)
 
     def call(self, ids):
-        rows = ngram_rows(ids, self.vocab_size, self.ngram, self.buckets)
+        rows = ngram_rows(ids, self.vocab_size, self.ngram, self.buckets, self.char_buckets)
         flat = tf.cast(tf.reshape(rows, [1, -1]), tf.int32)
         keys = tf.convert_to_tensor(self.keys)
         at = tf.minimum(tf.searchsorted(keys[None, :], flat)[0], self.kept - 1)
@@ -200,15 +208,20 @@ class CompactNGramLogits(layers.Layer):
         return (input_shape[0], self.outputs)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "outputs": self.outputs,
-                "ngram": self.ngram, "buckets": self.buckets, "kept": self.kept}
+        return _with_chars({**super().get_config(), "vocab_size": self.vocab_size, "outputs": self.outputs,
+                            "ngram": self.ngram, "buckets": self.buckets, "kept": self.kept}, self.char_buckets)
 
 
-def ngram_rows(ids, vocab_size: int, ngram: int, buckets: int):
-    """``rules.ngram_rows`` in TensorFlow (the rows themselves from ``rules.word_ngrams``, called
+def _with_chars(config: dict, char_buckets: int) -> dict:
+    """A layer's config, naming its character rows only when it has them (older runs load as before)."""
+    return {**config, "char_buckets": char_buckets} if char_buckets else config
+
+
+def ngram_rows(ids, vocab_size: int, ngram: int, buckets: int, char_buckets: int = 0):
+    """``rules.ngram_rows`` in TensorFlow (the rows themselves from ``rules.all_ngrams``, called
     as it is): (batch, k) rows of each text's distinct n-grams, the rest the empty row."""
-    _, grams, masks = zip(*word_ngrams(tf.cast(ids, tf.int64), vocab_size, ngram, buckets))
-    return distinct_rows(grams, masks, tf.constant(empty_row(vocab_size, ngram, buckets), tf.int64))
+    _, grams, masks = zip(*all_ngrams(tf.cast(ids, tf.int64), vocab_size, ngram, buckets, char_buckets))
+    return distinct_rows(grams, masks, tf.constant(empty_row(vocab_size, ngram, buckets, char_buckets), tf.int64))
 
 
 def distinct_rows(grams, masks, empty):
@@ -225,7 +238,8 @@ def compact(layer: NGramLogits) -> CompactNGramLogits:
     keys = np.flatnonzero(product.any(axis=1)).astype(np.int32)
     if not len(keys):  # nothing weighs: one row that no text has (the empty row), worth 0
         keys = np.array([layer.rows - 1], dtype=np.int32)
-    out = CompactNGramLogits(layer.vocab_size, layer.outputs, layer.ngram, layer.buckets, len(keys), name=layer.name)
+    out = CompactNGramLogits(layer.vocab_size, layer.outputs, layer.ngram, layer.buckets, len(keys),
+                             layer.char_buckets, name=layer.name)
     out.build(None)
     out.keys.assign(keys)
     out.values.assign(product[keys].astype(np.float16))
@@ -235,7 +249,8 @@ def compact(layer: NGramLogits) -> CompactNGramLogits:
 
 def expand(layer: CompactNGramLogits) -> NGramLogits:
     """A full layer with the same logits (ratio 1 on the stored rows), to be fitted again."""
-    out = NGramLogits(layer.vocab_size, layer.outputs, layer.ngram, layer.buckets, name=layer.name)
+    out = NGramLogits(layer.vocab_size, layer.outputs, layer.ngram, layer.buckets, layer.char_buckets,
+                      name=layer.name)
     out.build(None)
     weight = np.zeros((out.rows, out.outputs), dtype=np.float32)
     ratio = np.zeros_like(weight)

@@ -157,7 +157,7 @@ def _mix(config, weights, folder):
 
 def _ngrams(config, weights, folder, compact: bool):
     vocab_size, outputs = int(config["vocab_size"]), int(config["outputs"])
-    ngram, buckets = int(config["ngram"]), int(config["buckets"])
+    ngram, buckets, char_buckets = int(config["ngram"]), int(config["buckets"]), int(config.get("char_buckets", 0))
     if compact:
         keys, values, bias = _vars(weights, folder, 3)
         keys, values = np.asarray(keys, np.int64), np.asarray(values, np.float64)
@@ -169,7 +169,7 @@ def _ngrams(config, weights, folder, compact: bool):
     bias = np.asarray(bias, np.float32)
 
     def call(ids, mask=None):
-        rows = ngram_rows(ids, vocab_size, ngram, buckets)
+        rows = ngram_rows(ids, vocab_size, ngram, buckets, char_buckets)
         at = np.minimum(np.searchsorted(keys, rows), len(keys) - 1)
         found = keys[at] == rows
         contributions = np.where(found[:, :, None], values[at], 0.0)

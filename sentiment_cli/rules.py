@@ -33,11 +33,17 @@ ids; unigram u is row u, an n-gram of 2..``ngram`` ids is row ``vocab_size`` + i
 has ``table_rows`` rows. A text counts each distinct row once (``ngram_rows``, through
 ``distinct_rows``; in TensorFlow ``ngrams.ngram_rows``, which calls ``word_ngrams`` as it is).
 
-A second kind of hashed feature (character n-grams, issue 33, say) is a generator like
-``word_ngrams``: ``ngram_buckets`` over its own codes, its rows in a block of its own between
-the word n-grams' and the empty row (``empty_row`` and ``table_rows`` then count it);
-``ngram_rows`` chains it after ``word_ngrams``. The word rows, and so the runs saved before
-it, stay as they are.
+**Character n-grams** (0.8.0, off unless a run asks: ``char_buckets`` 0 gives the tables and
+rows above, unchanged). A token's character n-grams are the 2..``high``-grams of its code points
+between two marks that no text holds (``BEGIN_WORD``, ``END_WORD``, fastText's ``<word>``),
+hashed by ``ngram_buckets`` modulo ``char_buckets`` (``token_char_buckets``). A text's are those
+of the tokens it keeps (after the cut above), each distinct bucket once, in ascending order
+(``char_buckets_of``). Whatever reads a text's ids then reads them **packed** (``pack``): the word
+ids first, then each character bucket b as the negative code -(b + 1); 0 still pads. Every rule
+that reads ids > 0 (lengths, the network's share, word n-grams) therefore reads the words alone;
+``words`` takes them out of a packed sequence. In the n-gram table, bucket b is row
+``char_offset`` + b, a block of its own between the word n-grams' rows and the empty row
+(``char_ngrams``, chained by ``ngram_rows`` after ``word_ngrams``).
 """
 
 from __future__ import annotations
@@ -89,10 +95,11 @@ def keep(seq, max_length: int, truncating: str):
 
 def keep_padded(ids: np.ndarray, max_length: int, truncating: str) -> np.ndarray:
     """``keep`` on each row of right-padded ids (0 pads), again right-padded, as wide as the
-    batch or ``max_length``, whichever is less. ``textops.KeepTokens.call`` mirrors it."""
+    longest row's words or ``max_length``, whichever is less (a packed row gives its word ids
+    alone). ``textops.KeepTokens.call`` mirrors it."""
     lengths = (ids > 0).sum(axis=1)
     start, stop = kept_span(lengths, max_length, truncating, np.maximum, np.minimum)
-    positions = start[:, None] + np.arange(min(ids.shape[1], max_length))[None, :]
+    positions = start[:, None] + np.arange(min(int(lengths.max(initial=0)), max_length))[None, :]
     kept = np.take_along_axis(ids, np.minimum(positions, ids.shape[1] - 1), axis=1)
     return np.where(positions < stop[:, None], kept, 0).astype(ids.dtype)
 
@@ -118,14 +125,20 @@ def ngram_buckets(codes, ngram: int, buckets: int) -> Iterator[tuple]:
         yield n, hashed, valid
 
 
-def empty_row(vocab_size: int, ngram: int, buckets: int) -> int:
-    """The word n-gram table's last row: padding and repeats, weighing nothing."""
+def char_offset(vocab_size: int, ngram: int, buckets: int) -> int:
+    """The first row of the character n-grams' block: after the vocabulary and the word buckets."""
     return vocab_size + (buckets if ngram > 1 else 0)
 
 
-def table_rows(vocab_size: int, ngram: int, buckets: int) -> int:
-    """Rows of a word n-gram table: the vocabulary, the buckets (for 2-grams and up), the empty row."""
-    return empty_row(vocab_size, ngram, buckets) + 1
+def empty_row(vocab_size: int, ngram: int, buckets: int, char_buckets: int = 0) -> int:
+    """The n-gram table's last row: padding and repeats, weighing nothing."""
+    return char_offset(vocab_size, ngram, buckets) + char_buckets
+
+
+def table_rows(vocab_size: int, ngram: int, buckets: int, char_buckets: int = 0) -> int:
+    """Rows of an n-gram table: the vocabulary, the word buckets (for 2-grams and up), the
+    character buckets (when there are), the empty row."""
+    return empty_row(vocab_size, ngram, buckets, char_buckets) + 1
 
 
 def word_ngrams(ids, vocab_size: int, ngram: int, buckets: int) -> Iterator[tuple]:
@@ -137,11 +150,25 @@ def word_ngrams(ids, vocab_size: int, ngram: int, buckets: int) -> Iterator[tupl
         yield n, hashed + vocab_size, valid
 
 
-def ngram_rows(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int) -> np.ndarray:
-    """(batch, k) rows of each text's distinct 1..ngram-grams of right-padded ids; the other
-    places hold ``empty_row``. ``ngrams.ngram_rows`` is it in TensorFlow."""
-    _, grams, masks = zip(*word_ngrams(np.asarray(ids).astype(np.int64), vocab_size, ngram, buckets))
-    return distinct_rows(grams, masks, empty_row(vocab_size, ngram, buckets))
+def char_ngrams(ids, vocab_size: int, ngram: int, buckets: int) -> Iterator[tuple]:
+    """("char", row, valid) of the character buckets packed in right-padded int64 ids (the
+    negative codes): bucket b is row ``char_offset`` + b. Operators only, as ``word_ngrams``."""
+    yield "char", char_offset(vocab_size, ngram, buckets) - ids - 1, ids < 0
+
+
+def all_ngrams(ids, vocab_size: int, ngram: int, buckets: int, char_buckets: int = 0) -> Iterator[tuple]:
+    """``word_ngrams``, then ``char_ngrams`` when the table has character rows."""
+    yield from word_ngrams(ids, vocab_size, ngram, buckets)
+    if char_buckets:
+        yield from char_ngrams(ids, vocab_size, ngram, buckets)
+
+
+def ngram_rows(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int, char_buckets: int = 0) -> np.ndarray:
+    """(batch, k) rows of each text's distinct 1..ngram-grams of right-padded ids (and of its
+    packed character buckets); the other places hold ``empty_row``. ``ngrams.ngram_rows`` is it
+    in TensorFlow."""
+    _, grams, masks = zip(*all_ngrams(np.asarray(ids).astype(np.int64), vocab_size, ngram, buckets, char_buckets))
+    return distinct_rows(grams, masks, empty_row(vocab_size, ngram, buckets, char_buckets))
 
 
 def distinct_rows(grams, masks, empty: int) -> np.ndarray:
@@ -153,3 +180,43 @@ def distinct_rows(grams, masks, empty: int) -> np.ndarray:
     repeat[:, 1:] = rows[:, 1:] == rows[:, :-1]
     rows[repeat] = empty
     return rows
+
+
+# ---- character n-grams ----
+BEGIN_WORD, END_WORD = 0x110000, 0x110001  # past Unicode's last code point: no text holds them
+CHAR_LOW = 2  # the shortest character n-gram (a mark and a letter, or two letters)
+
+
+def char_codes(tokens: list[str]) -> np.ndarray:
+    """(tokens, longest + 2) int64: each token's code points between the marks, right-padded with 0."""
+    width = max((len(t) for t in tokens), default=0) + 2
+    codes = np.zeros((len(tokens), width), dtype=np.int64)
+    for i, token in enumerate(tokens):
+        codes[i, :len(token) + 2] = [BEGIN_WORD, *map(ord, token), END_WORD]
+    return codes
+
+
+def token_char_buckets(codes, high: int, char_buckets: int) -> Iterator[tuple]:
+    """(n, bucket, valid) of the character 2..``high``-grams of ``char_codes``' rows:
+    ``ngram_buckets`` over the marked code points. Operators only, as ``ngram_buckets``."""
+    yield from ngram_buckets(codes, high, char_buckets)
+
+
+def char_buckets_of(tokens: list[str], high: int, char_buckets: int) -> np.ndarray:
+    """A text's distinct character buckets, ascending, from the tokens it keeps."""
+    if not tokens:
+        return np.zeros(0, dtype=np.int64)
+    found = [hashed[valid] for _, hashed, valid in token_char_buckets(char_codes(sorted(set(tokens))), high,
+                                                                      char_buckets)]
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+def pack(ids: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+    """A text's word ids, then its character buckets b as -(b + 1): what a model reads."""
+    return np.concatenate([np.asarray(ids, np.int32), (-np.asarray(buckets, np.int64) - 1).astype(np.int32)])
+
+
+def words(ids: np.ndarray) -> np.ndarray:
+    """The word ids of a (packed or plain) sequence."""
+    ids = np.asarray(ids)
+    return ids[ids > 0] if ids.ndim == 1 else np.where(ids > 0, ids, 0)

@@ -389,7 +389,8 @@ def _dense(layer: dict, folder: str) -> list:
 
 def _ngram_rows(config: dict) -> int:
     """The rows of a full n-gram table, by the one rule (``rules.table_rows``)."""
-    return table_rows(_count(config, "vocab_size"), _count(config, "ngram", 3), _count(config, "buckets", 2 ** 21))
+    return table_rows(_count(config, "vocab_size"), _count(config, "ngram", 3), _count(config, "buckets", 2 ** 21),
+                      _count(config, "char_buckets", 0, least=0))
 
 
 def _ngram_logits(layer: dict, folder: str) -> list:  # the fitted form (runs saved before 0.3.0)

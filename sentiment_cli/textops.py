@@ -36,7 +36,9 @@ import tensorflow as tf
 from keras import layers
 
 from sentiment_cli.config import NORMALIZATIONS
-from sentiment_cli.rules import OOV_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, kept_span
+from sentiment_cli.rules import (
+    BEGIN_WORD, END_WORD, OOV_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, kept_span, token_char_buckets,
+)
 
 from sentiment_cli.tokenrules import (  # noqa: F401  (_RULES, _tweet_rules: pytokens and tests read them)
     _AFTER, _BOUNDARIES, _ENTITIES, _NOSE, _RULES, _SPACES, _WORD, _tweet_rules,
@@ -97,17 +99,40 @@ def tokens(texts: tf.Tensor, normalize: str = "none") -> tf.RaggedTensor:
     return tf.strings.split(t)
 
 
+def char_buckets(words: tf.RaggedTensor, high: int, buckets: int) -> tf.RaggedTensor:
+    """(batch, None) int64: each text's distinct character buckets, ascending, from its (batch,
+    None) tokens: ``rules.char_buckets_of`` in TensorFlow (``rules.token_char_buckets``, called as
+    it is, over the same marked code points)."""
+    flat = words.flat_values
+    codes = tf.strings.unicode_decode(flat, "UTF-8", errors="replace")
+    marks = tf.ones_like(flat, dtype=tf.int32)[:, None]
+    codes = tf.concat([marks * BEGIN_WORD, codes, marks * END_WORD], axis=1).to_tensor(0)
+    text = tf.cast(words.value_rowids(), tf.int64)
+    keys = []
+    for _, hashed, valid in token_char_buckets(tf.cast(codes, tf.int64), high, buckets):
+        keys.append(tf.boolean_mask(text[:, None] * buckets + hashed, valid))
+    keys = tf.sort(tf.unique(tf.concat(keys, axis=0)).y)  # by text, then by bucket
+    return tf.RaggedTensor.from_value_rowids(keys % buckets, keys // buckets, nrows=words.nrows())
+
+
 @keras.saving.register_keras_serializable(package="sentiment_cli")
 class TextToIds(layers.Layer):
     """Raw strings -> right-padded int32 token ids, by the lookup and truncation rules of
     ``rules`` (0 pads, 1 is any token outside the vocabulary; at most ``max_length`` tokens, their
     end with truncating="pre"; a text without tokens is one unknown id). ``vocabulary`` starts with
     the padding and unknown tokens ("" and "[UNK]"), as tokenizer.json does.
+
+    With ``char_ngrams`` (the longest character n-gram, 0 for none) and ``char_buckets``, each row
+    holds the text's ids packed with its character buckets (``rules.pack``): the word ids, then
+    -(b + 1) for each distinct bucket b of the kept tokens' character n-grams.
     """
 
     def __init__(self, vocabulary, max_length: int = 400, truncating: str = "pre", normalize: str = "none",
-                 **kwargs):
+                 char_ngrams: int = 0, char_buckets: int = 0, **kwargs):
         super().__init__(**kwargs)
+        self.char_ngrams, self.char_buckets = int(char_ngrams), int(char_buckets)
+        if self.char_ngrams and not (self.char_ngrams >= 2 and self.char_buckets > 0):
+            raise ValueError("character n-grams need char_ngrams of 2 or more and some char_buckets")
         self.vocabulary = [str(v) for v in vocabulary]
         if self.vocabulary[:2] != SPECIAL_TOKENS:
             raise ValueError("vocabulary must start with the padding and unknown tokens")
@@ -122,12 +147,25 @@ class TextToIds(layers.Layer):
     def build(self, input_shape=None):
         self.built = True  # the lookup table is made in __init__, from the vocabulary
 
-    def ragged_ids(self, texts) -> tf.RaggedTensor:
-        """(batch, None) int32 ids, cut to max_length, at least one per text: ``rules.kept_ids``
-        of ``rules.lookup`` on ragged tokens (the cut made first, which the lookup does not change)."""
+    def kept_tokens(self, texts) -> tf.RaggedTensor:
+        """(batch, None) tokens a text keeps: ``rules.keep``, by slicing."""
         words = tokens(tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1]), self.normalize)
         n = self.max_length
-        words = words[:, -n:] if self.truncating == "pre" else words[:, :n]  # rules.kept_span, by slicing
+        return words[:, -n:] if self.truncating == "pre" else words[:, :n]  # rules.kept_span, by slicing
+
+    def ragged_ids(self, texts) -> tf.RaggedTensor:
+        """(batch, None) int32 ids, cut to max_length, at least one per text: ``rules.kept_ids``
+        of ``rules.lookup`` on ragged tokens (the cut made first, which the lookup does not change),
+        packed with the character buckets when the layer has them."""
+        words = self.kept_tokens(texts)
+        ids = self.word_ids(words)
+        if not self.char_ngrams:
+            return ids
+        chars = char_buckets(words, self.char_ngrams, self.char_buckets)
+        return tf.concat([ids, tf.cast(-chars - 1, tf.int32)], axis=1)
+
+    def word_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        """``rules.kept_ids`` of kept tokens: the lookup, one unknown id for a text without tokens."""
         empty = words.row_lengths() == 0
         filler = tf.RaggedTensor.from_row_lengths(
             tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], OOV_TOKEN), tf.cast(empty, tf.int64))
@@ -145,6 +183,8 @@ class TextToIds(layers.Layer):
                   "truncating": self.truncating}
         if self.normalize != "none":  # models without it load as before
             config["normalize"] = self.normalize
+        if self.char_ngrams:  # the same
+            config.update(char_ngrams=self.char_ngrams, char_buckets=self.char_buckets)
         return config
 
 
@@ -154,8 +194,8 @@ class KeepTokens(layers.Layer):
 
     The hybrid model reads its texts whole for the n-gram half; the network half reads only
     ``max_length`` tokens of them (the end with truncating="pre"), through this layer. Ids of
-    rows no longer than ``max_length`` pass unchanged. ``call`` is ``rules.keep_padded`` in
-    TensorFlow, line for line.
+    rows no longer than ``max_length`` pass unchanged; packed rows (``rules.pack``) give their
+    word ids alone. ``call`` is ``rules.keep_padded`` in TensorFlow, line for line.
     """
 
     def __init__(self, max_length: int = 400, truncating: str = "pre", **kwargs):
@@ -165,7 +205,8 @@ class KeepTokens(layers.Layer):
     def call(self, ids):
         lengths = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)
         start, stop = kept_span(lengths, self.max_length, self.truncating, tf.maximum, tf.minimum)
-        positions = start[:, None] + tf.range(tf.minimum(tf.shape(ids)[1], self.max_length))[None, :]
+        width = tf.minimum(tf.reduce_max(tf.concat([lengths, [0]], 0)), self.max_length)  # words only, when packed
+        positions = start[:, None] + tf.range(width)[None, :]
         kept = tf.gather(ids, tf.minimum(positions, tf.shape(ids)[1] - 1), batch_dims=1)
         return tf.where(positions < stop[:, None], kept, tf.zeros_like(kept))
 

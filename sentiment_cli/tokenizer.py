@@ -18,7 +18,7 @@ from typing import Iterable
 from sentiment_cli.config import NORMALIZATIONS
 from sentiment_cli.errors import RunError
 from sentiment_cli.rules import (  # noqa: F401  (PAD_ID, OOV_ID: imported from here too)
-    OOV_ID, OOV_TOKEN, PAD_ID, SPECIAL_TOKENS, kept_ids, lookup, token_index,
+    OOV_ID, OOV_TOKEN, PAD_ID, SPECIAL_TOKENS, char_buckets_of, keep, kept_ids, lookup, pack, token_index,
 )
 
 FORMAT = "sentiment-cli-tokenizer"
@@ -46,6 +46,22 @@ def tokenize(text: str, normalize: str = "none") -> list[str]:
 
 
 _FUNCTIONS = {}
+_CHAR_FUNCTIONS = {}
+
+
+def _char_function(high: int, buckets: int):
+    """textops.char_buckets of ragged tokens, traced once per setting."""
+    if (high, buckets) not in _CHAR_FUNCTIONS:
+        import tensorflow as tf
+
+        from sentiment_cli.textops import char_buckets
+
+        def function(words):
+            return char_buckets(words, high, buckets)
+
+        spec = tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1, row_splits_dtype=tf.int64)
+        _CHAR_FUNCTIONS[(high, buckets)] = tf.function(function, input_signature=[spec])
+    return _CHAR_FUNCTIONS[(high, buckets)]
 
 
 def _tokens_function(normalize: str = "none"):
@@ -114,20 +130,22 @@ class Tokenizer:
     def __len__(self) -> int:
         return len(self.vocabulary)
 
-    def layer(self, max_length: int = 100_000, truncating: str = "pre"):
-        """The TextToIds layer of this vocabulary (one per length limit, built once)."""
-        key = (max_length, truncating)
+    def layer(self, max_length: int = 100_000, truncating: str = "pre", chars: tuple[int, int] = (0, 0)):
+        """The TextToIds layer of this vocabulary (one per length limit and character setting, built once)."""
+        key = (max_length, truncating, tuple(chars))
         if key not in self._layers:
             from sentiment_cli.textops import TextToIds
 
-            self._layers[key] = TextToIds(self.vocabulary, max_length, truncating, self.normalize, name="text_to_ids")
+            self._layers[key] = TextToIds(self.vocabulary, max_length, truncating, self.normalize, *chars,
+                                          name="text_to_ids")
         return self._layers[key]
 
     def encode_arrays(self, texts: Iterable[str], max_length: int = 100_000, truncating: str = "pre",
-                      progress: bool = False, engine: str = "tensorflow"):
+                      progress: bool = False, engine: str = "tensorflow", chars: tuple[int, int] = (0, 0)):
         """Each text's ids as an int32 array, as the model's TextToIds layer gives them: the same
         token ops and lookup table, then ``rules.kept_ids`` (cut to max_length; a text without
-        tokens is one unknown id).
+        tokens is one unknown id). chars: (longest character n-gram, buckets), or (0, 0) for
+        none: the ids then come packed with the kept tokens' character buckets (``rules.pack``).
 
         (The layer's own graph is traced per vocabulary, which costs most of a second; this
         path traces the token ops once per process and looks the tokens up eagerly.)
@@ -140,22 +158,37 @@ class Tokenizer:
         out = []
         with step("tokenizing", total=len(texts), unit="texts", enabled=progress) as counter:
             for start in range(0, len(texts), ENCODE_BATCH):
-                for ids in self._encode_batch(texts[start:start + ENCODE_BATCH], engine, max_length, truncating):
-                    out.append(kept_ids(ids, max_length, truncating))
+                out.extend(self._encode_batch(texts[start:start + ENCODE_BATCH], engine, max_length, truncating,
+                                              chars))
                 counter.update(min(ENCODE_BATCH, len(texts) - start))
         return out
 
-    def _encode_batch(self, texts: list[str], engine: str, max_length: int, truncating: str) -> list:
+    def _encode_batch(self, texts: list[str], engine: str, max_length: int, truncating: str,
+                      chars: tuple[int, int]) -> list:
         import numpy as np
 
+        high, buckets = chars
         if engine == "numpy":
             from sentiment_cli.pytokens import tokens
 
             index = self.index
-            return [lookup(row, index) for row in tokens(texts, self.normalize)]
+            out = []
+            for row in tokens(texts, self.normalize):
+                ids = kept_ids(lookup(row, index), max_length, truncating)
+                out.append(pack(ids, char_buckets_of(keep(row, max_length, truncating), high, buckets)) if high
+                           else ids)
+            return out
         words = _tokens_function(self.normalize)(_as_tensor(texts))
         flat = self.layer(max_length, truncating).lookup(words.flat_values).numpy().astype(np.int32)
-        return np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1])
+        out = [kept_ids(ids, max_length, truncating)
+               for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1])]
+        if not high:
+            return out
+        n = max_length
+        kept = words[:, -n:] if truncating == "pre" else words[:, :n]  # rules.kept_span, as TextToIds slices
+        found = _char_function(high, buckets)(kept)
+        return [pack(ids, b) for ids, b in zip(out, np.split(found.flat_values.numpy(),
+                                                                np.cumsum(found.row_lengths().numpy())[:-1]))]
 
     @property
     def index(self) -> dict[str, int]:

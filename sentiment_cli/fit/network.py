@@ -151,9 +151,10 @@ def fit_network_half(model, name: str, config: TrainConfig, train: Rows, val: Ro
     ``config.batch_size`` examples among the replicas (``model`` was built in its scope).
     """
     strategy = options.strategy or tf.distribute.get_strategy()
-    if config.read_length > config.max_length:
-        # the texts were read whole for the n-gram half; the network's KeepTokens layer would cut
-        # them anyway, cutting them here keeps its batches as short as the tokens it reads
+    if config.read_length > config.max_length or config.char_ngrams:
+        # the texts were read whole for the n-gram half (and packed with its character n-grams);
+        # the network's KeepTokens layer would cut them anyway, cutting them here keeps its
+        # batches as short as the tokens it reads
         train = Rows(keep_tokens(train.seqs, config.max_length, config.truncating), train.y)
         val = Rows(keep_tokens(val.seqs, config.max_length, config.truncating), val.y)
     commit = EpochCommit(config.patience, options.workspace)

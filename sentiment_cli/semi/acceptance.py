@@ -86,7 +86,8 @@ def labeled_folds(ngrams, config: TrainConfig, texts: list, rows: Rows, unlabele
     ngrams: the run's n-gram layer (either form), whose shape the refitted layer takes."""
     from sentiment_cli.ngrams import NGramLogits
 
-    layer = NGramLogits(ngrams.vocab_size, ngrams.outputs, ngrams.ngram, ngrams.buckets)
+    layer = NGramLogits(ngrams.vocab_size, ngrams.outputs, ngrams.ngram, ngrams.buckets, ngrams.char_buckets)
+    layer.char_weight = config.char_weight
     layer.build(None)
     hashes = np.array([text_hash(t) for t in texts])
     fold = stratified_folds(rows.y, default_folds(rows.y, hashes), config.seed, hashes)

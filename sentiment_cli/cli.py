@@ -19,7 +19,7 @@ from sentiment_cli.config import (
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
-from sentiment_cli.errors import ConfigError, SentimentError, disk_full, no_room
+from sentiment_cli.errors import ConfigError, RunError, SentimentError, disk_full, no_room
 
 DEFAULTS = TrainConfig()
 
@@ -806,8 +806,13 @@ def evaluate(runs, input_path, gold_path, predictions_path, errors, out_of_fold,
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="With --label-issues: write all the rows found to this CSV (line, given and suggested label, "
                    "probabilities, text).")
+@click.option("--run", "run_name", metavar="RUN",
+              help="With --label-issues: take each row's out-of-fold probabilities from RUN's oof.json (a run trained "
+                   "with --folds: its own model, out of fold) instead of fitting n-gram folds; --train defaults to "
+                   "the file RUN was trained on.")
+@models_dir_option
 def check(train_path, test_path, fmt, test_format, vocab_size, max_length, normalize, strict, as_json, label_issues,
-          folds, seed, on_bad_lines, output_path, **kwargs):
+          folds, seed, on_bad_lines, output_path, run_name, models_dir, **kwargs):
     """Check data before training: duplicates, conflicting labels, overlap with test data,
     class balance, text lengths and the share of unknown tokens.
 
@@ -819,17 +824,35 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
         sentiment-cli check
         sentiment-cli check --train reviews.csv --test holdout.csv --strict
         sentiment-cli check --train reviews.csv --label-issues --output issues.csv
+        sentiment-cli check --label-issues --run reviews
     """
+    ctx = click.get_current_context()
     if not label_issues and (folds or output_path):
         raise click.UsageError("--folds and --output go with --label-issues")
-    if label_issues and train_path == "-":
+    if not label_issues and run_name:
+        raise click.UsageError("--run goes with --label-issues (the run's out-of-fold predictions are what it reads)")
+    if run_name and (folds or _given(ctx, "seed")):
+        raise click.UsageError("--folds and --seed draw check's own folds; with --run the run's out-of-fold "
+                               "predictions are read: leave them out")
+    if label_issues and train_path == "-":  # a run's own file is never "-" (_run_training_file)
         raise click.UsageError("--label-issues reads --train a second time: give a file, not -")
     _load_tensorflow()  # the tokenizer's rules are TensorFlow ops
     from sentiment_cli.checks import check_files, format_check
 
     from sentiment_cli.data import DataSpec
 
-    columns = _columns(kwargs)
+    loaded = None
+    if run_name:
+        from sentiment_cli.runs import load_run
+
+        loaded = load_run(models_dir, run_name, with_model=False)
+        if not _given(ctx, "train_path"):
+            train_path, fmt, columns, recorded_policy = _run_training_file(loaded)
+            on_bad_lines = on_bad_lines if _given(ctx, "on_bad_lines") else recorded_policy
+        else:
+            columns = _run_columns(kwargs, loaded)
+    else:
+        columns = _columns(kwargs)
     config = TrainConfig(vocab_size=vocab_size, max_length=max_length, normalize=normalize)
     test = DataSpec(test_path, test_format, columns) if test_path else None
     report = check_files(DataSpec(train_path, fmt, columns), test, config)
@@ -837,7 +860,8 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
     if label_issues:
         from sentiment_cli.label_issues import LISTED, format_issues, label_issue_report
 
-        found = label_issue_report(DataSpec(train_path, fmt, columns, on_bad_lines), config, folds, seed, output_path)
+        found = label_issue_report(DataSpec(train_path, fmt, columns, on_bad_lines), config, folds, seed, output_path,
+                                   run=loaded)
         report["label_issues"] = {**found.to_dict(), "output": output_path}
         if found.issues and not found.weak:  # a weak model's list is to look at, not a finding
             report["findings"].append(f"{len(found.issues)} training row{'s have' if len(found.issues) > 1 else ' has'} "
@@ -849,6 +873,17 @@ def check(train_path, test_path, fmt, test_format, vocab_size, max_length, norma
         click.echo(format_check(report) + (text or ""), nl=False)
     if strict and report["findings"]:
         sys.exit(1)
+
+
+def _run_training_file(run) -> tuple:
+    """(path, format, columns, bad-line policy) of the file ``run`` was trained on, as it read it."""
+    from sentiment_cli.runs import training_file
+
+    own = training_file(run)
+    if own is None or str(own.path) == "-":
+        raise RunError(f"run {run.path.name!r} does not record a training file it can read again"
+                       f"{' (it read stdin)' if own is not None else ''}: name the file with --train")
+    return own.path, own.format, own.columns, own.on_bad_lines
 
 
 def _band(ctx, param, value):
@@ -985,18 +1020,23 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
               help="Rank by the sum of RUN's uncertainty and its halves' disagreement, or by one of them.")
 @click.option("--overwrite", is_flag=True,
               help="Replace --output if it exists (it may hold labels you filled in: refused without this).")
+@click.option("--relabel", type=click.IntRange(0), metavar="N",
+              help="Also list the N rows of RUN's training file whose label RUN's out-of-fold predictions most "
+                   "contradict (check --label-issues --run RUN's rule), to relabel [default: 10 for a run trained "
+                   "with --folds, 0 for others].")
 @models_dir_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (needs --output FILE).")
-def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwrite, models_dir, quiet, as_json,
-            **kwargs):
+def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwrite, relabel, models_dir, quiet,
+            as_json, **kwargs):
     """Suggest which unlabeled texts to label next: those a label would teach RUN most.
 
     A text ranks high where RUN is least sure of it (its calibrated probabilities of the two
     likeliest labels are close) and where its two halves, the n-gram model and the network,
     disagree. Near-duplicates of a text already suggested, repeats, and texts RUN was trained
     on are left out. The CSV has an empty label column first: fill it in (delete the rows you
-    do not label) and train on it with the rest of your data.
+    do not label) and train on it with the rest of your data. For a run trained with --folds it
+    also lists the labeled rows whose label its out-of-fold predictions contradict (--relabel).
 
     \b
     Example:
@@ -1012,16 +1052,17 @@ def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwr
     _load_tensorflow()
     from sentiment_cli.data import DataSpec
     from sentiment_cli.predict import _progress
-    from sentiment_cli.suggest import run_columns, suggest as suggest_texts, write_suggestions
+    from sentiment_cli.suggest import relabel as relabel_rows, run_columns, suggest as suggest_texts, write_suggestions
 
     loaded = _load_runs(models_dir, [run])[0][0]
+    issues, listed = relabel_rows(loaded, relabel)  # before the scoring: a refusal costs nothing
     with _progress("score", not quiet) as bar:
         found, counts = suggest_texts(loaded, DataSpec(unlabeled_path, fmt, _run_columns(kwargs, loaded)), count,
                                       similarity, bar.update, by)
     write_suggestions(output_path, found, run_columns(loaded))
     if as_json:
         click.echo(json.dumps({"output": str(output_path), "run": loaded.path.name, "suggested": len(found),
-                               **counts}))
+                               **counts, "relabel": issues.to_dict(listed) if issues is not None else None}))
     elif output_path != "-":
         left = [f"{counts[k]:,} {what}" for k, what in (("labeled_already", "the run was trained on"),
                                                         ("repeated", "repeated"), ("empty", "empty"),
@@ -1030,6 +1071,14 @@ def suggest(run, unlabeled_path, fmt, count, output_path, similarity, by, overwr
         click.echo(f"{len(found)} of {counts['candidates']:,} texts suggested in {output_path}"
                    + (f" (left out: {', '.join(left)})" if left else "")
                    + ": fill in its label column")
+    if issues is not None and not as_json:
+        from sentiment_cli.label_issues import format_issues
+
+        where = f" --models-dir {models_dir}" if _given(click.get_current_context(), "models_dir") else ""
+        every = f"sentiment-cli check --label-issues --run {run}{where}"
+        # beside the CSV's summary on stdout; on stderr when the CSV itself is on stdout
+        click.echo(format_issues(issues, listed, rest=f"all of them: {every} --output FILE", title="to relabel"),
+                   nl=False, err=output_path == "-")
 
 
 def _sha256(ctx, param, value):

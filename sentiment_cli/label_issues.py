@@ -24,6 +24,15 @@ Dataset Labels", JAIR 70, 2021), with the n-gram half as the classifier:
    the rows are still listed, but ``weak`` is set and ``check`` counts no finding. The text report
    also gives the share of real issues measured among the rows it lists (``EXPECTED_TOP_PRECISION``).
 
+5. A cross-validated run (``train --folds``) already holds out-of-fold probabilities of every row
+   it trained on, from its own model (both halves, mixed): ``run_label_issues`` (``check
+   --label-issues --run RUN``, and ``suggest``'s rows to relabel) takes them from its oof.json
+   by text hash (``runs.read_oof``) instead of fitting step 1, and applies steps 2-4 unchanged.
+   A row whose text the run did not train on (the file edited or extended since) has no
+   out-of-fold probability: it is left out and counted (``not_in_run``), never scored by the
+   final model, which trained on the others. The shares quoted in step 4 were measured with
+   step 1's n-gram folds, not with a run's predictions, and the report says so.
+
 The vocabulary and the n-gram hash size come from all the texts, as ``train`` builds them from
 its training side: they use no label, so they cannot carry a row's label into its prediction.
 
@@ -40,10 +49,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from sentiment_cli import runs
 from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import LabeledData, sort_labels
 from sentiment_cli.encoding import Encoder, group_rows, text_hash, too_few_texts
+from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.fit.ngram import NGRAM_C_GRID, layer_matrix, ngram_buckets_for
 
 MAX_FOLDS = 5  # what cross-validation usually takes; fewer for a class with fewer rows
@@ -104,6 +115,20 @@ class LabelIssues:
     probabilities: np.ndarray = field(repr=False)  # (rows, classes), out of fold
     accuracy: float = float("nan")  # of the out-of-fold model against the given labels
     majority: float = float("nan")  # share of the commonest given label
+    # run_label_issues: the run whose oof.json gave the probabilities, its model ("hybrid", ...),
+    # and the rows of the file left out because the run has no out-of-fold probability of them
+    run: str | None = None
+    model: str = "ngram"
+    not_in_run: int = 0
+
+    def source(self) -> str:
+        """Who contradicts the labels, for the report's first line."""
+        if self.run is None:
+            return f"the out-of-fold n-gram model contradicts ({self.folds} folds, seed {self.seed})"
+        folds = f", {self.folds} folds" if self.folds else ""
+        model = "n-gram" if self.model == "ngram" else self.model
+        return (f"run {self.run!r} contradicts out of fold ({runs.OOF_FILE}: its {model} model{folds}, "
+                f"seed {self.seed})")
 
     @property
     def weak(self) -> bool:
@@ -119,8 +144,10 @@ class LabelIssues:
         return EXPECTED_TOP_PRECISION["weak" if self.weak else "strong"]
 
     def to_dict(self, top: int | None = None) -> dict:
+        method = ("confident learning over out-of-fold n-gram probabilities" if self.run is None else
+                  f"confident learning over the out-of-fold probabilities of run {self.run!r} ({runs.OOF_FILE})")
         return {"rows": self.rows, "found": len(self.issues), "folds": self.folds, "seed": self.seed,
-                "c_by_fold": self.c, "method": "confident learning over out-of-fold n-gram probabilities",
+                "c_by_fold": self.c, "method": method, "run": self.run, "rows_not_in_run": self.not_in_run,
                 "thresholds": {label: round(float(t), 6) for label, t in zip(self.labels, self.thresholds)},
                 "out_of_fold_accuracy": round(self.accuracy, 6), "majority_share": round(self.majority, 6),
                 "weak": self.weak, "expected_top_precision": self.expected_top_precision(),
@@ -288,22 +315,67 @@ def find_label_issues(data: LabeledData, config: TrainConfig | None = None, fold
     x = layer_matrix(layer, seqs)
 
     p, chosen = out_of_fold(layer, x, y, stratified_folds(y, folds, seed, copies), config, progress)
+    return _issues(p, y, data.lines, data.texts, encoder.labels, LabelIssues(
+        [], np.zeros(0, np.int64), len(y), encoder.labels, folds, seed, chosen, np.zeros(0), p))
+
+
+def _issues(p: np.ndarray, y: np.ndarray, lines: list[int], texts: list[str], labels: list[str],
+            found: LabelIssues, rows: np.ndarray | None = None) -> LabelIssues:
+    """``found`` with the issues of out-of-fold probabilities p for classes y (steps 2-4), its
+    thresholds and figures; rows: each of p's rows' number among the rows read (default: the same)."""
     ranked, suggested, thresholds = confident_issues(p, y)
-    labels = encoder.labels
-    issues = [LabelIssue(data.lines[i], labels[y[i]], labels[suggested[i]], float(p[i, suggested[i]]),
-                         float(p[i, y[i]]), data.texts[i]) for i in ranked]
-    return LabelIssues(issues, ranked, len(y), labels, folds, seed, chosen, thresholds, p,
-                       float(np.mean(p.argmax(axis=1) == y)), float(np.bincount(y).max() / len(y)))
+    found.issues = [LabelIssue(lines[i], labels[y[i]], labels[suggested[i]], float(p[i, suggested[i]]),
+                               float(p[i, y[i]]), texts[i]) for i in ranked]
+    found.index = ranked if rows is None else rows[ranked]
+    found.thresholds, found.probabilities = thresholds, p
+    found.accuracy = float(np.mean(p.argmax(axis=1) == y))
+    found.majority = float(np.bincount(y).max() / len(y))
+    return found
+
+
+def no_out_of_fold(run: runs.Run, option: str) -> RunError:
+    """The error of a run without oof.json asked for its out-of-fold predictions by ``option``."""
+    return RunError(f"run {run.path.name!r} has no out-of-fold predictions ({runs.OOF_FILE}): it was trained on one "
+                    f"validation split. Train it with --folds K (or auto, on small data), or leave out {option}")
+
+
+def run_label_issues(data: LabeledData, run: runs.Run, option: str = "--run") -> LabelIssues:
+    """The rows of ``data`` whose labels the out-of-fold probabilities of a cross-validated ``run``
+    (its oof.json, ``runs.read_oof``: each row's from the fold model that did not train on it)
+    contradict, by the rule of ``find_label_issues``. A row whose text the run has no out-of-fold
+    probability of is left out and counted (``not_in_run``). option: what the caller leaves out to
+    read no run, for the error of a run without oof.json."""
+    oof = runs.read_oof(run.path)
+    name = run.path.name
+    if oof is None:
+        raise no_out_of_fold(run, option)
+    encoder = Encoder.from_config(run.config)
+    y = encoder.encode_labels(data.labels, data.path, data.lines)
+    found = [oof.get(text_hash(t)) for t in data.texts]
+    kept = np.array([i for i, p in enumerate(found) if p is not None], dtype=np.int64)
+    if not len(kept):
+        raise DataError(data.path, f"none of its {len(data.texts)} rows is a text run {name!r} was cross-validated "
+                        "on", fix=f"Give the file the run was trained on, or leave out {option}")
+    p = np.stack([found[i] for i in kept])
+    labels = list(run.config.labels)
+    if p.shape[1] != len(labels):
+        raise RunError(f"{run.path / runs.OOF_FILE}: damaged ({p.shape[1]} probabilities a row, for "
+                       f"{len(labels)} labels). Train the run again")
+    folds = (run.metrics.get("cross_validation") or {}).get("folds") or 0
+    return _issues(p, y[kept], [data.lines[i] for i in kept], [data.texts[i] for i in kept], labels, LabelIssues(
+        [], np.zeros(0, np.int64), len(kept), labels, int(folds), run.config.seed, [], np.zeros(0), p,
+        run=name, model=run.config.model, not_in_run=len(data.texts) - len(kept)), kept)
 
 
 def label_issue_report(spec, config: TrainConfig | None = None, folds: int | None = None, seed: int | None = None,
-                       output=None, progress: bool = True) -> LabelIssues:
+                       output=None, progress: bool = True, run: runs.Run | None = None) -> LabelIssues:
     """What ``check --label-issues`` does: read the labeled file of ``spec`` (a ``data.DataSpec``) as
-    train reads it, find the issues, and write them all to the CSV ``output`` when given."""
+    train reads it, find the issues (with ``run``, a cross-validated run: from its out-of-fold
+    probabilities, ``run_label_issues``), and write them all to the CSV ``output`` when given."""
     from sentiment_cli.data import read_labeled
 
     data = read_labeled(spec.path, spec.format, spec.columns, on_bad_lines=spec.on_bad_lines)
-    found = find_label_issues(data, config, folds, seed, progress)
+    found = run_label_issues(data, run) if run is not None else find_label_issues(data, config, folds, seed, progress)
     if output:
         write_issues_csv(found, output)
     return found
@@ -321,16 +393,22 @@ def write_issues_csv(found: LabelIssues, path) -> None:
                              f"{issue.given_probability:.6f}", issue.text])
 
 
-def format_issues(found: LabelIssues, top: int, output=None) -> str:
-    """The text report: how many were found, the top rows, where the CSV went."""
-    out = [f"label issues: {len(found.issues)} of {found.rows} rows {'has' if len(found.issues) == 1 else 'have'} "
-           f"a label that the out-of-fold n-gram model contradicts ({found.folds} folds, seed {found.seed})"]
+def format_issues(found: LabelIssues, top: int, output=None, rest: str = "all of them with --output FILE",
+                  title: str = "label issues") -> str:
+    """The text report: how many were found, the top rows, where the CSV went (rest: where the
+    rows past ``top`` are, when there is no ``output``)."""
+    out = [f"{title}: {len(found.issues)} of {found.rows} rows {'has' if len(found.issues) == 1 else 'have'} "
+           f"a label that {found.source()}"]
+    if found.not_in_run:
+        out.append(f"  {found.not_in_run} more row{'s' if found.not_in_run != 1 else ''} of the file "
+                   f"{'are' if found.not_in_run != 1 else 'is'} not in run {found.run!r}'s {runs.OOF_FILE} (edited or "
+                   "added since it trained): not checked")
     for rank, issue in enumerate(found.issues[:top], 1):
         text = issue.text if len(issue.text) <= 70 else issue.text[:67] + "..."
         out.append(f"  {rank}. line {issue.line}: {issue.given} -> {issue.suggested} "
                    f"(p {issue.confidence:.2f}, given {issue.given_probability:.2f}) {text!r}")
     if len(found.issues) > top:
-        out.append(f"  ... {len(found.issues) - top} more" + ("" if output else "; all of them with --output FILE"))
+        out.append(f"  ... {len(found.issues) - top} more" + ("" if output else f"; {rest}"))
     if output:
         out.append(f"  all {len(found.issues)} written to {output}")
     out.append(f"  the out-of-fold model agrees with {found.accuracy:.0%} of the given labels; the commonest "
@@ -346,11 +424,13 @@ def format_issues(found: LabelIssues, top: int, output=None) -> str:
 def how_sure(found: LabelIssues) -> str:
     """One line: the share of real issues measured among the rows listed, on data of this size."""
     expected = found.expected_top_precision()
+    # the shares were measured with check's own n-gram folds: a run's out-of-fold predictions, untested
+    measured = "" if found.run is None else "; measured with check's own n-gram folds, not a run's predictions"
     if expected is not None:
         strength = "weak" if found.weak else "strong"
         return (f"how sure: on 200-row draws of IMDB and the tweets with 10% of labels flipped, where the model "
                 f"agreed with {EXPECTED_AGREEMENT[strength]} of the labels, about {expected * LISTED:.0f} of the first "
-                f"{LISTED} listed were real issues (0.7.0; bench/RESULTS.md)")
+                f"{LISTED} listed were real issues (0.7.0; bench/RESULTS.md{measured})")
     return (f"how sure: on the whole IMDB and tweet training files with 10% of labels flipped, "
             f"{LARGE_TOP_PRECISION['imdb']:.0%} and {LARGE_TOP_PRECISION['tweets']:.0%} of the first 5% ranked "
-            f"were real issues (0.5.0; bench/RESULTS.md)")
+            f"were real issues (0.5.0; bench/RESULTS.md{measured})")

@@ -292,6 +292,18 @@ def read_oof(run_path) -> dict | None:
     return found
 
 
+def training_file(run: Run):
+    """The labeled file ``run`` was trained on and how it was read (config.json's "data"), as a
+    ``data.DataSpec``; None for a run that does not record it. A relative path is as train was given it."""
+    from sentiment_cli.data import Columns, DataSpec
+
+    stored = run.record.get("data") or {}
+    if stored.get("train") is None:
+        return None
+    return DataSpec(stored["train"], stored.get("format") or "auto", Columns(**(stored.get("columns") or {})),
+                    stored.get("on_bad_lines") or "error")
+
+
 def figure(metrics: dict) -> str | None:
     """A run's accuracy as `list` and `info` show it, saying which it is: "cv 5-fold 0.81 +- 0.04"
     (train --folds: the folds' mean and standard deviation), "val 0.85" (one validation split) or

@@ -6,20 +6,31 @@ two halves disagree (query by committee, Seung et al. 1992: the n-gram half and 
 read a text differently, so a text they call differently is one at least one of them gets
 wrong). The texts are taken best first, leaving out near-duplicates of one already taken, and
 texts the run was trained or validated on.
+
+A run cross-validated by ``train --folds`` has nothing left that was judged on validation rows
+(its mix, the calibration these scores read, was fitted on the pooled out-of-fold logits of
+every row), but it has each labeled row's out-of-fold probabilities (oof.json): ``relabel``
+lists the rows of its training file whose labels they most contradict, by the rule of ``check
+--label-issues`` (``label_issues.run_label_issues``), so that a label to fix is suggested beside
+the texts to label.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from sentiment_cli import runs
 from sentiment_cli.calibration import probabilities
-from sentiment_cli.data import Columns, DataSpec, read_records
+from sentiment_cli.data import Columns, DataSpec, read_labeled, read_records
 from sentiment_cli.encoding import Encoder, normalize, text_hash
-from sentiment_cli.errors import DataError
+from sentiment_cli.errors import DataError, RunError
+from sentiment_cli.label_issues import LabelIssues, no_out_of_fold, run_label_issues
 from sentiment_cli.model import halves, halves_logits, mix_params
 from sentiment_cli.predict import atomic_output, training_hashes
 from sentiment_cli.runs import Run
@@ -28,6 +39,8 @@ CHUNK = 8192
 # Texts whose word and word-pair sets overlap more than this (Jaccard) with one already taken are
 # near-duplicates: retweets with another handle, reviews posted twice with a typo fixed.
 SIMILARITY = 0.7
+# Labeled rows listed to relabel when the run has out-of-fold predictions and --relabel is not given
+RELABEL = 10
 
 
 @dataclass
@@ -150,6 +163,32 @@ def suggest(run: Run, data: DataSpec, n: int, similarity: float = SIMILARITY, pr
     out = [Suggestion(lines[i], texts[i], labels[int(probs[i].argmax())], float(probs[i].max()), float(uncertainty[i]),
                       float(disagreement[i]), float(total[i])) for i in picked]
     return out, counts
+
+
+def relabel(run: Run, asked: int | None = None) -> tuple[LabelIssues | None, int]:
+    """The rows of the file ``run`` was trained on whose labels its out-of-fold predictions
+    contradict (``run_label_issues``), and how many to list: ``asked``, or by default ``RELABEL``
+    for a run that has oof.json and none for one that has not. (None, 0) when none are asked; by
+    default also when the training file cannot be read again, which is said on stderr."""
+    has_oof = (run.path / runs.OOF_FILE).is_file()
+    count = asked if asked is not None else RELABEL if has_oof else 0
+    if not count:
+        return None, 0
+    if not has_oof:
+        raise no_out_of_fold(run, "--relabel")
+    spec, name = runs.training_file(run), run.path.name
+    if spec is None or str(spec.path) == "-" or not Path(spec.path).is_file():
+        why = (f"run {name!r} does not record its training file" if spec is None else
+               f"run {name!r} was trained on stdin" if str(spec.path) == "-" else
+               f"{spec.path}, which run {name!r} was trained on, is gone")
+        if asked is None:
+            print(f"note: no labeled rows to relabel: {why}", file=sys.stderr)
+            return None, 0
+        raise RunError(f"--relabel reads the labeled rows RUN was trained on, and {why}: "
+                       + ("put it back, or leave out --relabel" if spec is not None and str(spec.path) != "-"
+                          else "leave out --relabel"))
+    data = read_labeled(spec.path, spec.format, spec.columns, on_bad_lines=spec.on_bad_lines)
+    return run_label_issues(data, run, option="--relabel"), count
 
 
 FIELDS = ["label", "text", "line", "predicted", "probability", "uncertainty", "disagreement", "score"]

@@ -43,7 +43,7 @@ import numpy as np
 from sentiment_cli import runs
 from sentiment_cli.calibration import probabilities
 from sentiment_cli.config import SemiConfig, TrainConfig
-from sentiment_cli.data import Columns, DataSpec, read_labeled, read_unlabeled
+from sentiment_cli.data import DataSpec, read_labeled, read_unlabeled
 from sentiment_cli.encoding import Encoder, Rows, Split, split_by_hashes, stratified_split, text_hash, text_hashes
 from sentiment_cli.errors import RunError
 from sentiment_cli.fit import FitOptions
@@ -210,14 +210,12 @@ def _prepare(workspace: Workspace, job: SemiJob, base: runs.Run, progress: bool)
 
 def _train_spec(job: SemiJob, base: runs.Run) -> DataSpec:
     """The labeled file and how to read it: the base run's own as it was read, unless --train."""
-    stored = base.record.get("data", {})
-    if stored.get("train") is None and job.train is None:
+    own = runs.training_file(base)
+    if own is None and job.train is None:
         raise RunError(f"run {job.base!r} does not record its training file: name it with --train")
-    own = DataSpec(stored.get("train"), stored.get("format") or "auto", Columns(**(stored.get("columns") or {})),
-                   stored.get("on_bad_lines") or "error")
     if job.train is None:
         return own
-    if own.path is not None and str(job.train.path) != str(own.path) and not job.allow_other_train:
+    if own is not None and str(job.train.path) != str(own.path) and not job.allow_other_train:
         raise RunError(
             f"run {job.base!r} was trained on {own.path}, not {job.train.path}: semi holds out the base run's own "
             "validation texts, which another file may lack. Leave out --train, or pass --allow-other-train (its "

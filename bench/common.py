@@ -92,9 +92,11 @@ def test_accuracy(run, texts: list[str], labels: list[str]) -> float:
     return float(np.mean(np.array(run.config.labels)[pred] == np.array(labels)))
 
 
-def train_fasttext(token_lists, labels):
+def train_fasttext(token_lists, labels, minn: int = 0, maxn: int = 0):
     """The fastText peer (0.9: bigrams, 10 epochs, 2 threads, seed 1234) trained on texts already
-    split into tokens, with their labels as given (predictions come back as "__label__LABEL")."""
+    split into tokens, with their labels as given (predictions come back as "__label__LABEL").
+    minn, maxn: its subword features, character n-grams of each word (0, 0: none, fastText's
+    supervised default)."""
     import tempfile
 
     import fasttext
@@ -104,4 +106,5 @@ def train_fasttext(token_lists, labels):
         with open(path, "w", encoding="utf-8") as f:
             for tokens, label in zip(token_lists, labels):
                 f.write(f"__label__{label} {' '.join(tokens)}\n")
-        return fasttext.train_supervised(str(path), wordNgrams=2, epoch=10, thread=2, seed=1234, verbose=0)
+        return fasttext.train_supervised(str(path), wordNgrams=2, epoch=10, thread=2, seed=1234, verbose=0,
+                                         minn=minn, maxn=maxn)

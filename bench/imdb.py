@@ -12,9 +12,10 @@ test file (25,000 reviews, or 20,000 tweets) and prints:
    ``--compare ngram --compare rnn`` for both halves alone), and the peers: TF-IDF 1-2 grams +
    logistic regression (C chosen on the validation rows), naive-Bayes log-count-ratio features of
    binarized 1-3 grams + logistic regression (NBSVM-style), and fastText (bigrams, 10 epochs,
-   2 threads; the bench extra), all on the same training split, with validation and test
-   accuracy, seconds and examples/s. The peers read the texts as our tokenizer splits them
-   (with the run's normalization), so all sides see the same words;
+   2 threads; the bench extra), without and with its character 2-5-grams (subword features),
+   all on the same training split, with validation and test accuracy, seconds and examples/s.
+   The peers read the texts as our tokenizer splits them (with the run's normalization), so all
+   sides see the same words;
 2. speed (--speed-examples N): the same model's second epoch on N random training reviews
    by plain Keras ``fit`` on arrays padded to --max-length against sentiment-cli's
    length-bucketed tf.data pipeline; and the 25,000 test reviews labeled from the file to a
@@ -123,8 +124,10 @@ def main():
 
     for model in args.compare or ["ngram"]:
         if model != "none":
-            rows.append(train_and_score(TrainConfig(**{**overrides, "model": model}), train_file,
-                                        test_texts, test_labels))
+            compared = {**overrides, "model": model}
+            if model not in ("ngram", "hybrid"):  # character n-grams belong to the n-gram half
+                compared["char_ngrams"] = 0
+            rows.append(train_and_score(TrainConfig(**compared), train_file, test_texts, test_labels))
 
     encoder = Encoder.from_config(config, run.tokenizer)
     y, y_test = encoder.encode_labels(data.labels), encoder.encode_labels(test_labels)
@@ -138,6 +141,7 @@ def main():
         rows.append(tfidf_lr(*split, test_texts, y_test, words=words))
         rows.append(nb_lr(*split, test_texts, y_test, words=words))
         rows.append(fasttext_peer(*split, test_texts, y_test, words=words))
+        rows.append(fasttext_peer(*split, test_texts, y_test, words=words, minn=2, maxn=5))
 
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     print(f"\n{args.data}, {len(data.texts)} labeled texts (validation {config.val_ratio:.0%} of them), "
@@ -266,7 +270,8 @@ def describe(config) -> str:
         return f"bow {config.bow_mode} hidden {config.hidden_size}"
     c = f"C {config.ngram_c}" if config.ngram_c else "C chosen on validation"
     ngram = (f"{config.ngram}-gram NB-scaled logistic regression ({c}, {config.ngram_buckets} hash rows, "
-             f"min count {config.ngram_min_count}, {config.ngram_max_length} tokens)")
+             f"min count {config.ngram_min_count}, {config.ngram_max_length} tokens"
+             + (f", character 2-{config.char_ngrams}-grams x{config.char_weight:g}" if config.char_ngrams else "") + ")")
     text = f"vocab {config.vocab_size} maxlen {config.max_length} batch {config.batch_size}"
     if config.model == "ngram":
         return f"{ngram}, {text}"
@@ -375,20 +380,22 @@ def tfidf_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, words=N
             len(train_texts) / seconds)
 
 
-def fasttext_peer(train_texts, y_train, val_texts, y_val, test_texts, y_test, words):
-    """fastText 0.9 (bigrams, 10 epochs, 2 threads, seed 1234), as bench/speed.py trains it."""
+def fasttext_peer(train_texts, y_train, val_texts, y_val, test_texts, y_test, words, minn=0, maxn=0):
+    """fastText 0.9 (bigrams, 10 epochs, 2 threads, seed 1234), as bench/speed.py trains it;
+    minn, maxn: with its character n-grams of each word (subword features)."""
     import numpy as np
 
     start = time.perf_counter()
-    model = train_fasttext(words(train_texts), y_train)
+    model = train_fasttext(words(train_texts), y_train, minn, maxn)
     seconds = time.perf_counter() - start
 
     def score(texts, y):
         labels, _ = model.predict([" ".join(tokens) for tokens in words(texts)])
         return float(np.mean([int(label[0][len("__label__"):]) == truth for label, truth in zip(labels, y)]))
 
-    return ("fastText 0.9 (bigrams, 10 epochs, 2 threads)", score(val_texts, y_val), score(test_texts, y_test),
-            seconds, len(train_texts) / seconds)
+    chars = f", character {minn}-{maxn}-grams" if maxn else ""
+    return (f"fastText 0.9 (bigrams{chars}, 10 epochs, 2 threads)", score(val_texts, y_val),
+            score(test_texts, y_test), seconds, len(train_texts) / seconds)
 
 
 def nb_lr(train_texts, y_train, val_texts, y_val, test_texts, y_test, unlabeled_texts=None, words=None):

@@ -30,7 +30,7 @@ Prints a row per draw as it finishes, then the targets' table:
 Where the threshold of `--folds auto` lies (crossval.AUTO_MAX_VALIDATION: cross-validate while a
 10% split would hold fewer than 500 rows): `--rows 2000 --folds 5 --no-ngram --no-cost` (and 5,000)
 forces 5 folds above it and prints the same table (1)-(2) for larger draws; the table's "CV"
-columns are then those of --folds K, and the "20-row val" column the split's own rows.
+columns are then those of --folds K, and the "split val" column that of a 10% split of the draw.
 
 Seconds come from a 2-core machine shared with other jobs: they are inflated, and only their
 ratios say much. Label-issue precision is measured by bench/label_issues.py, not here.
@@ -180,7 +180,7 @@ def main() -> int:
         base = {"normalize": "tweets"} if set_name == "tweets" else {}
         hybrid, ngram = TrainConfig(**base), TrainConfig(**base, model="ngram")
         say(f"\n{set_name}: {len(training)} training rows, {len(test[0])} test rows scored\n")
-        say("| set | seed | CV acc (sd) | CV final test | CV err | 20-row val | 90% split test | val err "
+        say("| set | seed | CV acc (sd) | CV final test | CV err | split val | 90% split test | val err "
             "| ngram test | s auto / off / ngram |")
         say("|---|---|---|---|---|---|---|---|---|---|")
         results[set_name] = []
@@ -231,7 +231,7 @@ def report(args, results: dict, costs: dict) -> None:
     if done:
         say(f"\nTargets on {args.rows}-row draws (test: {args.test_rows} random test rows per set, the same for "
             "every draw). Noise: twice the standard error of the mean paired difference over draws.\n")
-        say("| set | draws | (1) MAE CV vs test | MAE 20-row val vs test | (2) all-rows minus 90% split "
+        say("| set | draws | (1) MAE CV vs test | MAE split val vs test | (2) all-rows minus 90% split "
             "| all-rows (hybrid) minus `--model ngram` (worst draw) |")
         say("|---|---|---|---|---|---|")
         groups = list(done.items()) + ([("both", [r for rows in done.values() for r in rows])] if len(done) > 1 else [])
@@ -245,7 +245,7 @@ def report(args, results: dict, costs: dict) -> None:
         say("")
         for name, s in verdicts:
             say(f"{name}: (1) CV within 3 points on average: {'met' if s['cv_mae'] <= 0.03 else 'missed'} "
-                f"({pts(s['cv_mae'])} against the 20-row figure's {pts(s['val_mae'])}); "
+                f"({pts(s['cv_mae'])} against the split figure's {pts(s['val_mae'])}); "
                 f"(2) all-rows model >= +1 point over the 90% split: {'met' if s['gain'] >= 0.01 else 'missed'} "
                 f"({pts(s['gain'], True)}); not worse than --model ngram beyond the noise: "
                 f"{'not measured' if math.isnan(s['ngram']) else 'met' if not s['ngram'] < -2 * s['ngram_se'] else 'missed'} ({pts(s['ngram'], True)} "

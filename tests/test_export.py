@@ -27,8 +27,10 @@ def trained(tmp_path_factory):
     # distinct texts: a text repeated is on one side of the validation split only
     three.write_text("label,text\n" + "".join(f"{l},{l} words and more {i // 3}\n"
                                                 for i, l in enumerate(["neg", "neu", "pos"] * 6)))
-    for name, path in [("two", write_labeled(root / "train.txt")), ("three", three)]:
-        result = invoke("train", name, "--train", path, "--models-dir", root / "models", *TINY)
+    two = write_labeled(root / "train.txt")
+    for name, path, more in [("two", two, []), ("three", three, []),
+                             ("chars", two, ["--char-ngrams", "5", "--char-buckets", "4096"])]:
+        result = invoke("train", name, "--train", path, "--models-dir", root / "models", *more, *TINY)
         assert result.exit_code == 0, result.output
     texts = root / "texts.csv"
     texts.write_text("id,text\n1,i love it\n2,awful boring movie\n3,\n4,Ünïcödé and <br /> tags!!! sooo\n"
@@ -36,7 +38,7 @@ def trained(tmp_path_factory):
     return root, texts
 
 
-@pytest.mark.parametrize("name", ["two", "three"])
+@pytest.mark.parametrize("name", ["two", "three", "chars"])
 def test_export_serves_what_test_predicts_without_sentiment_cli(trained, name, tmp_path):
     root, texts = trained
     out = tmp_path / "export" / name / "1"  # parents are made: TF Serving's base path, then the version

@@ -23,6 +23,17 @@ def test_word_ngram_rows_are_those_of_0_6_1():
     assert rules.table_rows(10, 3, 97) == 108 and rules.table_rows(10, 1, 97) == 11
 
 
+def test_character_ngram_rows_are_pinned():
+    # values from sentiment-cli 0.8.0 (the first with character n-grams): "<ab>" and "<é>", 2-3-grams
+    assert rules.char_buckets_of(["ab", "é", "ab"], 3, 97).tolist() == [3, 4, 14, 17, 45, 72, 76]
+    # packed ids: words 2 3, buckets 4 and 0; rows 10 + 16 + b of a block after the word buckets
+    ids = np.array([[2, 3, -5, -1, 0], [4, 0, 0, 0, 0]])
+    assert rules.ngram_rows(ids, 10, 2, 16, 8).tolist() == [[2, 3, 21, 26, 30] + [34] * 9, [4] + [34] * 13]
+    assert rules.table_rows(10, 2, 16, 8) == 35 and rules.empty_row(10, 2, 16, 8) == 34
+    assert rules.words(ids).tolist() == [[2, 3, 0, 0, 0], [4, 0, 0, 0, 0]]
+    assert rules.pack(np.array([2, 3]), np.array([4, 0])).tolist() == [2, 3, -5, -1]
+
+
 def test_the_graph_hashes_with_the_rules_multipliers(monkeypatch):
     import tensorflow as tf
 

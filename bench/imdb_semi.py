@@ -50,6 +50,8 @@ def main():
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--band", help="LOW,HIGH instead of --threshold (see semi --help)")
     parser.add_argument("--balance", action="store_true")
+    parser.add_argument("--pseudo-labels", choices=["accumulate", "replace"],
+                        help="what a round's picks do to the earlier rounds' (see semi --help; default: by --select)")
     parser.add_argument("--pretrain-embeddings", action="store_true", help="semi's round 0 (see semi --help)")
     parser.add_argument("--start", default="imdb-default", help="(a) the saved supervised run to start from")
     parser.add_argument("--set", action="append", default=[], help="hyperparameter override of the start")
@@ -119,7 +121,7 @@ def main():
     semi = SemiConfig(rounds=args.rounds, select=args.select, share=args.share, threshold=args.threshold, band=band,
                       epochs_per_round=args.epochs_per_round,
                       max_per_round=args.max_per_round, balance=args.balance,
-                      pretrain_embeddings=args.pretrain_embeddings)
+                      pretrain_embeddings=args.pretrain_embeddings, pseudo_labels=args.pseudo_labels)
     started = time.perf_counter()
     output = f"{base}-semi"
     _, metrics = semi_run(SemiJob(str(MODELS), base, output, semi, DataSpec(str(unlabeled_path))), overwrite=True)

@@ -1,6 +1,7 @@
 """semi's rounds, every one kept: does each help, and which judge would have rolled it back?
 
     python bench/semi_rounds.py [cotrain|rank] [--rounds N] [--scenario b|c | --start NAME]
+                                [--pseudo-labels accumulate|replace]
 
 It starts from a start run that ``bench/imdb_semi.py`` made, with the files it wrote beside it:
 (b) IMDB, 1,000 labels: imdb-1000-first-start, after python bench/imdb_semi.py --scenario b --start-unlabeled
@@ -52,6 +53,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("select", nargs="?", default="cotrain", choices=("cotrain", "rank"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pseudo-labels", choices=("accumulate", "replace"),
+                        help="what a round's picks do to the earlier rounds' (semi --pseudo-labels; default: "
+                             "accumulate with cotrain, replace with rank; 0.7.0 up to commit f81ec77 replaced)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scenario", choices=sorted(STARTS), default="b",
                        help=f"the start run: (b) {STARTS['b']}, (c) {STARTS['c']}")
@@ -157,7 +161,8 @@ def main():
     semi.worse_beyond_noise = lambda *arguments: False
     report("start", start.model)
     semi.semi_run(semi.SemiJob(str(MODELS), start_name, f"{start_name}-judged",
-                               SemiConfig(select=args.select, rounds=args.rounds, judge="cv"),
+                               SemiConfig(select=args.select, rounds=args.rounds, judge="cv",
+                                          pseudo_labels=args.pseudo_labels),
                                DataSpec(str(given_path))), overwrite=True, progress=False)
     for judged, agreement in zip(verdicts, agreement_verdicts):
         judged["agreement"] = agreement
@@ -166,7 +171,8 @@ def main():
 
 def print_table(start_name, args, dev_accuracy, verdicts):
     """Round by round: the truth (the change in development accuracy) beside each judge's verdict."""
-    print(f"\n{start_name}, {args.select}, {args.rounds} rounds, every one kept; {os.cpu_count()} cores\n")
+    print(f"\n{start_name}, {args.select}, pseudo-labels {args.pseudo_labels or 'by default'}, {args.rounds} rounds, "
+          f"every one kept; {os.cpu_count()} cores\n")
     judges = ("validation", "cv", "agreement")
     print("| round | dev acc | dev change (truth) | " + " | ".join(f"{name} t | {name} says" for name in judges) + " |")
     print("|---|---|---|" + "---|---|" * len(judges))

@@ -15,7 +15,7 @@ import click
 from sentiment_cli import __version__
 from sentiment_cli.config import (
     BOW_MODES, CELLS, MERGE_MODES, MODELS, NORMALIZATIONS, POOLINGS, PREDICT_BATCH, PREDICT_TOKENS, PRETRAININGS,
-    JUDGES, LIMITS, LR_SCHEDULES, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
+    JUDGES, LIMITS, LR_SCHEDULES, PSEUDO_LABELS, SELECTIONS, TRUNCATING, WORD2VEC, SemiConfig, TrainConfig,
 )
 from sentiment_cli.data import BAD_LINES, FORMATS, Columns
 from sentiment_cli.distribute import STRATEGIES
@@ -940,6 +940,11 @@ def _band(ctx, param, value):
                    "do, or the labeled training rows do, predicted out of fold by the n-gram half fitted with the "
                    "round's pseudo-labels against the kept round's (runs with an n-gram half). Measured on the "
                    "tweets, cv judged good rounds worse and bad ones better: see docs/semi.md.")
+@click.option("--pseudo-labels", type=click.Choice(PSEUDO_LABELS),
+              help="[default: accumulate with cotrain, replace otherwise] accumulate: a round's pseudo-labels join "
+                   "the earlier rounds' and a text keeps its first class unless every half's picks later agree on "
+                   "another (with replace, cotrain hands each half its own picks of two rounds before); replace: "
+                   "each round learns from its own picks alone.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted semi run after its last completed round, with its own inputs and options.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")
@@ -948,7 +953,7 @@ def _band(ctx, param, value):
 @click.option("--json", "as_json", is_flag=True, help="Print the new run's path and metrics as one JSON object.")
 def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, fmt, output_run, rounds, select,
          share, confidence, old_threshold, band, epochs_per_round, max_per_round, balance, pretrain_embeddings, judge,
-         resume, overwrite, models_dir, quiet, as_json, **kwargs):
+         pseudo_labels, resume, overwrite, models_dir, quiet, as_json, **kwargs):
     """Improve RUN with its own surest predictions on unlabeled text.
 
     Each round, the best model so far labels the unlabeled text, each class's surest
@@ -974,7 +979,7 @@ def semi(run, unlabeled_path, unlabeled_format, train_path, allow_other_train, f
     columns = _columns(kwargs)
     config = SemiConfig(rounds=rounds, select=select, share=share, threshold=confidence, band=band,
                         epochs_per_round=epochs_per_round, max_per_round=max_per_round, balance=balance,
-                        pretrain_embeddings=pretrain_embeddings, judge=judge)
+                        pretrain_embeddings=pretrain_embeddings, judge=judge, pseudo_labels=pseudo_labels)
     name = output_run or f"{os.path.basename(os.path.normpath(run))}-semi"
     job = SemiJob(models_dir, run, name, config, DataSpec(unlabeled_path, unlabeled_format, columns),
                   DataSpec(train_path, fmt, columns) if train_path else None, allow_other_train)

@@ -232,6 +232,7 @@ class TrainConfig:
 
 SELECTIONS = ("rank", "threshold", "cotrain")
 JUDGES = ("validation", "cv")  # SemiConfig.judge: the evidence that rolls a round back
+PSEUDO_LABELS = ("accumulate", "replace")  # SemiConfig.pseudo_labels: what a round's picks do to the last round's
 
 
 @dataclass
@@ -264,12 +265,22 @@ class SemiConfig:
     # n-gram half fitted on the other folds with the round's pseudo-labels, against the kept
     # round's). Runs that record no judge were judged by validation.
     judge: str = "validation"
+    # "accumulate": a round's pseudo-labels join those of the rounds before it, and a text keeps
+    # the class it was first given unless every half's teacher later agrees on another (Blum &
+    # Mitchell's growing labeled set); "replace": each round learns from its own picks alone, which
+    # with cotrain hands a half its own picks of two rounds before, relabeled by the other half:
+    # on the tweets (2,000 labels) the rounds alternated good, bad, good, bad (docs/semi.md).
+    # None: accumulate with cotrain, replace with rank and threshold (measured so). Runs that
+    # record none (0.7.0, up to commit f81ec77) replaced.
+    pseudo_labels: str | None = None
 
     def __post_init__(self):
         if self.select is not None and self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
         if self.judge not in JUDGES:
             raise ConfigError(f"judge must be one of {', '.join(JUDGES)}, not {self.judge!r}")
+        if self.pseudo_labels is not None and self.pseudo_labels not in PSEUDO_LABELS:
+            raise ConfigError(f"pseudo_labels must be one of {', '.join(PSEUDO_LABELS)}, not {self.pseudo_labels!r}")
         if self.rounds < 1:
             raise ConfigError(f"rounds must be at least 1, not {self.rounds}")
         if self.epochs_per_round < 1:
@@ -288,17 +299,16 @@ class SemiConfig:
             raise ConfigError(f"--band bounds the threshold rule: give --select threshold, not {self.select}")
 
     def for_run(self, halves: list[str]) -> "SemiConfig":
-        """The options with the selection rule chosen for a run of these halves."""
+        """The options with the selection rule, and what its picks do, chosen for a run of these halves."""
         if self.judge == "cv" and "ngrams" not in halves:
             raise ConfigError(f"--judge cv fits the run's n-gram half out of fold, and this run has none "
                               f"({', '.join(halves)}): use --judge validation, or a run of --model ngram or hybrid")
-        if self.select is None:
-            chosen = "threshold" if self.band is not None else "cotrain" if len(halves) == 2 else "rank"
-            return dataclasses.replace(self, select=chosen)
         if self.select == "cotrain" and len(halves) != 2:
             raise ConfigError(f"--select cotrain needs a run with two halves (--model hybrid); this one has "
                               f"{', '.join(halves)}. Use --select rank")
-        return self
+        select = self.select or ("threshold" if self.band is not None else "cotrain" if len(halves) == 2 else "rank")
+        pseudo_labels = self.pseudo_labels or ("accumulate" if select == "cotrain" else "replace")
+        return dataclasses.replace(self, select=select, pseudo_labels=pseudo_labels)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -231,3 +231,36 @@ def test_semi_refuses_epochs_per_round_on_a_cross_validated_run(cv_base, models)
     assert "--epochs-per-round" in result.output and "--folds off" in result.output
     assert "Traceback" not in result.output and not (models / "cv-semi").exists()
 
+
+
+def test_semi_on_a_cross_validated_run_accumulates_each_model_s_own_pseudo_labels(cv_base, models, monkeypatch):
+    """With --pseudo-labels accumulate each model of a round, the final one and each fold's,
+    learns from what its own teacher picked in this round and the rounds before: a fold never
+    learns the final model's picks, and round 2 keeps round 1's."""
+    from sentiment_cli.semi import selection
+
+    queue = []  # by call of _choose: round r's final model (t = 0), then its folds' teachers (t = 1..3)
+    for r in (1, 2):
+        queue += [4 * (r - 1) + t for t in range(4)]
+
+    def choose(state, logits, probs):
+        i = queue.pop(0)  # a text of its own for every teacher and round, class 1 in round 1, 0 in 2
+        chosen = {name: (np.array([i]), np.array([int(i < 4)])) for name in state.names}
+        return (*selection.union(chosen.values(), len(state.unlabeled)), chosen)
+
+    fake, seen = fake_round(lambda y: np.eye(2)[y] * 0.98 + 0.01), []
+
+    def spy(*args, extra=None, fold_extra=None, **kwargs):
+        if extra is not None:  # a round's trainings (not the base run's fold models, the first teachers)
+            texts = args[5]
+            seen.append([{name: {texts.index(t): int(c) for t, c in zip(*pair)} for name, pair in taught.items()}
+                         for taught in [extra, *fold_extra]])
+        return fake(*args, extra=extra, fold_extra=fold_extra, **kwargs)
+
+    monkeypatch.setattr(semi_rounds, "_choose", choose)
+    monkeypatch.setattr(training, "cross_validate", spy)
+    result = semi(cv_base, models, "--rounds", "2", "-q", "--pseudo-labels", "accumulate")
+    assert result.exit_code == 0, result.output
+    names = halves(runs.load_run(models, "cv").model)
+    assert seen[0] == [{name: {t: 1} for name in names} for t in range(4)]
+    assert seen[1] == [{name: {t: 1, 4 + t: 0} for name in names} for t in range(4)]

@@ -609,3 +609,75 @@ def test_why_none_of_cotrain_tells_each_half_s_own_predictions(monkeypatch):
     assert rounds._pick(fake, 1, None, state) is None
     assert "the n-gram half 0, 4; the network 4, 0" in state["stopped"], state["stopped"]
     assert "2, 2" not in state["stopped"]
+
+
+def test_accumulated_pseudo_labels_keep_their_first_class_by_hand():
+    # by half (rows) and unlabeled text (columns): what each half learned so far, -1 for none
+    learned = np.array([[1, 0, -1, -1, -1], [-1, -1, 1, 0, -1]], dtype=np.int8)
+    picked = np.array([[-1, 1, -1, 0, 1], [-1, 1, 0, 1, -1]], dtype=np.int8)  # this round's picks
+    merged = selection.accumulate(learned, picked)
+    # text 0: kept; 1: every half's picks agree on another class, which replaces the first;
+    # 2, 3: one half's new pick does not overrule the other's earlier one; 4: new
+    assert merged.tolist() == [[1, 1, -1, 0, 1], [-1, 1, 1, 0, -1]]
+    # by teacher too (a cross-validated run: the final model's, then each fold's)
+    assert selection.accumulate(np.stack([learned] * 2), np.stack([picked] * 2)).tolist() == [merged.tolist()] * 2
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monkeypatch, always_accept, recorded):
+    """Round 2 of co-training learns from round 1's picks too, each with the class first given,
+    unless both halves now agree on another: replaced round by round (0.7.0 up to f81ec77), a
+    half's picks came back to it two rounds later as the other half's, and on the tweets the rounds
+    alternated good, bad, good, bad. Across a resume (Ctrl-C after round 1's commit) too; a run
+    whose options record no --pseudo-labels (made up to f81ec77) goes on replacing them."""
+    from sentiment_cli.workspace import Workspace
+
+    models, common = setup
+    # by round and learning half, the picks it is given: {unlabeled text's index: class}
+    given = [{"ngrams": {0: 1, 1: 0}, "rnn_logits": {2: 1, 3: 0}},
+             {"ngrams": {1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 0, 5: 1}}]
+    queue = list(given)
+
+    def choose(state, logits, probs):
+        picks = queue.pop(0)
+        chosen = {name: (np.array(sorted(p)), np.array([p[i] for i in sorted(p)])) for name, p in picks.items()}
+        return (*selection.union(chosen.values(), len(state.unlabeled)), chosen)
+
+    real, learned = rounds._train_round, []
+
+    def spy(config, state, model, extra):
+        assert len(state.unlabeled) >= 6
+        learned.append({name: {state.unlabeled.index(t): int(c) for t, c in zip(texts, classes)}
+                        for name, (texts, classes) in extra.items()})
+        return real(config, state, model, extra)
+
+    monkeypatch.setattr(rounds, "_choose", choose)
+    monkeypatch.setattr(rounds, "_train_round", spy)
+    real_commit, calls = Workspace.commit, []
+
+    def stop(self, state):
+        real_commit(self, state)
+        calls.append(1)
+        if len(calls) == 2:  # the 1st commit is round 0's, the 2nd round 1's
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workspace, "commit", stop)
+    assert invoke("semi", "base", "--rounds", "2", *common).exit_code == 1  # cotrain is the default
+    monkeypatch.setattr(Workspace, "commit", real_commit)
+    work = models / ".base-semi.work"
+    if not recorded:
+        inputs = json.loads((work / workspace.INPUTS_FILE).read_text())
+        assert inputs["options"]["semi"].pop("pseudo_labels") == "accumulate"
+        (work / workspace.INPUTS_FILE).write_text(json.dumps(inputs))
+    result = invoke("semi", "base", "--resume", *common)
+    assert result.exit_code == 0, result.output
+    assert learned[0] == given[0]
+    if recorded:
+        # text 1 of the n-gram half: both halves now say 1; text 2 of the network: only the n-gram
+        # half says 0, and the network keeps the 1 it was first given
+        assert learned[1] == {"ngrams": {0: 1, 1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 1, 3: 0, 5: 1}}
+    else:
+        assert learned[1] == given[1]
+    semi = json.loads((models / "base-semi" / runs.CONFIG_FILE).read_text())["semi"]
+    assert semi["pseudo_labels"] == ("accumulate" if recorded else "replace")
+    assert not list(work.parent.glob(".base-semi.work"))

@@ -4,7 +4,9 @@ Each round the kept model labels the unlabeled text; the pseudo-labels it is sur
 labeled training side (never validation) and the model trains again: the n-gram half is refitted
 on labeled + pseudo-labeled text, the network half continues for ``epochs_per_round`` epochs,
 and the mix is refitted on validation. With co-training each half learns from the other's surest
-texts instead of the mix's. A round that validation shows worse beyond noise is rolled back
+texts instead of the mix's, and by default from those of the rounds before too, each with its
+first class (``selection.accumulate``; replaced round by round, a half's picks came back to it two
+rounds later as the other half's, and the rounds alternated good and bad). A round that validation shows worse beyond noise is rolled back
 (``acceptance.worse_beyond_noise``), and the rounds stop, since the next one would relabel with
 the same model and repeat it. With ``--judge cv`` a round is also rolled back when the n-gram half,
 fitted out of fold on the labeled training rows with the round's pseudo-labels, predicts them
@@ -52,7 +54,9 @@ from sentiment_cli.progress import step
 from sentiment_cli.semi.acceptance import (
     LabeledFolds, cross_validated, judge, labeled_folds, log_loss, worse_beyond_noise,
 )
-from sentiment_cli.semi.selection import check_selection, cotrain_pseudo_labels, select, union, why_none
+from sentiment_cli.semi.selection import (
+    accumulate, check_selection, cotrain_pseudo_labels, select, union, why_none,
+)
 from sentiment_cli.training import TrainData, describe, save_validation, train
 from sentiment_cli.workspace import Workspace, models_dir_option
 
@@ -122,7 +126,8 @@ def resume_semi(models_dir, base_name: str, name: str, asked: dict, overwrite: b
                        "--overwrite")
     workspace.check_inputs({"options": asked}, hint="Leave them out (the recorded ones are used)")
     options = stored["options"]
-    job = SemiJob(models_dir, base_name, name, SemiConfig.from_dict(options["semi"]),
+    # a run started before --pseudo-labels replaced each round's pseudo-labels, and goes on so
+    job = SemiJob(models_dir, base_name, name, SemiConfig.from_dict({"pseudo_labels": "replace", **options["semi"]}),
                   DataSpec.from_dict(options["unlabeled"]),
                   DataSpec.from_dict(options["train"]) if options["train"] else None, options["allow_other_train"])
     base = _load_base(job)
@@ -394,10 +399,11 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
         return model, kept_val, previous
     idx, pseudo, chosen = picks
     current = _labels_of(idx, pseudo, len(rounds.unlabeled))
-    extra = {name: ([rounds.unlabeled[i] for i in i_h], p_h) for name, (i_h, p_h) in chosen.items()}
-    taught = _labels_of(*chosen["ngrams"], len(rounds.unlabeled)) if "ngrams" in chosen else None
+    learned = _learned(rounds, state, [chosen] + (_fold_picks(rounds, r) if rounds.fold is not None else []))
+    extra, *fold_extra = (_extra(rounds, labels) for labels in learned)
+    taught = learned[0, rounds.names.index("ngrams")] if "ngrams" in rounds.names else None
     if rounds.fold is not None:
-        made = _train_round_cv(rounds, r, extra, _fold_picks(rounds, r))
+        made = _train_round_cv(rounds, r, extra, fold_extra)
         result, new_val = made.result, made.probabilities
         accuracy = float(np.mean(new_val.argmax(axis=1) == rounds.judged_y()))
         evidence = {"out-of-fold": (new_val, kept_val, rounds.judged_y())}
@@ -409,8 +415,12 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
     accepted = not worse
     old_file, old_taught = state["model_file"], state.get("kept_ngram_pseudo_file")
     old_oof, old_teachers = state.get("kept_oof_file"), state.get("teachers_file")
+    old_learned = state.get("learned_file")
     if accepted:
         state.update(kept_round=r, kept_val_accuracy=accuracy, model_file=f"round-{r}.keras")
+        if rounds.job.semi.pseudo_labels == "accumulate":  # what the next round's picks join
+            state["learned_file"] = f"learned-{r}.npy"
+            _save_pseudo(rounds.workspace.file(state["learned_file"]), learned)
         runs.save_model(rounds.workspace.file(state["model_file"]), result.model, rounds.encoder.tokenizer,
                         rounds.config)
         if rounds.fold is not None:  # what the next round is compared with, and the run's oof.json
@@ -442,13 +452,17 @@ def _one_round(rounds: Rounds, r: int, model, kept_val: np.ndarray, state: dict,
         rounds.workspace.file(old_taught).unlink(missing_ok=True)
     if old_pseudo:
         rounds.workspace.file(old_pseudo).unlink(missing_ok=True)
+    if old_learned and old_learned != state.get("learned_file"):
+        rounds.workspace.file(old_learned).unlink(missing_ok=True)
     if old_teachers and old_teachers != state.get("teachers_file"):
         rounds.workspace.file(old_teachers).unlink(missing_ok=True)
     if old_oof and old_oof != state.get("kept_oof_file") and old_oof != "oof-0.npy":
         rounds.workspace.file(old_oof).unlink(missing_ok=True)
         rounds.workspace.file(old_oof.replace(".npy", ".json")).unlink(missing_ok=True)
     if rounds.progress:
-        print(f"round {r}: {len(idx)} pseudo-labels, "
+        grown = "" if rounds.job.semi.pseudo_labels == "replace" else \
+            f" ({', '.join(str(int((labels >= 0).sum())) for labels in learned[0])} learned by the halves so far)"
+        print(f"round {r}: {len(idx)} pseudo-labels{grown}, "
               f"{'out-of-fold' if rounds.fold is not None else 'validation'} accuracy {accuracy:.4f}"
               f"{'' if accepted else f' (rolled back: worse beyond noise on {_where(worse)}; stopping)'}",
               file=sys.stderr)
@@ -525,17 +539,39 @@ def _choose(rounds: Rounds, logits: np.ndarray, probs: np.ndarray):
     return idx, pseudo, chosen
 
 
+def _learned(rounds: Rounds, state: dict, picks: list) -> np.ndarray:
+    """What each model learns from in this round, by teacher (picks: by half, the indices and
+    class ids each teacher picked for it; the final model's, then each fold's) and half: a class id
+    per unlabeled text, -1 where none. --pseudo-labels replace: this round's picks alone;
+    accumulate: they join the kept round's (``selection.accumulate``)."""
+    n = len(rounds.unlabeled)
+    picked = np.stack([[_labels_of(*chosen[name], n) for name in rounds.names] for chosen in picks])
+    if rounds.job.semi.pseudo_labels == "replace" or not state.get("learned_file"):
+        return picked
+    return accumulate(np.load(rounds.workspace.file(state["learned_file"]), allow_pickle=False), picked)
+
+
+def _extra(rounds: Rounds, learned: np.ndarray) -> dict:
+    """By half, the (texts, class ids) it learns from (TrainData.extra), from a class id per
+    unlabeled text and half."""
+    extra = {}
+    for name, labels in zip(rounds.names, learned):
+        idx = np.flatnonzero(labels >= 0)
+        extra[name] = ([rounds.unlabeled[i] for i in idx], labels[idx].astype(np.int64))
+    return extra
+
+
 def _fold_picks(rounds: Rounds, r: int) -> list:
-    """Each fold's pseudo-labels for round r, by half (training.cross_validate's fold_extra),
+    """Each fold's pseudo-labels for round r, by half (indices and class ids, as ``_choose``),
     chosen by the same rule from its own teacher: the kept round's model of that fold, which never
     saw the fold's labels."""
     logits, mix = rounds.teachers
     picks = []
     for k in range(len(logits)):
         _, _, chosen = _choose(rounds, logits[k], probabilities(logits[k], mix))
-        picks.append({name: ([rounds.unlabeled[i] for i in i_h], p_h) for name, (i_h, p_h) in chosen.items()})
+        picks.append(chosen)
     if rounds.progress:
-        counts = [max(len(t) for t, _ in fold.values()) if fold else 0 for fold in picks]
+        counts = [max(len(i) for i, _ in fold.values()) if fold else 0 for fold in picks]
         print(f"round {r}: each fold's pseudo-labels from its own fold model: {', '.join(map(str, counts))}",
               file=sys.stderr)
     return picks

@@ -68,6 +68,23 @@ def own_probabilities(logits: np.ndarray, h: int) -> np.ndarray:
     return probabilities(logits[:, h:h + 1], np.concatenate([[1.0], np.zeros(logits.shape[2])]))
 
 
+def accumulate(learned: np.ndarray, picked: np.ndarray) -> np.ndarray:
+    """What each half learns from after a round that adds its picks to the rounds' before it:
+    Blum & Mitchell's labeled set, which grows. ``learned`` and ``picked``: a class id per half
+    (the second last axis) and unlabeled text (the last), -1 where none; with cotrain half h's
+    row holds the other half's picks.
+
+    A text keeps the class it was first given: replaced round by round, a half's picks would come
+    back to it two rounds later as the picks of the half it taught, so that each half learns its
+    own state of two rounds before (on the tweets the rounds alternated good, bad, good, bad).
+    Only where this round's teachers of every half picked a text, with one class, does that class
+    replace an earlier one: two readings of the text now agree against one earlier reading.
+    """
+    merged = np.where(learned >= 0, learned, picked)
+    agreed = (picked >= 0).all(axis=-2) & (picked == picked[..., :1, :]).all(axis=-2)
+    return np.where(agreed[..., None, :], picked[..., :1, :], merged).astype(learned.dtype)
+
+
 def union(picks, n: int) -> tuple[np.ndarray, np.ndarray]:
     """All texts picked by either half, with their class; one the halves label differently is left out."""
     labels = np.full(n, -1, dtype=np.int64)

@@ -562,15 +562,7 @@ def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, monkeypatch, alway
     models, common = setup
     args = ["base", "--rounds", "2", "--select", "rank", *common]
     assert invoke("semi", *args, "--output-run", "whole").exit_code == 0
-    real, calls = Workspace.commit, []
-
-    def stop(self, state):
-        real(self, state)
-        calls.append(1)
-        if len(calls) == 2:  # the 1st commit is round 0's, the 2nd round 1's
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Workspace, "commit", stop)
+    real = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
     assert invoke("semi", *args, "--output-run", "cut").exit_code == 1
     monkeypatch.setattr(Workspace, "commit", real)
     assert json.loads((models / ".cut.work" / workspace.STATE_FILE).read_text())["kept_round"] == 1
@@ -653,15 +645,7 @@ def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monke
 
     monkeypatch.setattr(rounds, "_choose", choose)
     monkeypatch.setattr(rounds, "_train_round", spy)
-    real_commit, calls = Workspace.commit, []
-
-    def stop(self, state):
-        real_commit(self, state)
-        calls.append(1)
-        if len(calls) == 2:  # the 1st commit is round 0's, the 2nd round 1's
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Workspace, "commit", stop)
+    real_commit = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
     assert invoke("semi", "base", "--rounds", "2", *common).exit_code == 1  # cotrain is the default
     monkeypatch.setattr(Workspace, "commit", real_commit)
     work = models / ".base-semi.work"
@@ -681,3 +665,20 @@ def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monke
     semi = json.loads((models / "base-semi" / runs.CONFIG_FILE).read_text())["semi"]
     assert semi["pseudo_labels"] == ("accumulate" if recorded else "replace")
     assert not list(work.parent.glob(".base-semi.work"))
+
+
+def interrupt_at_commit(monkeypatch, n: int):
+    """Make the workspace's n-th commit stop the run as Ctrl-C would, right after it is written;
+    returns the real commit, to put back."""
+    from sentiment_cli.workspace import Workspace
+
+    real, calls = Workspace.commit, []
+
+    def stop(self, state):
+        real(self, state)
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workspace, "commit", stop)
+    return real

@@ -1,3 +1,3 @@
 """sentiment-cli: train, apply and improve neural sentiment classifiers."""
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"

@@ -75,6 +75,10 @@ class TrainConfig:
     # longest character n-gram of each token in the n-gram half (2..char_ngrams-grams inside the
     # token's boundaries, hashed into char_buckets rows of their own; 0: none; ngram and hybrid
     # models only). They give a word never seen in training the evidence of words spelled like it.
+    # Not a default: with 5 (0.8.0, 2026-12-07, bench/RESULTS.md) the n-gram half gained 0.39
+    # validation points on the tweets and -0.04 on IMDB, the hybrid +0.07 and -0.08 (noise: 0.4
+    # and 0.3), while IMDB's n-gram half took about 3x as long to fit (89 -> 306 s, other jobs
+    # running) and its stored model grew from 14 to 15 MB.
     char_ngrams: int = 0
     char_buckets: int = 2**20
     # their naive Bayes ratios are scaled by this: under the L2 penalty a smaller scale makes the

@@ -17,25 +17,30 @@ UNKNOWN_HEAVY = ["wonderfull movie, sooo goood!!", "awfull and booring", "qwerty
                  "terible horible", "loveee itt", "", "#bestdayever @someone http://x.y"]
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two tiny hybrid runs of the same data: with character n-grams ("chars") and without ("words")."""
+    root = tmp_path_factory.mktemp("subword")
+    train = write_labeled(root / "train.txt")  # "wonderful" positive, "awful" negative
+    for name, chars in (("chars", CHARS), ("words", ["--char-ngrams", "0"])):
+        result = invoke("train", name, "--train", train, "--models-dir", root / "m", *chars, *TINY)
+        assert result.exit_code == 0, result.output
+    return root
+
+
 def probabilities(run, models, path) -> list[float]:
     result = invoke("test", run, "--models-dir", models, "--input", path, "--output", "-", "--probabilities", "-q")
     assert result.exit_code == 0, result.output
     return [float(row["p_1"]) for row in csv.DictReader(io.StringIO(result.output))]
 
 
-@pytest.mark.parametrize("model", ["ngram", "hybrid"])
-def test_an_unseen_word_moves_the_probability_as_the_words_spelled_like_it(tmp_path, model):
-    train = write_labeled(tmp_path / "train.txt")  # "wonderful" positive, "awful" negative
-    unseen = tmp_path / "unseen.csv"
+def test_an_unseen_word_moves_the_probability_as_the_words_spelled_like_it(runs):
+    unseen = runs / "unseen.csv"
     unseen.write_text(UNSEEN, encoding="utf-8")
-    models = tmp_path / "m"
-    for name, chars in (("chars", CHARS), ("words", ["--char-ngrams", "0"])):
-        result = invoke("train", name, "--train", train, "--models-dir", models, "--model", model, *chars, *TINY)
-        assert result.exit_code == 0, result.output
-    wonderfull, neutral, awfull = probabilities("chars", models, unseen)
+    wonderfull, neutral, awfull = probabilities("chars", runs / "m", unseen)
     assert wonderfull > neutral + 0.02 and awfull < neutral - 0.02, (wonderfull, neutral, awfull)
     # without them the three are the same unknown id, and get the same probability
-    assert np.ptp(probabilities("words", models, unseen)) < 1e-6
+    assert np.ptp(probabilities("words", runs / "m", unseen)) < 1e-6
 
 
 def test_both_engines_and_the_model_layer_pack_the_same_ids():
@@ -69,16 +74,13 @@ def test_the_network_half_reads_the_words_of_packed_ids():
     assert rules.keep_padded(packed, 2, "pre").tolist() == [[6, 7], [8, 0]]
 
 
-def test_both_engines_agree_on_texts_full_of_unknown_words(tmp_path):
-    train = write_labeled(tmp_path / "train.txt")
-    models = tmp_path / "m"
-    result = invoke("train", "run", "--train", train, "--models-dir", models, *CHARS, *TINY)
-    assert result.exit_code == 0, result.output
+def test_both_engines_agree_on_texts_full_of_unknown_words(runs, tmp_path):
+    models = runs / "m"
     path = tmp_path / "unknown.txt"
     path.write_text("\n".join(t or "." for t in UNKNOWN_HEAVY) + "\n", encoding="utf-8")
     out = {}
     for engine in ("tensorflow", "numpy"):
-        result = invoke("test", "run", "--models-dir", models, "--input", path, "--format", "lines",
+        result = invoke("test", "chars", "--models-dir", models, "--input", path, "--format", "lines",
                         "--output", "-", "--probabilities", "--engine", engine, "-q")
         assert result.exit_code == 0, result.output
         out[engine] = np.array([float(r["p_1"]) for r in csv.DictReader(io.StringIO(result.output))])
@@ -87,12 +89,8 @@ def test_both_engines_agree_on_texts_full_of_unknown_words(tmp_path):
     assert np.ptp(out["numpy"]) > 0.01  # the unknown words do move the probabilities
 
 
-def test_explain_sums_to_the_logit_with_character_ngrams(tmp_path):
-    train = write_labeled(tmp_path / "train.txt")
-    models = tmp_path / "m"
-    result = invoke("train", "run", "--train", train, "--models-dir", models, *CHARS, *TINY)
-    assert result.exit_code == 0, result.output
-    result = invoke("explain", "run", "wonderfull movie", "awfull", "--models-dir", models, "--json")
+def test_explain_sums_to_the_logit_with_character_ngrams(runs):
+    result = invoke("explain", "chars", "wonderfull movie", "awfull", "--models-dir", runs / "m", "--json")
     assert result.exit_code == 0, result.output
     found = [json.loads(line) for line in result.output.splitlines()]  # a JSON line per text
     assert len(found) == 2

@@ -941,10 +941,9 @@ def _band(ctx, param, value):
                    "round's pseudo-labels against the kept round's (runs with an n-gram half). Measured on the "
                    "tweets, cv judged good rounds worse and bad ones better: see docs/semi.md.")
 @click.option("--pseudo-labels", type=click.Choice(PSEUDO_LABELS),
-              help="[default: accumulate with cotrain, replace otherwise] accumulate: a round's pseudo-labels join "
-                   "the earlier rounds' and a text keeps its first class unless every half's picks later agree on "
-                   "another (with replace, cotrain hands each half its own picks of two rounds before); replace: "
-                   "each round learns from its own picks alone.")
+              help="[default: replace] replace: each round learns from its own picks alone; accumulate: a "
+                   "round's pseudo-labels join the earlier rounds' and a text keeps its first class unless every "
+                   "half's picks later agree on another (measured on the tweets: not better, see docs/semi.md).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted semi run after its last completed round, with its own inputs and options.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run (or interrupted work) of that name.")

@@ -274,8 +274,12 @@ class SemiConfig:
     # Mitchell's growing labeled set); "replace": each round learns from its own picks alone, which
     # with cotrain hands a half its own picks of two rounds before, relabeled by the other half:
     # on the tweets (2,000 labels) the rounds alternated good, bad, good, bad (docs/semi.md).
-    # None: accumulate with cotrain, replace with rank and threshold (measured so). Runs that
-    # record none (0.7.0, up to commit f81ec77) replaced.
+    # None: replace. Measured on the tweets (2,000 labels, draw 1, 4 co-training rounds from a
+    # cross-validated start, bench/semi_rounds.py, 0.8.0-dev, 2026-12-07), the held-out tweets' accuracy
+    # went 0.7337 -> 0.7403, 0.7430, 0.7409, 0.7443 replacing and -> 0.7403, 0.7408, 0.7380, 0.7420
+    # accumulating: the swings of 0.6.0's single-split starts (+-1.1 to 2.2 points) had already
+    # shrunk to 0.2-0.3, and accumulating did not remove the dip or end higher. Runs that record
+    # none (0.7.0) replaced, as now.
     pseudo_labels: str | None = None
 
     def __post_init__(self):
@@ -311,7 +315,7 @@ class SemiConfig:
             raise ConfigError(f"--select cotrain needs a run with two halves (--model hybrid); this one has "
                               f"{', '.join(halves)}. Use --select rank")
         select = self.select or ("threshold" if self.band is not None else "cotrain" if len(halves) == 2 else "rank")
-        pseudo_labels = self.pseudo_labels or ("accumulate" if select == "cotrain" else "replace")
+        pseudo_labels = self.pseudo_labels or "replace"
         return dataclasses.replace(self, select=select, pseudo_labels=pseudo_labels)
 
     def to_dict(self) -> dict:

@@ -617,11 +617,11 @@ def test_accumulated_pseudo_labels_keep_their_first_class_by_hand():
 
 @pytest.mark.parametrize("recorded", [True, False])
 def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monkeypatch, always_accept, recorded):
-    """Round 2 of co-training learns from round 1's picks too, each with the class first given,
-    unless both halves now agree on another: replaced round by round (0.7.0 up to f81ec77), a
-    half's picks came back to it two rounds later as the other half's, and on the tweets the rounds
-    alternated good, bad, good, bad. Across a resume (Ctrl-C after round 1's commit) too; a run
-    whose options record no --pseudo-labels (made up to f81ec77) goes on replacing them."""
+    """With --pseudo-labels accumulate, round 2 of co-training learns from round 1's picks too,
+    each with the class first given, unless both halves now agree on another (replaced round by
+    round, a half's picks come back to it two rounds later as the other half's). Across a resume
+    (Ctrl-C after round 1's commit) too; a run whose options record no --pseudo-labels (0.7.0)
+    goes on replacing them."""
     from sentiment_cli.workspace import Workspace
 
     models, common = setup
@@ -646,7 +646,8 @@ def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monke
     monkeypatch.setattr(rounds, "_choose", choose)
     monkeypatch.setattr(rounds, "_train_round", spy)
     real_commit = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
-    assert invoke("semi", "base", "--rounds", "2", *common).exit_code == 1  # cotrain is the default
+    # cotrain is the default selection; accumulating is opt-in
+    assert invoke("semi", "base", "--rounds", "2", "--pseudo-labels", "accumulate", *common).exit_code == 1
     monkeypatch.setattr(Workspace, "commit", real_commit)
     work = models / ".base-semi.work"
     if not recorded:

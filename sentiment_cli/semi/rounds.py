@@ -4,9 +4,9 @@ Each round the kept model labels the unlabeled text; the pseudo-labels it is sur
 labeled training side (never validation) and the model trains again: the n-gram half is refitted
 on labeled + pseudo-labeled text, the network half continues for ``epochs_per_round`` epochs,
 and the mix is refitted on validation. With co-training each half learns from the other's surest
-texts instead of the mix's, and by default from those of the rounds before too, each with its
-first class (``selection.accumulate``; replaced round by round, a half's picks came back to it two
-rounds later as the other half's, and the rounds alternated good and bad). A round that validation shows worse beyond noise is rolled back
+texts instead of the mix's; with ``--pseudo-labels accumulate`` also from those of the rounds
+before, each with its first class (``selection.accumulate``). A round that validation shows worse
+beyond noise is rolled back
 (``acceptance.worse_beyond_noise``), and the rounds stop, since the next one would relabel with
 the same model and repeat it. With ``--judge cv`` a round is also rolled back when the n-gram half,
 fitted out of fold on the labeled training rows with the round's pseudo-labels, predicts them

@@ -36,7 +36,7 @@ from sentiment_cli.model import predict_proba
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
 from sentiment_cli.npmodel import weighing_rows
 from sentiment_cli.predict import atomic_output, decide
-from sentiment_cli.rules import OOV_TOKEN, char_codes, keep, kept_span, token_char_buckets, word_ngrams
+from sentiment_cli.rules import OOV_TOKEN, char_codes, char_offset, keep, kept_span, token_char_buckets, word_ngrams
 from sentiment_cli.rules import words as word_ids
 from sentiment_cli.runs import Run
 from sentiment_cli.tokenizer import tokenize_batch
@@ -220,7 +220,7 @@ class NGramTable:
             found.setdefault(int(row), []).append((int(start), int(n)))
         ids = np.asarray(ids, dtype=np.int64)
         if self.char_buckets and (ids < 0).any():
-            offset = self.vocab_size + (self.buckets if self.ngram > 1 else 0)  # rules.char_offset
+            offset = char_offset(self.vocab_size, self.ngram, self.buckets)
             present = set((offset - ids[ids < 0] - 1).tolist())
             for row, position, gram in token_chars(tokens or [], self.char_ngrams, self.char_buckets, offset):
                 if row in present:
@@ -238,15 +238,13 @@ def token_chars(tokens: list[str], high: int, char_buckets: int, offset: int) ->
     out = []
     if not tokens or not high:
         return out
-    codes = char_codes(tokens)
-    for position, token in enumerate(tokens):
-        marked, seen = f"<{token}>", set()
-        for n, hashed, valid in token_char_buckets(codes[position:position + 1], high, char_buckets):
-            for j in np.flatnonzero(valid[0]):
-                row = offset + int(hashed[0, j])
-                if row not in seen:
-                    seen.add(row)
-                    out.append((row, position, marked[j:j + n]))
+    seen = [set() for _ in tokens]  # each token's rows, each once
+    for n, hashed, valid in token_char_buckets(char_codes(tokens), high, char_buckets):
+        for position, j in zip(*np.nonzero(valid)):
+            row = offset + int(hashed[position, j])
+            if row not in seen[position]:
+                seen[position].add(row)
+                out.append((row, int(position), f"<{tokens[position]}>"[j:j + n]))
     return out
 
 

@@ -74,13 +74,14 @@ class NGramLogits(layers.Layer):
         data = np.ones(len(indices), dtype=np.float32)
         return sparse.csr_matrix((data, indices.astype(np.int32), indptr), shape=(len(counts), self.rows))
 
-    def set_ratios(self, x, y, alpha: float = 1.0, min_count: int = 1, char_weight: float | None = None) -> np.ndarray:
+    def set_ratios(self, x, y, alpha: float = 1.0, min_count: int = 1) -> np.ndarray:
         """Naive Bayes log-count ratios from the training texts' n-gram matrix x and classes y.
 
         Binary (one output): log of P(n-gram | class 1) / P(n-gram | class 0) over binarized
         counts with add-``alpha`` smoothing; K outputs: each class against the rest. A row found
         in fewer than ``min_count`` texts gets ratio 0, so it weighs nothing. The character
-        n-grams' rows have their ratios scaled by ``char_weight`` (default: the layer's own): under the fit's L2 penalty, a
+        n-grams' rows have their ratios scaled by the layer's ``char_weight`` (its fit's choice, set
+        by whoever fits it from the run's config): under the fit's L2 penalty, a
         feature scaled by w costs 1/w^2 as much to use, so below 1 the words' evidence leads and
         the characters' fills in where the words have none.
         """
@@ -97,7 +98,7 @@ class NGramLogits(layers.Layer):
         ratios[total < min_count] = 0.0
         if self.char_buckets:
             start = self.rows - 1 - self.char_buckets
-            ratios[start:self.rows - 1] *= np.float32(self.char_weight if char_weight is None else char_weight)
+            ratios[start:self.rows - 1] *= np.float32(self.char_weight)
         ratios[-1] = 0.0
         self.ratio.assign(ratios)
         return ratios

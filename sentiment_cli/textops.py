@@ -99,6 +99,11 @@ def tokens(texts: tf.Tensor, normalize: str = "none") -> tf.RaggedTensor:
     return tf.strings.split(t)
 
 
+def keep_ragged(words: tf.RaggedTensor, max_length: int, truncating: str) -> tf.RaggedTensor:
+    """``rules.keep`` on each row of ragged tokens or ids, by slicing (``rules.kept_span``)."""
+    return words[:, -max_length:] if truncating == "pre" else words[:, :max_length]
+
+
 def char_buckets(words: tf.RaggedTensor, high: int, buckets: int) -> tf.RaggedTensor:
     """(batch, None) int64: each text's distinct character buckets, ascending, from its (batch,
     None) tokens: ``rules.char_buckets_of`` in TensorFlow (``rules.token_char_buckets``, called as
@@ -148,10 +153,9 @@ class TextToIds(layers.Layer):
         self.built = True  # the lookup table is made in __init__, from the vocabulary
 
     def kept_tokens(self, texts) -> tf.RaggedTensor:
-        """(batch, None) tokens a text keeps: ``rules.keep``, by slicing."""
+        """(batch, None) tokens a text keeps (``keep_ragged``)."""
         words = tokens(tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1]), self.normalize)
-        n = self.max_length
-        return words[:, -n:] if self.truncating == "pre" else words[:, :n]  # rules.kept_span, by slicing
+        return keep_ragged(words, self.max_length, self.truncating)
 
     def ragged_ids(self, texts) -> tf.RaggedTensor:
         """(batch, None) int32 ids, cut to max_length, at least one per text: ``rules.kept_ids``

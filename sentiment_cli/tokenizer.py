@@ -184,9 +184,9 @@ class Tokenizer:
                for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1])]
         if not high:
             return out
-        n = max_length
-        kept = words[:, -n:] if truncating == "pre" else words[:, :n]  # rules.kept_span, as TextToIds slices
-        found = _char_function(high, buckets)(kept)
+        from sentiment_cli.textops import keep_ragged
+
+        found = _char_function(high, buckets)(keep_ragged(words, max_length, truncating))
         return [pack(ids, b) for ids, b in zip(out, np.split(found.flat_values.numpy(),
                                                                 np.cumsum(found.row_lengths().numpy())[:-1]))]
 

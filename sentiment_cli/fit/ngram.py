@@ -9,6 +9,7 @@ import numpy as np
 
 from sentiment_cli.config import PREDICT_BATCH, TrainConfig
 from sentiment_cli.encoding import Rows, pad
+from sentiment_cli.rules import words
 
 NGRAM_C_GRID = (0.03, 0.1, 0.3, 1.0)
 
@@ -28,7 +29,8 @@ def fit_ngram_half(model, config: TrainConfig, train: Rows, val: Rows, progress:
         raise ValueError("fit_ngram_half without validation rows needs config.ngram_c")
     x_train = ngram_matrix(model, train.seqs)
     x_val = ngram_matrix(model, val.seqs) if len(val.seqs) else None
-    ratios = layer.set_ratios(x_train, train.y, min_count=config.ngram_min_count, char_weight=config.char_weight)
+    layer.char_weight = config.char_weight
+    ratios = layer.set_ratios(x_train, train.y, min_count=config.ngram_min_count)
     weighed = int(np.count_nonzero(ratios.any(axis=1)))
     if not weighed:
         print(f"warning: no n-gram is found in {config.ngram_min_count} or more training texts, so the n-gram "
@@ -70,6 +72,6 @@ def ngram_buckets_for(seqs: list[np.ndarray], config: TrainConfig) -> int:
     """Hash rows for the 2..ngram-grams of the training texts: a power of two at least four
     times their count (so few of them share a row), at most ``config.ngram_buckets``. A run
     of 400 tweets gets 32,768 rows (its model file about 1 MB), IMDB the full 2**23."""
-    lengths = [int(np.count_nonzero(s > 0)) for s in seqs]  # words: packed character buckets are < 0
+    lengths = [len(words(s)) for s in seqs]  # packed character buckets are not words
     occurrences = sum(max(length - n + 1, 0) for length in lengths for n in range(2, config.ngram + 1))
     return int(min(config.ngram_buckets, max(1024, 1 << int(math.ceil(math.log2(max(4 * occurrences, 1)))))))

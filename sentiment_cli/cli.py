@@ -219,6 +219,12 @@ def hyperparameter_options(f):
                      show_default=True,
                      help="Scale of the character n-grams' features against the words' (below 1 the "
                           "regularised fit leans on the words first)."),
+        click.option("--subword-vectors/--no-subword-vectors", default=d.subword_vectors, show_default=True,
+                     help="The network gives a word outside the vocabulary a vector made from its character "
+                          "n-grams (fitted to the word vectors, then trained), not the one unknown-word "
+                          "vector. Hybrid and rnn models."),
+        click.option("--subword-buckets", type=_limited("subword_buckets", 1), default=d.subword_buckets,
+                     show_default=True, help="Hash rows of the subword vectors' character n-grams."),
         click.option("--bow-mode", type=click.Choice(BOW_MODES), default=d.bow_mode, show_default=True,
                      help="Features of --model bow."),
         click.option("--vocab-size", type=_limited("vocab_size", 3), default=d.vocab_size, show_default=True,

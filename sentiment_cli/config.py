@@ -34,7 +34,8 @@ PREDICT_TOKENS = 32768
 LIMITS = {"layers": 16, "embedding_dim": 4096, "hidden_size": 8192, "max_length": 100_000,
           "ngram_max_length": 100_000, "batch_size": 1 << 16,
           "epochs": 10_000, "ngram": 8, "ngram_buckets": 1 << 26, "ngram_min_count": 1 << 20,
-          "char_ngrams": 8, "char_buckets": 1 << 24,
+          "char_ngrams": 8, "char_buckets": 1 << 24, "subword_ngrams": 8, "subword_buckets": 1 << 20,
+          "subword_dim": 4096,
           # vocab_size: the model file's config.json holds the vocabulary (about 12 bytes a word), and
           # safety.CONFIG_LIMIT (16 MiB) refuses one of about 1.4 million words: a run we train must load
           "vocab_size": 1_000_000, "patience": 10_000}
@@ -85,6 +86,15 @@ class TrainConfig:
     # character n-grams cost more to use than the words (bench/subword.py, 0.7.0: at 1 they cost
     # IMDB 0.8 validation points, at 0.25 nothing)
     char_weight: float = 0.25
+    # the network half's vector for a token outside the vocabulary, made from its character
+    # 2..subword_ngrams-grams (hashed into subword_buckets rows of subword_dim numbers, projected to
+    # embedding_dim; model.UnknownWordVectors) instead of the one unknown-word vector. The rows
+    # start fitted to the initial word vectors (embeddings.subword_table), so that a misspelling
+    # starts near the word; rnn and hybrid models only.
+    subword_vectors: bool = False
+    subword_ngrams: int = 5
+    subword_buckets: int = 2**14
+    subword_dim: int = 32
     bow_mode: str = "tfidf"  # features of the bow model: "counts" or "tfidf"
     embeddings: str | None = None  # GloVe / word2vec text file that initialises the embedding layer
     pretrain_embeddings: bool = True  # initialise it with Word2Vec trained on the run's own texts
@@ -176,6 +186,16 @@ class TrainConfig:
             if self.model not in ("ngram", "hybrid"):
                 raise ConfigError(f"character n-grams belong to the n-gram half: --model {self.model} has none "
                                   "(use --model hybrid or ngram, or --char-ngrams 0)")
+        if self.subword_vectors:
+            positive("subword_ngrams", 2)
+            positive("subword_buckets")
+            positive("subword_dim")
+            if self.model not in ("rnn", "hybrid"):
+                raise ConfigError(f"subword vectors belong to the network half: --model {self.model} has none "
+                                  "(use --model hybrid or rnn, or --no-subword-vectors)")
+            if self.read_length * self.subword_buckets + self.chars[1] >= 2**31:
+                raise ConfigError(f"{self.read_length} tokens x {self.subword_buckets} subword buckets do not fit "
+                                  "the packed ids (2**31): read fewer tokens or use fewer buckets")
         if not 0 < self.char_weight <= 100:
             raise ConfigError(f"char_weight must be in (0, 100], not {self.char_weight}")
         for name in ("dropout", "recurrent_dropout"):
@@ -207,9 +227,11 @@ class TrainConfig:
         return self.max_length
 
     @property
-    def chars(self) -> tuple[int, int]:
-        """(longest character n-gram, buckets) as the tokenizer packs them, or (0, 0) for none."""
-        return (self.char_ngrams, self.char_buckets) if self.char_ngrams else (0, 0)
+    def chars(self) -> tuple[int, ...]:
+        """(longest character n-gram, buckets) as the tokenizer packs them, or (0, 0) for none;
+        then, with subword vectors, (their longest character n-gram, their buckets)."""
+        chars = (self.char_ngrams, self.char_buckets) if self.char_ngrams else (0, 0)
+        return chars + (self.subword_ngrams, self.subword_buckets) if self.subword_vectors else chars
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

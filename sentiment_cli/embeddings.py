@@ -10,6 +10,7 @@ import numpy as np
 from sentiment_cli.data import read_lines
 from sentiment_cli.errors import DataError, SentimentError
 from sentiment_cli.progress import step
+from sentiment_cli.rules import char_codes, token_char_buckets
 from sentiment_cli.tokenizer import PAD_ID, Tokenizer, tokenize_batch
 
 
@@ -93,3 +94,37 @@ def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: in
             matrix[i] = w2v.wv[token]
             found += 1
     return matrix, found / max(len(tokenizer) - 2, 1)
+
+
+def subword_table(vocabulary: list[str], vectors: np.ndarray, high: int, buckets: int, dim: int,
+                  damp: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Starting weights of ``model.UnknownWordVectors``: (table, projection) such that each word's
+    mean of its character n-grams' rows, times projection, comes near its vector (the
+    vocabulary's words, ids 2 and up): a word never seen then starts near the words spelled like
+    it (as MIMICK, Pinter et al. 2017, learns vectors from spelling). The projection is the
+    vectors' ``dim`` leading right singular vectors; the table is the ridge least-squares fit
+    (``damp``: its square root of the penalty) of the words' vectors in those coordinates, by
+    SciPy's LSQR, one column at a time. Deterministic: no random numbers.
+    """
+    from scipy import sparse
+    from scipy.sparse.linalg import lsqr
+
+    words = list(vocabulary[2:])
+    targets = np.asarray(vectors, dtype=np.float64)[2:]
+    if not words:
+        return np.zeros((buckets, dim), np.float32), np.zeros((dim, targets.shape[1]), np.float32)
+    rows, cols = [], []
+    for _, hashed, valid in token_char_buckets(char_codes(words), high, buckets):
+        r, c = np.nonzero(valid)
+        rows.append(r)
+        cols.append(hashed[r, c])
+    spelling = sparse.csr_matrix((np.ones(sum(len(r) for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
+                                 shape=(len(words), buckets))
+    spelling.data[:] = 1.0  # each distinct bucket once, as the layer reads them
+    spelling = sparse.diags(1.0 / np.maximum(np.asarray(spelling.sum(axis=1)).ravel(), 1.0)) @ spelling
+    _, _, right = np.linalg.svd(targets, full_matrices=False)
+    projection = np.zeros((dim, targets.shape[1]))
+    projection[:min(dim, len(right))] = right[:dim]
+    coordinates = targets @ projection.T
+    table = np.stack([lsqr(spelling, coordinates[:, j], damp=damp, iter_lim=200)[0] for j in range(dim)], axis=1)
+    return table.astype(np.float32), projection.astype(np.float32)

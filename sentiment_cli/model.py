@@ -14,6 +14,7 @@ from sentiment_cli.config import PREDICT_BATCH, PREDICT_TOKENS, TrainConfig
 from sentiment_cli.encoding import length_batches
 from sentiment_cli.calibration import Mix
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits, compact, expand
+from sentiment_cli.rules import kept_span, subword_positions
 from sentiment_cli.npmodel import batched_probabilities, class_probabilities  # noqa: F401 (kept importable here)
 from sentiment_cli.textops import KeepTokens, TextToIds  # noqa: F401  (TextToIds: registered for loading)
 
@@ -51,10 +52,10 @@ def build_model(config: TrainConfig, vocab_size: int, embeddings=None, idf=None,
                                       config.chars[1], name="ngrams")(inputs))
         if config.model in ("rnn", "hybrid"):
             ids = inputs
-            # the n-gram half reads more of each text, or packed ids hold its character n-grams
-            if config.read_length > config.max_length or config.char_ngrams:
+            # the n-gram half reads more of each text, or packed ids hold character n-grams
+            if config.read_length > config.max_length or config.char_ngrams or config.subword_vectors:
                 ids = KeepTokens(config.max_length, config.truncating, name="network_tokens")(inputs)
-            features = _rnn_features(config, vocab_size, embeddings, ids)
+            features = _rnn_features(config, vocab_size, embeddings, ids, inputs)
             halves.append(layers.Dense(outputs, name="rnn_logits")(features))
         name = config.model if config.model != "rnn" else ("bi" if config.bidirectional else "") + config.cell
     logits = Mix(len(halves), outputs, name="mix")(halves if len(halves) > 1 else halves[0])
@@ -94,6 +95,66 @@ class BagOfWords(layers.Layer):
         return {**super().get_config(), "vocab_size": self.vocab_size, "mode": self.mode}
 
 
+@keras.saving.register_keras_serializable(package="sentiment_cli")
+class UnknownWordVectors(layers.Layer):
+    """[word vectors (batch, T, D) of the network's kept tokens, the model's packed ids] -> the
+    word vectors with each unknown token's replaced by one made from its spelling: the mean of
+    its character n-grams' rows of ``table`` (``buckets`` x ``dim``), times ``projection`` (``dim``
+    x D). The packed ids carry, for each unknown token, its position among the text's kept tokens
+    and its n-grams' buckets (``rules.subword_codes``, read by ``rules.subword_positions``); the
+    positions are moved to the network's own share of the tokens as ``KeepTokens`` cuts it
+    (``rules.kept_span``). A token without codes (a text without tokens) keeps its vector.
+    ``npmodel.unknown_word_vectors`` is it in NumPy, line for line.
+    """
+
+    def __init__(self, buckets: int, dim: int, output_dim: int, offset: int = 0, max_length: int = 400,
+                 truncating: str = "pre", weights_dtype: str = "float32", **kwargs):
+        super().__init__(**kwargs)
+        self.buckets, self.dim, self.output_dim, self.offset = int(buckets), int(dim), int(output_dim), int(offset)
+        self.max_length, self.truncating = int(max_length), str(truncating)
+        if weights_dtype not in ("float32", "float16"):
+            raise ValueError(f"weights_dtype must be float32 or float16, not {weights_dtype!r}")
+        # float16 in a stored run (``stored_form``); it computes in float32 either way
+        self.weights_dtype = weights_dtype
+        self.supports_masking = True
+
+    def build(self, input_shape=None):
+        self.table = self.add_weight(name="table", shape=(self.buckets, self.dim), initializer="zeros",
+                                     dtype=self.weights_dtype)
+        self.projection = self.add_weight(name="projection", shape=(self.dim, self.output_dim),
+                                          initializer="glorot_uniform", dtype=self.weights_dtype)
+
+    def call(self, inputs, mask=None):
+        vectors, ids = inputs
+        ids = tf.cast(ids, tf.int64)
+        lengths = tf.reduce_sum(tf.cast(ids > 0, tf.int64), axis=1)
+        start, _ = kept_span(lengths, self.max_length, self.truncating, tf.maximum, tf.minimum)
+        position, bucket, valid = subword_positions(ids, self.buckets, self.offset)
+        width = tf.shape(vectors, out_type=tf.int64)[1]
+        position = position - start[:, None]
+        valid = valid & (position >= 0) & (position < width)
+        where = tf.where(valid)
+        slot = where[:, 0] * width + tf.boolean_mask(position, valid)
+        rows = tf.gather(tf.cast(self.table, vectors.dtype), tf.boolean_mask(bucket, valid))
+        slots = tf.shape(vectors, out_type=tf.int64)[0] * width
+        sums = tf.math.unsorted_segment_sum(rows, slot, slots)
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(slot, dtype=vectors.dtype), slot, slots)
+        made = tf.matmul(sums / tf.maximum(counts, 1.0)[:, None], tf.cast(self.projection, vectors.dtype))
+        made = tf.reshape(made, tf.shape(vectors))
+        return tf.where(tf.reshape(counts > 0, tf.shape(vectors)[:2])[:, :, None], made, vectors)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim, "output_dim": self.output_dim,
+                "offset": self.offset, "max_length": self.max_length, "truncating": self.truncating,
+                "weights_dtype": self.weights_dtype}
+
+
 def text_model(model: keras.Model, tokenizer, config: TrainConfig) -> keras.Model:
     """``model`` behind its tokenizer's TextToIds layer: a batch of raw strings in, probabilities out.
 
@@ -122,6 +183,8 @@ def _stored_layer(layer):
         return compact(layer)
     if isinstance(layer, layers.Embedding) and layer.variable_dtype == "float32":
         return _embedding_in(layer, "float16")
+    if isinstance(layer, UnknownWordVectors) and layer.weights_dtype == "float32":
+        return _subwords_in(layer, "float16")
     return layer
 
 
@@ -130,7 +193,16 @@ def _fitting_layer(layer):
         return expand(layer)
     if isinstance(layer, layers.Embedding) and layer.variable_dtype == "float16":
         return _embedding_in(layer, "float32")
+    if isinstance(layer, UnknownWordVectors) and layer.weights_dtype == "float16":
+        return _subwords_in(layer, "float32")
     return layer
+
+
+def _subwords_in(layer, dtype: str):
+    out = UnknownWordVectors.from_config({**layer.get_config(), "weights_dtype": dtype})
+    out.build()
+    out.set_weights([w.astype(dtype) for w in layer.get_weights()])
+    return out
 
 
 def _embedding_in(layer: layers.Embedding, dtype: str) -> layers.Embedding:
@@ -215,8 +287,9 @@ def _set_embeddings(model: keras.Model, embeddings) -> keras.Model:
     return model
 
 
-def _rnn_features(config: TrainConfig, vocab_size: int, embeddings, inputs):
-    """Embedding -> (stacked) recurrent layers -> pooling -> Dense head: all but the output layer."""
+def _rnn_features(config: TrainConfig, vocab_size: int, embeddings, inputs, packed=None):
+    """Embedding -> (unknown words' subword vectors) -> (stacked) recurrent layers -> pooling ->
+    Dense head: all but the output layer. packed: the model's input ids (for the subword codes)."""
     x = layers.Embedding(
         vocab_size, config.embedding_dim, mask_zero=True, name="embedding",
         trainable=not (embeddings is not None and config.freeze_embeddings),
@@ -225,6 +298,10 @@ def _rnn_features(config: TrainConfig, vocab_size: int, embeddings, inputs):
         # "zeros" draws no random numbers, so the other layers start as they would with Constant.
         embeddings_initializer="uniform" if embeddings is None else "zeros",
     )(inputs)
+    if config.subword_vectors:
+        x = UnknownWordVectors(config.subword_buckets, config.subword_dim, config.embedding_dim,
+                               config.chars[1], config.max_length, config.truncating,
+                               name="subword_vectors")([x, packed])
     if config.dropout:
         x = layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
     cell = layers.LSTM if config.cell == "lstm" else layers.GRU

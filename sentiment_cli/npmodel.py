@@ -16,7 +16,7 @@ two threads. ``load`` raises ``Unsupported`` for a model with any layer or optio
 know, and the caller loads it with Keras; tests compare both on every kind of model train makes.
 
 The layers it knows are those ``model.build_model`` and ``model.text_model`` use: InputLayer,
-KeepTokens, Embedding, (Spatial)Dropout, NotEqual (the mask), LSTM and GRU (reset_after),
+KeepTokens, Embedding, UnknownWordVectors, (Spatial)Dropout, NotEqual (the mask), LSTM and GRU (reset_after),
 Bidirectional, GlobalAveragePooling1D, Dense, NGramLogits, CompactNGramLogits, BagOfWords,
 Mix and Activation.
 """
@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from sentiment_cli.errors import RunError
-from sentiment_cli.rules import keep_padded, ngram_rows
+from sentiment_cli.rules import keep_padded, kept_span, ngram_rows, subword_positions
 from sentiment_cli.safety import ModelFile, open_model, weight_folders
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax", "tanh")
 
@@ -99,6 +99,39 @@ def _embedding(config, weights, folder):
         return table[ids]
 
     return call
+
+
+def _unknown_word_vectors(config, weights, folder):
+    table, projection = (np.asarray(w, dtype=np.float32) for w in _vars(weights, folder, 2))
+    buckets, offset = int(config["buckets"]), int(config.get("offset", 0))
+    max_length, truncating = int(config["max_length"]), str(config["truncating"])
+
+    def call(inputs, mask=None):
+        vectors, ids = inputs
+        return unknown_word_vectors(vectors, ids, table, projection, buckets, offset, max_length, truncating)
+
+    return call
+
+
+def unknown_word_vectors(vectors: np.ndarray, ids: np.ndarray, table: np.ndarray, projection: np.ndarray,
+                         buckets: int, offset: int, max_length: int, truncating: str) -> np.ndarray:
+    """``model.UnknownWordVectors.call`` in NumPy: the vectors (batch, T, D) of the network's kept
+    tokens, each unknown token's replaced by the mean of its character n-grams' rows of ``table``
+    times ``projection``, read from the packed ``ids`` (``rules.subword_positions``)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    lengths = (ids > 0).sum(axis=1)
+    start, _ = kept_span(lengths, max_length, truncating, np.maximum, np.minimum)
+    position, bucket, valid = subword_positions(ids, buckets, offset)
+    batch, width = vectors.shape[:2]
+    position = position - start[:, None]
+    valid &= (position >= 0) & (position < width)
+    rows, cols = np.nonzero(valid)
+    slot = rows * width + position[rows, cols]
+    sums = np.zeros((batch * width, table.shape[1]), dtype=np.float32)
+    np.add.at(sums, slot, table[bucket[rows, cols]])
+    counts = np.bincount(slot, minlength=batch * width).astype(np.float32)
+    made = ((sums / np.maximum(counts, 1.0)[:, None]) @ projection).reshape(batch, width, -1)
+    return np.where((counts > 0).reshape(batch, width)[:, :, None], made, vectors).astype(np.float32)
 
 
 def _pass_through(config, weights, folder):
@@ -375,6 +408,7 @@ def _lengths(x: np.ndarray, mask) -> np.ndarray:
 BUILDERS: dict[str, Callable] = {
     "KeepTokens": _keep_tokens,
     "Embedding": _embedding,
+    "UnknownWordVectors": _unknown_word_vectors,
     "SpatialDropout1D": _pass_through,
     "Dropout": _pass_through,
     "NotEqual": _not_equal,

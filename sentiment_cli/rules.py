@@ -44,6 +44,13 @@ that reads ids > 0 (lengths, the network's share, word n-grams) therefore reads 
 ``words`` takes them out of a packed sequence. In the n-gram table, bucket b is row
 ``char_offset`` + b, a block of its own between the word n-grams' rows and the empty row
 (``char_ngrams``, chained by ``ngram_rows`` after ``word_ngrams``).
+
+**Subword vectors** (0.9.0, off unless a run asks). The network half gives a token outside the
+vocabulary a vector made from its spelling (``model.UnknownWordVectors``). Its character
+2..``high``-grams, hashed as above modulo ``subword_buckets``, follow the packed ids as codes
+below the character buckets': -(``char_buckets`` + 1 + position x ``subword_buckets`` + bucket),
+the position that of the token among the text's kept tokens (``subword_codes``; read back by
+``subword_positions``). Only unknown tokens have them; the n-gram half reads none of them.
 """
 
 from __future__ import annotations
@@ -150,17 +157,18 @@ def word_ngrams(ids, vocab_size: int, ngram: int, buckets: int) -> Iterator[tupl
         yield n, hashed + vocab_size, valid
 
 
-def char_ngrams(ids, vocab_size: int, ngram: int, buckets: int) -> Iterator[tuple]:
+def char_ngrams(ids, vocab_size: int, ngram: int, buckets: int, char_buckets: int) -> Iterator[tuple]:
     """("char", row, valid) of the character buckets packed in right-padded int64 ids (the
-    negative codes): bucket b is row ``char_offset`` + b. Operators only, as ``word_ngrams``."""
-    yield "char", char_offset(vocab_size, ngram, buckets) - ids - 1, ids < 0
+    negative codes from -1 to -``char_buckets``; those below are ``subword_codes``): bucket b is
+    row ``char_offset`` + b. Operators only, as ``word_ngrams``."""
+    yield "char", char_offset(vocab_size, ngram, buckets) - ids - 1, (ids < 0) & (ids >= -char_buckets)
 
 
 def all_ngrams(ids, vocab_size: int, ngram: int, buckets: int, char_buckets: int = 0) -> Iterator[tuple]:
     """``word_ngrams``, then ``char_ngrams`` when the table has character rows."""
     yield from word_ngrams(ids, vocab_size, ngram, buckets)
     if char_buckets:
-        yield from char_ngrams(ids, vocab_size, ngram, buckets)
+        yield from char_ngrams(ids, vocab_size, ngram, buckets, char_buckets)
 
 
 def ngram_rows(ids: np.ndarray, vocab_size: int, ngram: int, buckets: int, char_buckets: int = 0) -> np.ndarray:
@@ -211,9 +219,43 @@ def char_buckets_of(tokens: list[str], high: int, char_buckets: int) -> np.ndarr
     return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
-def pack(ids: np.ndarray, buckets: np.ndarray) -> np.ndarray:
-    """A text's word ids, then its character buckets b as -(b + 1): what a model reads."""
-    return np.concatenate([np.asarray(ids, np.int32), (-np.asarray(buckets, np.int64) - 1).astype(np.int32)])
+def pack(ids: np.ndarray, buckets: np.ndarray, subwords: np.ndarray | None = None) -> np.ndarray:
+    """A text's word ids, then its character buckets b as -(b + 1), then its ``subword_codes``:
+    what a model reads."""
+    parts = [np.asarray(ids, np.int32), (-np.asarray(buckets, np.int64) - 1).astype(np.int32)]
+    if subwords is not None:
+        parts.append(np.asarray(subwords, np.int32))
+    return np.concatenate(parts)
+
+
+# ---- subword vectors of unknown words ----
+def subword_keys(codes, unknown, high: int, buckets: int) -> list:
+    """Per n = 2..``high``: (key, valid) of the character n-grams of ``char_codes``' rows, each
+    row that of the token at position ``unknown`` (int64, one per row): key = position x
+    ``buckets`` + bucket. Operators only, as ``ngram_buckets``."""
+    return [(unknown[:, None] * buckets + hashed, valid)
+            for _, hashed, valid in token_char_buckets(codes, high, buckets)]
+
+
+def subword_codes(tokens: list[str], ids: np.ndarray, high: int, buckets: int, offset: int) -> np.ndarray:
+    """The codes that carry a text's unknown words' spelling to the network half's
+    ``model.UnknownWordVectors``: for each kept token at position p whose id is ``OOV_ID``, each
+    distinct bucket b of its character 2..``high``-grams (``token_char_buckets``) is the code
+    -(``offset`` + 1 + p x ``buckets`` + b), ascending by p x buckets + b. ``offset`` is the
+    character buckets' count (0 without them), so the codes lie below theirs."""
+    unknown = np.flatnonzero(np.asarray(ids[:len(tokens)]) == OOV_ID).astype(np.int64)
+    if not len(unknown):
+        return np.zeros(0, dtype=np.int32)
+    keys = [key[valid] for key, valid in subword_keys(char_codes([tokens[i] for i in unknown]), unknown, high,
+                                                        buckets)]
+    return (-(offset + 1 + np.unique(np.concatenate(keys)))).astype(np.int32)
+
+
+def subword_positions(ids, buckets: int, offset: int):
+    """(position, bucket, valid) of each place of right-padded packed ids, by ``subword_codes``:
+    valid where it holds such a code. Operators only (// and % floor: the same in every engine)."""
+    key = -ids - 1 - offset
+    return key // buckets, key % buckets, ids < -offset
 
 
 def words(ids: np.ndarray) -> np.ndarray:

@@ -71,6 +71,7 @@ ALLOWED_OBJECTS = frozenset({
     # our own layers (registered with package="sentiment_cli")
     ("sentiment_cli.calibration", "Mix", "sentiment_cli>Mix"),
     ("sentiment_cli.model", "BagOfWords", "sentiment_cli>BagOfWords"),
+    ("sentiment_cli.model", "UnknownWordVectors", "sentiment_cli>UnknownWordVectors"),
     ("sentiment_cli.ngrams", "NGramLogits", "sentiment_cli>NGramLogits"),
     ("sentiment_cli.ngrams", "CompactNGramLogits", "sentiment_cli>CompactNGramLogits"),
     ("sentiment_cli.textops", "KeepTokens", "sentiment_cli>KeepTokens"),
@@ -413,6 +414,16 @@ def _none(layer: dict, folder: str) -> list:
     return []
 
 
+def _unknown_word_vectors(layer: dict, folder: str) -> list:  # table and projection, as the layer builds them
+    config = layer["config"]
+    dtype = config.get("weights_dtype", "float32")
+    if dtype not in ("float32", "float16"):
+        raise _Refusal(f"layer {_text(config.get('name'))!r} has weights_dtype {_text(dtype)}")
+    dim = _count(config, "dim")
+    return [(f"{folder}/vars/0", (_count(config, "buckets"), dim), dtype),
+            (f"{folder}/vars/1", (dim, _count(config, "output_dim")), dtype)]
+
+
 # Each layer class our models hold (ALLOWED_OBJECTS) -> its arrays (path, shape, dtype), from its
 # serialized layer and its folder in the weights file. Functional models are walked by
 # ``_model_arrays``.
@@ -429,6 +440,7 @@ LAYER_ARRAYS: dict[str, Callable[[dict, str], list]] = {
     "Bidirectional": _bidirectional,
     "NGramLogits": _ngram_logits,
     "CompactNGramLogits": _compact_ngram_logits,
+    "UnknownWordVectors": _unknown_word_vectors,
     "BagOfWords": lambda layer, folder: [(f"{folder}/vars/0", (_count(layer["config"], "vocab_size"),),
                                           _dtype(layer["config"]))],
     "Mix": lambda layer, folder: [(f"{folder}/vars/0", (_count(layer["config"], "halves", 1),),

@@ -37,7 +37,7 @@ from keras import layers
 
 from sentiment_cli.config import NORMALIZATIONS
 from sentiment_cli.rules import (
-    BEGIN_WORD, END_WORD, OOV_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, kept_span, token_char_buckets,
+    BEGIN_WORD, END_WORD, OOV_ID, OOV_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, kept_span, subword_keys, token_char_buckets,
 )
 
 from sentiment_cli.tokenrules import (  # noqa: F401  (_RULES, _tweet_rules: pytokens and tests read them)
@@ -104,20 +104,41 @@ def keep_ragged(words: tf.RaggedTensor, max_length: int, truncating: str) -> tf.
     return words[:, -max_length:] if truncating == "pre" else words[:, :max_length]
 
 
+def _marked_codes(flat: tf.Tensor) -> tf.Tensor:
+    """``rules.char_codes`` of a flat batch of tokens: code points between the marks, right-padded."""
+    codes = tf.strings.unicode_decode(flat, "UTF-8", errors="replace")
+    marks = tf.ones_like(flat, dtype=tf.int32)[:, None]
+    return tf.cast(tf.concat([marks * BEGIN_WORD, codes, marks * END_WORD], axis=1).to_tensor(0), tf.int64)
+
+
 def char_buckets(words: tf.RaggedTensor, high: int, buckets: int) -> tf.RaggedTensor:
     """(batch, None) int64: each text's distinct character buckets, ascending, from its (batch,
     None) tokens: ``rules.char_buckets_of`` in TensorFlow (``rules.token_char_buckets``, called as
     it is, over the same marked code points)."""
     flat = words.flat_values
-    codes = tf.strings.unicode_decode(flat, "UTF-8", errors="replace")
-    marks = tf.ones_like(flat, dtype=tf.int32)[:, None]
-    codes = tf.concat([marks * BEGIN_WORD, codes, marks * END_WORD], axis=1).to_tensor(0)
+    codes = _marked_codes(flat)
     text = tf.cast(words.value_rowids(), tf.int64)
     keys = []
-    for _, hashed, valid in token_char_buckets(tf.cast(codes, tf.int64), high, buckets):
+    for _, hashed, valid in token_char_buckets(codes, high, buckets):
         keys.append(tf.boolean_mask(text[:, None] * buckets + hashed, valid))
     keys = tf.sort(tf.unique(tf.concat(keys, axis=0)).y)  # by text, then by bucket
     return tf.RaggedTensor.from_value_rowids(keys % buckets, keys // buckets, nrows=words.nrows())
+
+
+def subword_codes(words: tf.RaggedTensor, ids: tf.RaggedTensor, high: int, buckets: int, offset: int,
+                  max_length: int) -> tf.RaggedTensor:
+    """(batch, None) int32: ``rules.subword_codes`` of each text, from its kept tokens and their
+    ids (one id per token), through ``rules.subword_keys`` as it is."""
+    unknown = tf.where(tf.equal(ids.flat_values, OOV_ID))[:, 0]
+    text = tf.gather(tf.cast(words.value_rowids(), tf.int64), unknown)
+    position = unknown - tf.gather(tf.cast(words.row_starts(), tf.int64), text)
+    codes = _marked_codes(tf.gather(words.flat_values, unknown))
+    span = max_length * buckets  # above every position x buckets + bucket of a kept token
+    keys = [tf.boolean_mask(text[:, None] * span + key, valid)
+            for key, valid in subword_keys(codes, position, high, buckets)]
+    keys = tf.sort(tf.unique(tf.concat(keys, axis=0)).y)  # by text, then by key
+    found = tf.RaggedTensor.from_value_rowids(keys % span, keys // span, nrows=words.nrows())
+    return tf.cast(-(offset + 1 + found), tf.int32)
 
 
 @keras.saving.register_keras_serializable(package="sentiment_cli")
@@ -129,15 +150,20 @@ class TextToIds(layers.Layer):
 
     With ``char_ngrams`` (the longest character n-gram, 0 for none) and ``char_buckets``, each row
     holds the text's ids packed with its character buckets (``rules.pack``): the word ids, then
-    -(b + 1) for each distinct bucket b of the kept tokens' character n-grams.
+    -(b + 1) for each distinct bucket b of the kept tokens' character n-grams. With
+    ``subword_ngrams`` and ``subword_buckets``, the unknown tokens' ``rules.subword_codes`` follow.
     """
 
     def __init__(self, vocabulary, max_length: int = 400, truncating: str = "pre", normalize: str = "none",
-                 char_ngrams: int = 0, char_buckets: int = 0, **kwargs):
+                 char_ngrams: int = 0, char_buckets: int = 0, subword_ngrams: int = 0, subword_buckets: int = 0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.char_ngrams, self.char_buckets = int(char_ngrams), int(char_buckets)
         if self.char_ngrams and not (self.char_ngrams >= 2 and self.char_buckets > 0):
             raise ValueError("character n-grams need char_ngrams of 2 or more and some char_buckets")
+        self.subword_ngrams, self.subword_buckets = int(subword_ngrams), int(subword_buckets)
+        if self.subword_ngrams and not (self.subword_ngrams >= 2 and self.subword_buckets > 0):
+            raise ValueError("subword vectors need subword_ngrams of 2 or more and some subword_buckets")
         self.vocabulary = [str(v) for v in vocabulary]
         if self.vocabulary[:2] != SPECIAL_TOKENS:
             raise ValueError("vocabulary must start with the padding and unknown tokens")
@@ -163,10 +189,14 @@ class TextToIds(layers.Layer):
         packed with the character buckets when the layer has them."""
         words = self.kept_tokens(texts)
         ids = self.word_ids(words)
-        if not self.char_ngrams:
-            return ids
-        chars = char_buckets(words, self.char_ngrams, self.char_buckets)
-        return tf.concat([ids, tf.cast(-chars - 1, tf.int32)], axis=1)
+        parts = [ids]
+        if self.char_ngrams:
+            parts.append(tf.cast(-char_buckets(words, self.char_ngrams, self.char_buckets) - 1, tf.int32))
+        if self.subword_ngrams:
+            looked = tf.cast(tf.ragged.map_flat_values(self.lookup, words), tf.int32)
+            parts.append(subword_codes(words, looked, self.subword_ngrams, self.subword_buckets,
+                                       self.char_buckets if self.char_ngrams else 0, self.max_length))
+        return tf.concat(parts, axis=1) if len(parts) > 1 else ids
 
     def word_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
         """``rules.kept_ids`` of kept tokens: the lookup, one unknown id for a text without tokens."""
@@ -189,6 +219,8 @@ class TextToIds(layers.Layer):
             config["normalize"] = self.normalize
         if self.char_ngrams:  # the same
             config.update(char_ngrams=self.char_ngrams, char_buckets=self.char_buckets)
+        if self.subword_ngrams:  # the same
+            config.update(subword_ngrams=self.subword_ngrams, subword_buckets=self.subword_buckets)
         return config
 
 

@@ -18,7 +18,8 @@ from typing import Iterable
 from sentiment_cli.config import NORMALIZATIONS
 from sentiment_cli.errors import RunError
 from sentiment_cli.rules import (  # noqa: F401  (PAD_ID, OOV_ID: imported from here too)
-    OOV_ID, OOV_TOKEN, PAD_ID, SPECIAL_TOKENS, char_buckets_of, keep, kept_ids, lookup, pack, token_index,
+    OOV_ID, OOV_TOKEN, PAD_ID, SPECIAL_TOKENS, char_buckets_of, keep, kept_ids, lookup, pack, subword_codes,
+    token_index,
 )
 
 FORMAT = "sentiment-cli-tokenizer"
@@ -62,6 +63,30 @@ def _char_function(high: int, buckets: int):
         spec = tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1, row_splits_dtype=tf.int64)
         _CHAR_FUNCTIONS[(high, buckets)] = tf.function(function, input_signature=[spec])
     return _CHAR_FUNCTIONS[(high, buckets)]
+
+
+def _subword_function(high: int, buckets: int, offset: int, max_length: int):
+    """textops.subword_codes of ragged kept tokens and their ids, traced once per setting."""
+    key = ("subwords", high, buckets, offset, max_length)
+    if key not in _CHAR_FUNCTIONS:
+        import tensorflow as tf
+
+        from sentiment_cli.textops import subword_codes
+
+        def function(words, ids):
+            return subword_codes(words, ids, high, buckets, offset, max_length)
+
+        spec = [tf.RaggedTensorSpec([None, None], dtype, ragged_rank=1, row_splits_dtype=tf.int64)
+                for dtype in (tf.string, tf.int32)]
+        _CHAR_FUNCTIONS[key] = tf.function(function, input_signature=spec)
+    return _CHAR_FUNCTIONS[key]
+
+
+def _rows(ragged) -> list:
+    """A ragged tensor's rows as NumPy arrays."""
+    import numpy as np
+
+    return np.split(ragged.flat_values.numpy(), np.cumsum(ragged.row_lengths().numpy())[:-1])
 
 
 def _tokens_function(normalize: str = "none"):
@@ -167,7 +192,7 @@ class Tokenizer:
                       chars: tuple[int, int]) -> list:
         import numpy as np
 
-        high, buckets = chars
+        high, buckets, sub_high, sub_buckets = (tuple(chars) + (0, 0))[:4]
         if engine == "numpy":
             from sentiment_cli.pytokens import tokens
 
@@ -175,20 +200,28 @@ class Tokenizer:
             out = []
             for row in tokens(texts, self.normalize):
                 ids = kept_ids(lookup(row, index), max_length, truncating)
-                out.append(pack(ids, char_buckets_of(keep(row, max_length, truncating), high, buckets)) if high
-                           else ids)
+                if not (high or sub_high):
+                    out.append(ids)
+                    continue
+                kept = keep(row, max_length, truncating)
+                out.append(pack(ids, char_buckets_of(kept, high, buckets) if high else np.zeros(0, np.int64),
+                                subword_codes(kept, ids, sub_high, sub_buckets, buckets) if sub_high else None))
             return out
         words = _tokens_function(self.normalize)(_as_tensor(texts))
         flat = self.layer(max_length, truncating).lookup(words.flat_values).numpy().astype(np.int32)
         out = [kept_ids(ids, max_length, truncating)
                for ids in np.split(flat, np.cumsum(words.row_lengths().numpy())[:-1])]
-        if not high:
+        if not (high or sub_high):
             return out
         from sentiment_cli.textops import keep_ragged
 
-        found = _char_function(high, buckets)(keep_ragged(words, max_length, truncating))
-        return [pack(ids, b) for ids, b in zip(out, np.split(found.flat_values.numpy(),
-                                                                np.cumsum(found.row_lengths().numpy())[:-1]))]
+        kept = keep_ragged(words, max_length, truncating)
+        found = _rows(_char_function(high, buckets)(kept)) if high else [np.zeros(0, np.int64)] * len(out)
+        if not sub_high:
+            return [pack(ids, b) for ids, b in zip(out, found)]
+        kept_ids_ = keep_ragged(words.with_flat_values(flat), max_length, truncating)
+        subwords = _rows(_subword_function(sub_high, sub_buckets, buckets, max_length)(kept, kept_ids_))
+        return [pack(ids, b, c) for ids, b, c in zip(out, found, subwords)]
 
     @property
     def index(self) -> dict[str, int]:

@@ -26,7 +26,7 @@ from sentiment_cli.calibration import probabilities as mix_probabilities
 from sentiment_cli.config import TrainConfig
 from sentiment_cli.data import DataSpec, LabeledData, read_labeled, read_unlabeled, sort_labels
 from sentiment_cli.distribute import Distribution, lost_worker_errors
-from sentiment_cli.embeddings import load_vectors, pretrain_word2vec
+from sentiment_cli.embeddings import load_vectors, pretrain_word2vec, subword_table
 from sentiment_cli.encoding import (
     Encoder, Rows, Split, check_split, draw_split, split_by_hashes, text_hash, text_hashes,
 )
@@ -118,6 +118,7 @@ def train(config: TrainConfig, data: TrainData, out_dir: Path, encoder: Encoder,
             clock.lap("n-gram half")
         else:
             found, history = fit_network_half(model, name, config, rows, val_rows, options)
+            fit_subword_vectors(model, encoder.tokenizer.vocabulary, config)  # to the vectors it learned
             metrics.update(found)
             if history:
                 runs.write_csv(out_dir / runs.HISTORY_FILE, history)
@@ -173,6 +174,7 @@ def new_model(config: TrainConfig, encoder: Encoder, data: TrainData, train_rows
     with (options.strategy or tf.distribute.get_strategy()).scope():  # variables mirrored on every replica
         model = build_model(config, len(encoder.tokenizer), embeddings=embeddings, idf=encoder.tokenizer.idf,
                             ngram_buckets=buckets)
+    fit_subword_vectors(model, encoder.tokenizer.vocabulary, config)  # unknown words start near their spelling
     if config.pretrain == "lm":
         validation = {text_hash(t) for t in data.val_texts}  # never a validation text, also one --unlabeled holds
         texts = train_rows.seqs + encoder.sequences([t for t in data.unlabeled if text_hash(t) not in validation])
@@ -180,6 +182,18 @@ def new_model(config: TrainConfig, encoder: Encoder, data: TrainData, train_rows
                                 PretrainOptions(config.pretrain_epochs, config.pretrain_minutes),
                                 options.workspace, options.progress))
     return model
+
+
+def fit_subword_vectors(model: keras.Model, vocabulary: list[str], config: TrainConfig) -> None:
+    """With ``config.subword_vectors``: the unknown words' spelling table fitted to the model's
+    word vectors as they are (``embeddings.subword_table``). Called on the new model (its initial
+    vectors) and again after the network half's fit, so that an unknown word at prediction lands
+    where the trained network reads the words spelled like it (as MIMICK fits to final vectors)."""
+    if not config.subword_vectors:
+        return
+    vectors = model.get_layer("embedding").get_weights()[0]
+    model.get_layer("subword_vectors").set_weights(list(subword_table(
+        vocabulary, vectors, config.subword_ngrams, config.subword_buckets, config.subword_dim)))
 
 
 def initial_embeddings(config: TrainConfig, tokenizer, texts: list[str], progress: bool = False):

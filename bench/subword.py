@@ -23,7 +23,8 @@ timer). The test files are never read.
 
 reports instead a trained run on the set's test file: the share of test texts holding a word
 outside the run's vocabulary (an unknown id after its tokenizer), and the run's test accuracy on
-those texts and on the rest (the figures issue 33 asks for before and after).
+those texts and on the rest (the figures issue 33 asks for before and after); with --halves,
+each half of the run alone too (its logit's sign), for the subword vectors of the network half.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def measure(name: str, limit: int | None, vocab: int, variants=("none", "all", "
     return rows
 
 
-def report_run(run_dir: Path, name: str) -> None:
+def report_run(run_dir: Path, name: str, halves: bool = False) -> None:
     import numpy as np
 
     from common import read_test_labels
@@ -140,9 +141,20 @@ def report_run(run_dir: Path, name: str) -> None:
     unknown = np.array([bool(np.any(row == OOV_ID)) for row in ids])
     probs = Predictor([run]).probabilities(texts)
     pred = np.array(run.config.labels)[decide(probs, run.threshold if probs.shape[1] == 2 else None)]
-    right = pred == np.array([truth[r.id] for r in test])
+    y = np.array([truth[r.id] for r in test])
+    right = pred == y
     print(f"| {name} | {run_dir.name} | {len(texts)} | {unknown.mean():.1%} | {right.mean():.4f} "
           f"| {right[unknown].mean():.4f} | {right[~unknown].mean():.4f} |")
+    if halves:  # each half alone, by its own logit's sign (binary runs)
+        from sentiment_cli.encoding import Encoder
+        from sentiment_cli.model import halves as half_names, halves_logits
+
+        encoder = Encoder.from_config(run.config, run.tokenizer)
+        logits = halves_logits(run.model, encoder.sequences(texts), encoder.features)[:, :, 0]
+        for h, half in enumerate(half_names(run.model)):
+            right = np.array(run.config.labels)[(logits[:, h] > 0).astype(int)] == y
+            print(f"| {name} | {run_dir.name}: {half} alone | {len(texts)} | {unknown.mean():.1%} "
+                  f"| {right.mean():.4f} | {right[unknown].mean():.4f} | {right[~unknown].mean():.4f} |")
 
 
 def main():
@@ -154,11 +166,12 @@ def main():
     parser.add_argument("--char-weight", type=float, default=1.0,
                         help="scale of the character n-grams' features against the words' (1: the same)")
     parser.add_argument("--run", type=Path, help="report this trained run on the set's test file instead")
+    parser.add_argument("--halves", action="store_true", help="with --run: each half of a binary run alone too")
     args = parser.parse_args()
     if args.run:
         print("| data | run | test texts | with an unknown word | test acc | on them | on the rest |")
         print("|---|---|---|---|---|---|---|")
-        return report_run(args.run, "imdb" if args.data == "both" else args.data)
+        return report_run(args.run, "imdb" if args.data == "both" else args.data, args.halves)
     rows = []
     for name in (["tweets", "imdb"] if args.data == "both" else [args.data]):
         rows.extend(measure(name, args.limit, args.vocab, args.variants.split(","), args.char_weight))

@@ -34,7 +34,7 @@ from sentiment_cli.encoding import Encoder, keep_tokens, pad
 from sentiment_cli.errors import DataError, RunError
 from sentiment_cli.model import predict_proba
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
-from sentiment_cli.npmodel import weighing_rows
+from sentiment_cli.npmodel import unknown_word_vectors, weighing_rows
 from sentiment_cli.predict import atomic_output, decide
 from sentiment_cli.rules import OOV_TOKEN, char_codes, char_offset, keep, kept_span, token_char_buckets, word_ngrams
 from sentiment_cli.rules import words as word_ids
@@ -132,7 +132,7 @@ class Explainer:
             directions[rows, against] -= 1.0
         tokens = self.tokens(texts, seqs)
         seqs, packed = [word_ids(s) for s in seqs], seqs  # a token per word id; packed: with character buckets
-        network = self.network.attributions(seqs, directions, self.steps) if self.network else None
+        network = self.network.attributions(seqs, directions, self.steps, packed) if self.network else None
         out = []
         for i, text in enumerate(texts):
             direction = directions[i]
@@ -273,6 +273,8 @@ class Network:
         self.config = config
         self.max_length = config.max_length if "network_tokens" in names else None
         self.vectors = np.asarray(model.get_layer("embedding").embeddings.numpy(), dtype=np.float32)
+        # an unknown word's vector made from its spelling (model.UnknownWordVectors), as the model makes it
+        self.subwords = model.get_layer("subword_vectors") if "subword_vectors" in names else None
         prefix = "bi" if config.bidirectional else ""
         self.recurrent = [model.get_layer(f"{prefix}{config.cell}_{i + 1}") for i in range(config.layers)]
         self.pool = model.get_layer("mean_pool") if "mean_pool" in names else None
@@ -299,9 +301,11 @@ class Network:
             functions["gradients"] = tf.function(gradients, input_signature=spec, autograph=False)
         self.gradients = functions["gradients"]
 
-    def attributions(self, seqs: list[np.ndarray], directions: np.ndarray, steps: int) -> list[tuple]:
+    def attributions(self, seqs: list[np.ndarray], directions: np.ndarray, steps: int,
+                     packed: list[np.ndarray] | None = None) -> list[tuple]:
         """Per text: (attribution of each token the network reads, logit at the baseline, logit), where
-        its "logit" is its row of ``directions`` (texts x outputs) times the half's logits."""
+        its "logit" is its row of ``directions`` (texts x outputs) times the half's logits. packed:
+        the texts' ids as the model reads them, for the unknown words' subword vectors."""
         if self.max_length is not None:
             seqs = keep_tokens(seqs, self.max_length, self.config.truncating)
         alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)  # midpoints of the path
@@ -312,7 +316,10 @@ class Network:
             idx = order[start:start + per_call]
             ids = pad([seqs[i] for i in idx])
             mask = ids > 0
-            x = self.vectors[ids] * mask[:, :, None]
+            x = self.vectors[ids]
+            if self.subwords is not None:
+                x = self.subword_vectors(x, pad([packed[i] for i in idx]))
+            x = x * mask[:, :, None]
             g = len(idx)
             # each text's path points, then its text itself (alpha 1) and the baseline (alpha 0)
             a = np.concatenate([alphas, [1.0, 0.0]]).astype(np.float32)
@@ -326,6 +333,15 @@ class Network:
                 n = len(seqs[i])
                 out[i] = (per_token[j, :n].astype(np.float64), float(chosen[j, -1]), float(chosen[j, -2]))
         return out
+
+
+    def subword_vectors(self, x: np.ndarray, packed: np.ndarray) -> np.ndarray:
+        """The word vectors with the unknown words' made from their spelling, by the layer's
+        NumPy twin (npmodel.unknown_word_vectors) and its weights."""
+        layer = self.subwords
+        table, projection = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+        return unknown_word_vectors(x, packed, table, projection, layer.buckets, layer.offset, layer.max_length,
+                                    layer.truncating)
 
 
 def network_logits(layers, vectors, mask):

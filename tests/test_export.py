@@ -29,7 +29,8 @@ def trained(tmp_path_factory):
                                                 for i, l in enumerate(["neg", "neu", "pos"] * 6)))
     two = write_labeled(root / "train.txt")
     for name, path, more in [("two", two, []), ("three", three, []),
-                             ("chars", two, ["--char-ngrams", "5", "--char-buckets", "4096"])]:
+                             ("chars", two, ["--char-ngrams", "5", "--char-buckets", "4096", "--subword-vectors",
+                                        "--subword-buckets", "512"])]:
         result = invoke("train", name, "--train", path, "--models-dir", root / "models", *more, *TINY)
         assert result.exit_code == 0, result.output
     texts = root / "texts.csv"

@@ -127,6 +127,8 @@ def main():
             compared = {**overrides, "model": model}
             if model not in ("ngram", "hybrid"):  # character n-grams belong to the n-gram half
                 compared["char_ngrams"] = 0
+            if model not in ("rnn", "hybrid"):  # subword vectors to the network half
+                compared["subword_vectors"] = False
             rows.append(train_and_score(TrainConfig(**compared), train_file, test_texts, test_labels))
 
     encoder = Encoder.from_config(config, run.tokenizer)
@@ -277,7 +279,8 @@ def describe(config) -> str:
         return f"{ngram}, {text}"
     kind = ("Bi" if config.bidirectional else "") + config.cell.upper()
     rnn = (f"{kind}({config.hidden_size}) x{config.layers} {config.pooling}-pool emb {config.embedding_dim}"
-           f"{' Word2Vec' if config.pretrain_embeddings else ''}")
+           f"{' Word2Vec' if config.pretrain_embeddings else ''}"
+           f"{f', subword vectors of unknown words ({config.subword_buckets} rows)' if config.subword_vectors else ''}")
     return f"{rnn} + {ngram}, {text}" if config.model == "hybrid" else f"{rnn}, {text}"
 
 

@@ -1,3 +1,3 @@
 """sentiment-cli: train, apply and improve neural sentiment classifiers."""
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"

@@ -36,7 +36,9 @@ from sentiment_cli.model import predict_proba
 from sentiment_cli.ngrams import CompactNGramLogits, NGramLogits
 from sentiment_cli.npmodel import unknown_word_vectors, weighing_rows
 from sentiment_cli.predict import atomic_output, decide
-from sentiment_cli.rules import OOV_TOKEN, char_codes, char_offset, keep, kept_span, token_char_buckets, word_ngrams
+from sentiment_cli.rules import (
+    OOV_TOKEN, char_codes, char_ngrams, char_offset, keep, kept_span, token_char_buckets, word_ngrams,
+)
 from sentiment_cli.rules import words as word_ids
 from sentiment_cli.runs import Run
 from sentiment_cli.tokenizer import tokenize_batch
@@ -221,7 +223,9 @@ class NGramTable:
         ids = np.asarray(ids, dtype=np.int64)
         if self.char_buckets and (ids < 0).any():
             offset = char_offset(self.vocab_size, self.ngram, self.buckets)
-            present = set((offset - ids[ids < 0] - 1).tolist())
+            _, rows, valid = next(char_ngrams(ids[None, :], self.vocab_size, self.ngram, self.buckets,
+                                              self.char_buckets))
+            present = set(rows[valid].tolist())  # the character rows alone, not the subword codes
             for row, position, gram in token_chars(tokens or [], self.char_ngrams, self.char_buckets, offset):
                 if row in present:
                     found.setdefault(row, []).append((position, gram))

@@ -12,7 +12,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from sentiment_cli.errors import DataError
-from sentiment_cli.rules import PAD_ID, keep, words
+from sentiment_cli.rules import PAD_ID, keep, network_share, words
 from sentiment_cli.tokenizer import Tokenizer
 
 # Fewer validation rows than this make an accuracy that moves in steps of 1/N or more: said.
@@ -230,10 +230,26 @@ def check_split(split: Split, y: np.ndarray, labels: list[str], path) -> list[st
     return warnings
 
 
-def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre") -> list[np.ndarray]:
+def keep_tokens(seqs: list[np.ndarray], max_length: int, truncating: str = "pre", subword_buckets: int = 0,
+                offset: int = 0) -> list[np.ndarray]:
     """Each id sequence's words (``rules.words``: packed character buckets left out) cut to
-    max_length, as the tokenizer cuts a text (``rules.keep``)."""
+    max_length, as the tokenizer cuts a text (``rules.keep``); with ``subword_buckets`` (and the
+    character buckets' count, ``offset``), the kept tokens' subword codes after them
+    (``rules.network_share``)."""
+    if subword_buckets:
+        return [network_share(s, max_length, truncating, subword_buckets, offset) for s in seqs]
     return [keep(words(s), max_length, truncating) for s in seqs]
+
+
+def network_seqs(seqs: list[np.ndarray], config) -> list[np.ndarray]:
+    """The sequences the network half of ``config``'s model reads of each text, for fitting it.
+    When the texts were read whole for the n-gram half, or packed with its character n-grams,
+    the network's KeepTokens layer would cut them anyway: ``keep_tokens`` cuts them first, keeping
+    the subword codes of the tokens kept (the model computes the same from either)."""
+    if not (config.read_length > config.max_length or config.char_ngrams):
+        return seqs
+    return keep_tokens(seqs, config.max_length, config.truncating,
+                       config.subword_buckets if config.subword_vectors else 0, config.chars[1])
 
 
 def pad(seqs: list[np.ndarray], length: int | None = None) -> np.ndarray:

@@ -251,6 +251,23 @@ def subword_codes(tokens: list[str], ids: np.ndarray, high: int, buckets: int, o
     return (-(offset + 1 + np.unique(np.concatenate(keys)))).astype(np.int32)
 
 
+def network_share(seq: np.ndarray, max_length: int, truncating: str, buckets: int = 0, offset: int = 0) -> np.ndarray:
+    """The part of one packed sequence the network half reads: its words cut by ``keep``, then
+    (with subword ``buckets``) the kept tokens' ``subword_codes``, their positions counted from the
+    first kept token; the n-gram half's character codes left out. The network reads it as it reads
+    the whole sequence (``model.UnknownWordVectors`` cuts it the same way), only shorter."""
+    seq = np.asarray(seq)
+    kept = words(seq)
+    start, stop = kept_span(len(kept), max_length, truncating)
+    kept = kept[start:stop]
+    if not buckets:
+        return kept
+    position, bucket, valid = subword_positions(seq.astype(np.int64), buckets, offset)
+    valid &= (position >= start) & (position < stop)
+    codes = -(offset + 1 + (position[valid] - start) * buckets + bucket[valid])
+    return np.concatenate([kept, codes.astype(kept.dtype)])
+
+
 def subword_positions(ids, buckets: int, offset: int):
     """(position, bucket, valid) of each place of right-padded packed ids, by ``subword_codes``:
     valid where it holds such a code. Operators only (// and % floor: the same in every engine)."""

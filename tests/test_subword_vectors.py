@@ -147,3 +147,32 @@ def test_subword_vectors_belong_to_a_model_with_a_network(tmp_path):
     assert result.exit_code == 2
     assert "subword vectors belong to the network half: --model ngram has none" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("chars", [(0, 0), (4, 997)])
+def test_the_network_trains_on_the_share_it_reads(chars):
+    """A hybrid reads whole texts; its network's batches are cut to the network's tokens before
+    fitting (encoding.network_seqs), and keep the subword codes of those tokens, re-positioned."""
+    from sentiment_cli.config import TrainConfig
+    from sentiment_cli.encoding import network_seqs, pad
+    from sentiment_cli.model import build_model, half_model
+    from sentiment_cli.tokenizer import Tokenizer
+
+    config = TrainConfig(model="hybrid", max_length=3, ngram_max_length=50, embedding_dim=6, hidden_size=4,
+                         ngram_buckets=64, subword_vectors=True, subword_buckets=64, subword_dim=4, labels=["0", "1"],
+                         char_ngrams=chars[0], char_buckets=chars[1] or 2**20)
+    tokenizer = Tokenizer.fit(["great movie", "awful movie", "so good"], 20)
+    texts = ["zz great qq movie xx awful", "wonderfull", "great movie so good awfull", "", "aa bb cc dd ee ff"]
+    for truncating in ("pre", "post"):
+        config.truncating = truncating
+        model = build_model(config, len(tokenizer))
+        layer = model.get_layer("subword_vectors")
+        layer.set_weights([np.random.default_rng(2).normal(size=w.shape).astype(np.float32)
+                           for w in layer.get_weights()])
+        network = half_model(model, "rnn_logits", activation=False)
+        whole = tokenizer.encode_arrays(texts, config.read_length, truncating, chars=config.chars)
+        share = network_seqs(whole, config)
+        assert all((s < 0).any() for s, t in zip(share, texts) if t in ("wonderfull", "zz great qq movie xx awful"))
+        np.testing.assert_allclose(network(pad(share)).numpy(), network(pad(whole)).numpy(), rtol=1e-5, atol=1e-6)
+        # and the codes do change what the network reads
+        assert not np.allclose(network(pad([rules.words(s) for s in share])).numpy(), network(pad(share)).numpy())

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment_cli.config import TrainConfig
-from sentiment_cli.encoding import Rows, keep_tokens, length_batches
+from sentiment_cli.encoding import Rows, length_batches, network_seqs
 from sentiment_cli.errors import RunError
 from sentiment_cli.fit import FitOptions
 from sentiment_cli.model import compile_model, half_model
@@ -151,12 +151,8 @@ def fit_network_half(model, name: str, config: TrainConfig, train: Rows, val: Ro
     ``config.batch_size`` examples among the replicas (``model`` was built in its scope).
     """
     strategy = options.strategy or tf.distribute.get_strategy()
-    if config.read_length > config.max_length or config.char_ngrams:
-        # the texts were read whole for the n-gram half (and packed with its character n-grams);
-        # the network's KeepTokens layer would cut them anyway, cutting them here keeps its
-        # batches as short as the tokens it reads
-        train = Rows(keep_tokens(train.seqs, config.max_length, config.truncating), train.y)
-        val = Rows(keep_tokens(val.seqs, config.max_length, config.truncating), val.y)
+    # the network's own share of each text: its batches as short as the tokens it reads
+    train, val = Rows(network_seqs(train.seqs, config), train.y), Rows(network_seqs(val.seqs, config), val.y)
     commit = EpochCommit(config.patience, options.workspace)
     done = commit.state["epochs"]
     half = compiled_half(model, name, config, strategy, steps_per_epoch=math.ceil(len(train.seqs) / config.batch_size))

@@ -96,8 +96,15 @@ def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: in
     return matrix, found / max(len(tokenizer) - 2, 1)
 
 
+# LSQR's damp of the subword table's fit: on the validation rows of trained runs, refitting with 0.1,
+# 0.3, 1, 3 and 10 gave the tweets' network half 0.8102, 0.8119, 0.8117, 0.8118, 0.8117 and IMDB's
+# 0.8932, 0.8948, 0.8940, 0.8928, 0.8928; the hybrids were best or level at 1 on both
+# (bench/subword_vectors.py, 0.9.0-dev, 2026-12-07)
+SUBWORD_DAMP = 1.0
+
+
 def subword_table(vocabulary: list[str], vectors: np.ndarray, high: int, buckets: int, dim: int,
-                  damp: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+                  damp: float = SUBWORD_DAMP) -> tuple[np.ndarray, np.ndarray]:
     """Starting weights of ``model.UnknownWordVectors``: (table, projection) such that each word's
     mean of its character n-grams' rows, times projection, comes near its vector (the
     vocabulary's words, ids 2 and up): a word never seen then starts near the words spelled like

@@ -15,6 +15,11 @@ NEGATIVE = ["awful boring movie", "i hate it", "terrible and sad", "worst day ev
             "horrible song", "dull and sad", "bad bad day", "hate this place", "awful awful awful"]
 
 
+# Texts full of words no tiny vocabulary holds: misspellings, elongations, accents, an emoji, an
+# empty text, tweet tokens (the subword tests read them with both engines)
+UNKNOWN_HEAVY = ["wonderfull movie, sooo goood!!", "awfull and booring", "qwerty zxcv", "héllo wörld 😀",
+                 "terible horible", "loveee itt", "", "#bestdayever @someone http://x.y"]
+
 # Words that say nothing of the sentiment: each copy of the texts gets its own, so that no text
 # repeats and no validation row is also a training row.
 NEUTRAL = ["", "today", "again", "here", "now", "then", "there", "too"]

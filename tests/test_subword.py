@@ -8,13 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from helpers import TINY, invoke, write_labeled
+from helpers import TINY, UNKNOWN_HEAVY, invoke, write_labeled
 from sentiment_cli import rules
 
 CHARS = ["--char-ngrams", "5", "--char-buckets", "4096"]
 UNSEEN = "id,text\n1,wonderfull\n2,zzq\n3,awfull\n"  # none of these words is in the training texts
-UNKNOWN_HEAVY = ["wonderfull movie, sooo goood!!", "awfull and booring", "qwerty zxcv", "héllo wörld 😀",
-                 "terible horible", "loveee itt", "", "#bestdayever @someone http://x.y"]
 
 
 @pytest.fixture(scope="module")

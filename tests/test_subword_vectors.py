@@ -9,15 +9,13 @@ import json
 import numpy as np
 import pytest
 
-from helpers import TINY, invoke, write_labeled
+from helpers import TINY, UNKNOWN_HEAVY, invoke, write_labeled
 from sentiment_cli import rules
 
 # a network that learns the tiny texts (TINY's 4-number vectors and 2 epochs learn too little)
 NETWORK = [*TINY, "--model", "rnn", "--embedding-dim", "16", "--hidden-size", "8", "--epochs", "15", "--lr", "0.01",
            "--patience", "15"]
 UNSEEN = "id,text\n1,wonderfull\n2,zzq\n3,awfull\n"  # none of these words is in the training texts
-UNKNOWN_HEAVY = ["wonderfull movie, sooo goood!!", "awfull and booring", "qwerty zxcv", "héllo wörld 😀",
-                 "terible horible", "loveee itt", "", "#bestdayever @someone http://x.y"]
 
 
 @pytest.fixture(scope="module")

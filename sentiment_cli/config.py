@@ -88,9 +88,11 @@ class TrainConfig:
     char_weight: float = 0.25
     # the network half's vector for a token outside the vocabulary, made from its character
     # 2..subword_ngrams-grams (hashed into subword_buckets rows of subword_dim numbers, projected to
-    # embedding_dim; model.UnknownWordVectors) instead of the one unknown-word vector. The rows
-    # start fitted to the initial word vectors (embeddings.subword_table), so that a misspelling
-    # starts near the word; rnn and hybrid models only.
+    # embedding_dim; model.UnknownWordVectors) instead of the one unknown-word vector. The rows are
+    # fitted to the word vectors (embeddings.subword_table) before the network's fit and again after
+    # it, so that a misspelling lands near its word; rnn and hybrid models only. Not a default: within
+    # noise on both sets (0.9.0, 2026-12-07: hybrid validation +0.13 points on the tweets, -0.12 on
+    # IMDB; docs/benchmarks.md), and each model 1 MB larger.
     subword_vectors: bool = False
     subword_ngrams: int = 5
     subword_buckets: int = 2**14

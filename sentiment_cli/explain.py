@@ -338,7 +338,6 @@ class Network:
                 out[i] = (per_token[j, :n].astype(np.float64), float(chosen[j, -1]), float(chosen[j, -2]))
         return out
 
-
     def subword_vectors(self, x: np.ndarray, packed: np.ndarray) -> np.ndarray:
         """The word vectors with the unknown words' made from their spelling, by the layer's
         NumPy twin (npmodel.unknown_word_vectors) and its weights."""

@@ -16,9 +16,9 @@ two threads. ``load`` raises ``Unsupported`` for a model with any layer or optio
 know, and the caller loads it with Keras; tests compare both on every kind of model train makes.
 
 The layers it knows are those ``model.build_model`` and ``model.text_model`` use: InputLayer,
-KeepTokens, Embedding, UnknownWordVectors, (Spatial)Dropout, NotEqual (the mask), LSTM and GRU (reset_after),
-Bidirectional, GlobalAveragePooling1D, Dense, NGramLogits, CompactNGramLogits, BagOfWords,
-Mix and Activation.
+KeepTokens, Embedding, UnknownWordVectors, (Spatial)Dropout, NotEqual (the mask), LSTM and GRU
+(reset_after), Bidirectional, GlobalAveragePooling1D, Dense, NGramLogits, CompactNGramLogits,
+BagOfWords, Mix and Activation.
 """
 
 from __future__ import annotations

@@ -60,10 +60,22 @@ def read_rounds(path):
     return list(csv.DictReader(open(path)))
 
 
-def test_rounds_run_and_are_reported(setup, always_accept):
-    models, common = setup
-    result = invoke("semi", "base", "--select", "rank", "--rounds", "2", *common)
+@pytest.fixture(scope="module")
+def two_rounds(base_models, tmp_path_factory):
+    """The hybrid base run's semi run of two rank rounds, every round kept (always_accept), not
+    stopped: what test_rounds_run_and_are_reported reads, and what a stopped and resumed one must
+    equal (test_a_hybrid_semi_run_resumes_from_its_kept_round): trained once for both."""
+    models = shutil.copytree(base_models / "models", tmp_path_factory.mktemp("semi-two-rounds") / "models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rounds, "worse_beyond_noise", lambda *args: False)
+        result = invoke("semi", "base", "--select", "rank", "--rounds", "2", "--unlabeled",
+                        base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1")
     assert result.exit_code == 0, result.output
+    return models
+
+
+def test_rounds_run_and_are_reported(two_rounds):
+    models = two_rounds
     run = models / "base-semi"
     rows = read_rounds(run / runs.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2"]
@@ -78,6 +90,37 @@ def test_rounds_run_and_are_reported(setup, always_accept):
     assert runs.load_run(models, "base").path.name == "base"
     assert runs.load_run(models, "base-semi").config.labels == ["0", "1"]
     assert not (models / ".base-semi.work").exists()
+
+
+def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, two_rounds, monkeypatch, always_accept, tmp_path):
+    """Ctrl-C right after round 1 of 2 is committed, then --resume, on a run with a network half:
+    the probabilities of a semi run that was not stopped (two_rounds, the same options). A network
+    continues from the weights it starts a round with, so a resume that started round 2 from the
+    base model, not the kept round 1, would differ here; the n-gram half alone refits from scratch
+    and cannot show it."""
+    from sentiment_cli.workspace import Workspace
+
+    models, common = setup
+    args = ["base", "--rounds", "2", "--select", "rank", *common]
+    real = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
+    assert invoke("semi", *args, "--output-run", "cut").exit_code == 1
+    monkeypatch.setattr(Workspace, "commit", real)
+    assert json.loads((models / ".cut.work" / workspace.STATE_FILE).read_text())["kept_round"] == 1
+    result = invoke("semi", "base", "--output-run", "cut", "--resume", *common)
+    assert result.exit_code == 0, result.output
+    probe = tmp_path / "probe.txt"
+    probe.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(POSITIVE + NEGATIVE + ["great day",
+                                                                                                    "sad song"])))
+
+    def probabilities(run, models):
+        out = tmp_path / f"{run}.csv"
+        assert invoke("test", run, "--input", probe, "--output", out, "--probabilities", "--models-dir", models,
+                      "-q").exit_code == 0
+        return np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in csv.DictReader(open(out))])
+
+    whole, cut = probabilities("base-semi", two_rounds), probabilities("cut", models)
+    assert whole.shape == (22, 2)
+    np.testing.assert_allclose(cut, whole, atol=2e-6)
 
 
 def test_cotrain_gives_each_half_the_other_s_pseudo_labels(setup, monkeypatch, always_accept):
@@ -550,37 +593,6 @@ def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkey
     rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(models / n / runs.ROUNDS_FILE)]
             for n in ("whole", "cut")]
     assert rows[0] == rows[1] and len(rows[0]) == 3
-
-
-def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, monkeypatch, always_accept, tmp_path):
-    """Ctrl-C right after round 1 of 2 is committed, then --resume, on a run with a network half:
-    the probabilities of a semi run that was not stopped. A network continues from the weights it
-    starts a round with, so a resume that started round 2 from the base model, not the kept round
-    1, would differ here; the n-gram half alone refits from scratch and cannot show it."""
-    from sentiment_cli.workspace import Workspace
-
-    models, common = setup
-    args = ["base", "--rounds", "2", "--select", "rank", *common]
-    assert invoke("semi", *args, "--output-run", "whole").exit_code == 0
-    real = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
-    assert invoke("semi", *args, "--output-run", "cut").exit_code == 1
-    monkeypatch.setattr(Workspace, "commit", real)
-    assert json.loads((models / ".cut.work" / workspace.STATE_FILE).read_text())["kept_round"] == 1
-    result = invoke("semi", "base", "--output-run", "cut", "--resume", *common)
-    assert result.exit_code == 0, result.output
-    probe = tmp_path / "probe.txt"
-    probe.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(POSITIVE + NEGATIVE + ["great day",
-                                                                                                    "sad song"])))
-
-    def probabilities(run):
-        out = tmp_path / f"{run}.csv"
-        assert invoke("test", run, "--input", probe, "--output", out, "--probabilities", "--models-dir", models,
-                      "-q").exit_code == 0
-        return np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in csv.DictReader(open(out))])
-
-    whole, cut = probabilities("whole"), probabilities("cut")
-    assert whole.shape == (22, 2)
-    np.testing.assert_allclose(cut, whole, atol=2e-6)
 
 
 def test_why_none_of_cotrain_tells_each_half_s_own_predictions(monkeypatch):

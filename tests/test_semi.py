@@ -627,27 +627,21 @@ def test_accumulated_pseudo_labels_keep_their_first_class_by_hand():
     assert selection.accumulate(np.stack([learned] * 2), np.stack([picked] * 2)).tolist() == [merged.tolist()] * 2
 
 
-@pytest.mark.parametrize("recorded", [True, False])
-def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monkeypatch, always_accept, recorded):
-    """With --pseudo-labels accumulate, round 2 of co-training learns from round 1's picks too,
-    each with the class first given, unless both halves now agree on another (replaced round by
-    round, a half's picks come back to it two rounds later as the other half's). Across a resume
-    (Ctrl-C after round 1's commit) too; a run whose options record no --pseudo-labels (0.7.0)
-    goes on replacing them."""
-    from sentiment_cli.workspace import Workspace
+# by round and learning half, the picks co-training is given: {unlabeled text's index: class}
+GIVEN = [{"ngrams": {0: 1, 1: 0}, "rnn_logits": {2: 1, 3: 0}},
+         {"ngrams": {1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 0, 5: 1}}]
 
-    models, common = setup
-    # by round and learning half, the picks it is given: {unlabeled text's index: class}
-    given = [{"ngrams": {0: 1, 1: 0}, "rnn_logits": {2: 1, 3: 0}},
-             {"ngrams": {1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 0, 5: 1}}]
-    queue = list(given)
+
+def give_and_spy(patch, picks, learned):
+    """Rounds choose ``picks`` (one per round, in turn), and ``learned`` gets what each half learns."""
+    queue = list(picks)
 
     def choose(state, logits, probs):
         picks = queue.pop(0)
         chosen = {name: (np.array(sorted(p)), np.array([p[i] for i in sorted(p)])) for name, p in picks.items()}
         return (*selection.union(chosen.values(), len(state.unlabeled)), chosen)
 
-    real, learned = rounds._train_round, []
+    real = rounds._train_round
 
     def spy(config, state, model, extra):
         assert len(state.unlabeled) >= 6
@@ -655,12 +649,44 @@ def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monke
                         for name, (texts, classes) in extra.items()})
         return real(config, state, model, extra)
 
-    monkeypatch.setattr(rounds, "_choose", choose)
-    monkeypatch.setattr(rounds, "_train_round", spy)
-    real_commit = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
-    # cotrain is the default selection; accumulating is opt-in
-    assert invoke("semi", "base", "--rounds", "2", "--pseudo-labels", "accumulate", *common).exit_code == 1
-    monkeypatch.setattr(Workspace, "commit", real_commit)
+    patch.setattr(rounds, "_choose", choose)
+    patch.setattr(rounds, "_train_round", spy)
+
+
+@pytest.fixture(scope="module")
+def accumulating_stopped(base_models, tmp_path_factory):
+    """semi base --rounds 2 --pseudo-labels accumulate, given GIVEN[0] in round 1 and stopped (Ctrl-C)
+    right after round 1's commit: the work both cases of the test below resume, and what round 1
+    learned. Made once for both cases: a network round."""
+    models = shutil.copytree(base_models / "models", tmp_path_factory.mktemp("semi-accumulate") / "models")
+    learned = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rounds, "worse_beyond_noise", lambda *args: False)  # always_accept
+        give_and_spy(patch, GIVEN[:1], learned)
+        interrupt_at_commit(patch, 2)  # the 1st commit is round 0's, the 2nd round 1's
+        # cotrain is the default selection; accumulating is opt-in
+        result = invoke("semi", "base", "--rounds", "2", "--pseudo-labels", "accumulate", "--unlabeled",
+                        base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1")
+    assert result.exit_code == 1, result.output
+    assert (models / ".base-semi.work").is_dir() and not (models / "base-semi").exists()
+    # the work records the base run's path: each case resumes it in this folder, put back as it was
+    return models, shutil.copytree(models, models.parent / "as-stopped"), learned
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(accumulating_stopped, base_models, monkeypatch,
+                                                                     always_accept, recorded):
+    """With --pseudo-labels accumulate, round 2 of co-training learns from round 1's picks too,
+    each with the class first given, unless both halves now agree on another (replaced round by
+    round, a half's picks come back to it two rounds later as the other half's). Across a resume
+    (Ctrl-C after round 1's commit) too; a run whose options record no --pseudo-labels (0.7.0)
+    goes on replacing them."""
+    models, stopped, before = accumulating_stopped
+    shutil.rmtree(models)
+    shutil.copytree(stopped, models)  # the stopped work as it was, whatever the other case did with it
+    common = ["--unlabeled", base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1"]
+    learned = []
+    give_and_spy(monkeypatch, GIVEN[1:], learned)
     work = models / ".base-semi.work"
     if not recorded:
         inputs = json.loads((work / workspace.INPUTS_FILE).read_text())
@@ -668,13 +694,13 @@ def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monke
         (work / workspace.INPUTS_FILE).write_text(json.dumps(inputs))
     result = invoke("semi", "base", "--resume", *common)
     assert result.exit_code == 0, result.output
-    assert learned[0] == given[0]
+    assert before == GIVEN[:1] and len(learned) == 1
     if recorded:
         # text 1 of the n-gram half: both halves now say 1; text 2 of the network: only the n-gram
         # half says 0, and the network keeps the 1 it was first given
-        assert learned[1] == {"ngrams": {0: 1, 1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 1, 3: 0, 5: 1}}
+        assert learned[0] == {"ngrams": {0: 1, 1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 1, 3: 0, 5: 1}}
     else:
-        assert learned[1] == given[1]
+        assert learned[0] == GIVEN[1]
     semi = json.loads((models / "base-semi" / runs.CONFIG_FILE).read_text())["semi"]
     assert semi["pseudo_labels"] == ("accumulate" if recorded else "replace")
     assert not list(work.parent.glob(".base-semi.work"))

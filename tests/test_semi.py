@@ -60,18 +60,31 @@ def read_rounds(path):
     return list(csv.DictReader(open(path)))
 
 
-@pytest.fixture(scope="module")
-def two_rounds(base_models, tmp_path_factory):
-    """The hybrid base run's semi run of two rank rounds, every round kept (always_accept), not
-    stopped: what test_rounds_run_and_are_reported reads, and what a stopped and resumed one must
-    equal (test_a_hybrid_semi_run_resumes_from_its_kept_round): trained once for both."""
-    models = shutil.copytree(base_models / "models", tmp_path_factory.mktemp("semi-two-rounds") / "models")
+def not_stopped(base_models, folder, run):
+    """semi RUN --select rank --rounds 2, every round kept (always_accept), not stopped, in a copy
+    of the base runs in ``folder``: its output is RUN-semi there."""
+    models = shutil.copytree(base_models / "models", folder / "models")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rounds, "worse_beyond_noise", lambda *args: False)
-        result = invoke("semi", "base", "--select", "rank", "--rounds", "2", "--unlabeled",
+        result = invoke("semi", run, "--select", "rank", "--rounds", "2", "--unlabeled",
                         base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1")
     assert result.exit_code == 0, result.output
     return models
+
+
+@pytest.fixture(scope="module")
+def two_rounds(base_models, tmp_path_factory):
+    """The hybrid base run's two rounds: what test_rounds_run_and_are_reported reads, and what a
+    stopped and resumed one must equal (test_a_hybrid_semi_run_resumes_from_its_kept_round):
+    trained once for both."""
+    return not_stopped(base_models, tmp_path_factory.mktemp("semi-two-rounds"), "base")
+
+
+@pytest.fixture(scope="module")
+def quick_two_rounds(base_models, tmp_path_factory):
+    """The n-gram run's two rounds, what both cases of
+    test_semi_stopped_at_a_commit_point_resumes_to_the_same_result must equal: trained once for both."""
+    return not_stopped(base_models, tmp_path_factory.mktemp("semi-quick-two-rounds"), "quick")
 
 
 def test_rounds_run_and_are_reported(two_rounds):
@@ -565,13 +578,13 @@ def test_semi_learns_from_its_pseudo_labels(tmp_path):
 
 
 @pytest.mark.parametrize("before", [False, True])
-def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkeypatch, always_accept, before):
+def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, quick_two_rounds, monkeypatch,
+                                                                   always_accept, before):
     """Ctrl-C at the commit of round 1 of 2 (right after it, or right before it), then --resume: the
-    model and rounds of a semi run that was not stopped."""
+    model and rounds of a semi run that was not stopped (quick_two_rounds, the same options)."""
     from sentiment_cli.workspace import Workspace
 
     models, common = setup
-    assert invoke("semi", "quick", "--rounds", "2", "--select", "rank", "--output-run", "whole", *common).exit_code == 0
     real, calls = Workspace.commit, []
 
     def stop(self, state):
@@ -587,11 +600,11 @@ def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkey
     monkeypatch.setattr(Workspace, "commit", real)
     result = invoke("semi", "quick", "--output-run", "cut", "--resume", *common)
     assert result.exit_code == 0, result.output
-    whole, cut = (runs.load_run(models, name) for name in ("whole", "cut"))
+    whole, cut = runs.load_run(quick_two_rounds, "quick-semi"), runs.load_run(models, "cut")
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(whole.model.get_weights(), cut.model.get_weights()))
     drop = ("seconds",)
-    rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(models / n / runs.ROUNDS_FILE)]
-            for n in ("whole", "cut")]
+    rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(run.path / runs.ROUNDS_FILE)]
+            for run in (whole, cut)]
     assert rows[0] == rows[1] and len(rows[0]) == 3
 
 

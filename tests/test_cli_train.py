@@ -303,16 +303,15 @@ def test_few_validation_rows_are_pointed_out(tmp_path, labeled_file, tiny_args):
     assert "warning: validation holds only 4 rows" in result.stderr
 
 
-def test_split_from_validates_on_the_rows_that_validated_another_run(tmp_path, tiny_args):
-    base = write_labeled(tmp_path / "base.txt")
-    models = tmp_path / "models"
-    assert invoke("train", "first", "--train", base, "--models-dir", models, *tiny_args).exit_code == 0
-    first = runs.read_json(models / "first" / runs.SPLIT_FILE)["validation"]
+def test_split_from_validates_on_the_rows_that_validated_another_run(trained, tmp_path, tiny_args):
+    base = write_labeled(tmp_path / "base.txt")  # the rows run demo trained on (trained_once)
+    models = trained
+    first = runs.read_json(models / "demo" / runs.SPLIT_FILE)["validation"]
     more = tmp_path / "more.txt"  # the same rows, then 20 new ones (as after suggest)
     new = [f"{label} +++$+++ {text} indeed" for label, text in
            [(1, "lovely happy fun"), (0, "sad awful dull")] * 10]
     more.write_text(base.read_text() + "\n".join(f"{n} {i}" for i, n in enumerate(new)) + "\n")
-    result = invoke("train", "second", "--train", more, "--models-dir", models, "--split-from", "first", *tiny_args)
+    result = invoke("train", "second", "--train", more, "--models-dir", models, "--split-from", "demo", *tiny_args)
     assert result.exit_code == 0, result.output
     assert runs.read_json(models / "second" / runs.SPLIT_FILE)["validation"] == first
     # drawn anew, some of the new rows would validate

@@ -237,18 +237,26 @@ def _stop_at_commit(monkeypatch, n, before=False):
     return real
 
 
+@pytest.fixture(scope="module")
+def not_stopped(tmp_path_factory):
+    """The training that test_train_resumes_to_the_same_result stops and resumes, trained without a
+    stop once for both of its cases (models in a/, run whole); returns the folder and its arguments."""
+    root = tmp_path_factory.mktemp("not-stopped")
+    labeled = write_labeled(root / "train.txt")
+    args = ["--train", labeled, *TINY, "--epochs", "4", "--patience", "4", "--lr", "0.01", "--models-dir"]
+    assert invoke("train", "whole", *args, root / "a").exit_code == 0
+    return root, args
+
+
 @pytest.mark.parametrize("before", [False, True])
-def test_train_resumes_to_the_same_result(tmp_path, monkeypatch, before):
+def test_train_resumes_to_the_same_result(not_stopped, tmp_path, monkeypatch, before):
     """Ctrl-C at the commit of epoch 2 of 4 (after it, or before it), then --resume with no other option:
     the weights and history of the training that was not stopped."""
     import numpy as np
 
     from sentiment_cli.workspace import Workspace
 
-    labeled = write_labeled(tmp_path / "train.txt")
-    args = ["--train", labeled, *TINY, "--epochs", "4", "--patience", "4", "--lr", "0.01", "--models-dir"]
-    assert invoke("train", "whole", *args, tmp_path / "a").exit_code == 0
-
+    root, args = not_stopped
     real = _stop_at_commit(monkeypatch, 2, before)
     result = invoke("train", "whole", *args, tmp_path / "b")
     assert result.exit_code == 1 and f"Continue it with: sentiment-cli train whole --resume --models-dir {tmp_path / 'b'}" \
@@ -265,10 +273,10 @@ def test_train_resumes_to_the_same_result(tmp_path, monkeypatch, before):
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "b" / ".whole.work").exists()
 
-    a, b = (runs.load_run(tmp_path / d, "whole") for d in ("a", "b"))
+    a, b = runs.load_run(root / "a", "whole"), runs.load_run(tmp_path / "b", "whole")
     for x, y in zip(a.model.get_weights(), b.model.get_weights()):
         assert np.allclose(x, y, atol=1e-6)
-    history = [(tmp_path / d / "whole" / runs.HISTORY_FILE).read_text() for d in ("a", "b")]
+    history = [(folder / "whole" / runs.HISTORY_FILE).read_text() for folder in (root / "a", tmp_path / "b")]
     assert [line.split(",")[0] for line in history[1].splitlines()] == ["epoch", "1", "2", "3", "4"]
     assert history[0] == history[1]
 

@@ -60,10 +60,35 @@ def read_rounds(path):
     return list(csv.DictReader(open(path)))
 
 
-def test_rounds_run_and_are_reported(setup, always_accept):
-    models, common = setup
-    result = invoke("semi", "base", "--select", "rank", "--rounds", "2", *common)
+def not_stopped(base_models, folder, run):
+    """semi RUN --select rank --rounds 2, every round kept (always_accept), not stopped, in a copy
+    of the base runs in ``folder``: its output is RUN-semi there."""
+    models = shutil.copytree(base_models / "models", folder / "models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rounds, "worse_beyond_noise", lambda *args: False)
+        result = invoke("semi", run, "--select", "rank", "--rounds", "2", "--unlabeled",
+                        base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1")
     assert result.exit_code == 0, result.output
+    return models
+
+
+@pytest.fixture(scope="module")
+def two_rounds(base_models, tmp_path_factory):
+    """The hybrid base run's two rounds: what test_rounds_run_and_are_reported reads, and what a
+    stopped and resumed one must equal (test_a_hybrid_semi_run_resumes_from_its_kept_round):
+    trained once for both."""
+    return not_stopped(base_models, tmp_path_factory.mktemp("semi-two-rounds"), "base")
+
+
+@pytest.fixture(scope="module")
+def quick_two_rounds(base_models, tmp_path_factory):
+    """The n-gram run's two rounds, what both cases of
+    test_semi_stopped_at_a_commit_point_resumes_to_the_same_result must equal: trained once for both."""
+    return not_stopped(base_models, tmp_path_factory.mktemp("semi-quick-two-rounds"), "quick")
+
+
+def test_rounds_run_and_are_reported(two_rounds):
+    models = two_rounds
     run = models / "base-semi"
     rows = read_rounds(run / runs.ROUNDS_FILE)
     assert [r["round"] for r in rows] == ["0", "1", "2"]
@@ -78,6 +103,37 @@ def test_rounds_run_and_are_reported(setup, always_accept):
     assert runs.load_run(models, "base").path.name == "base"
     assert runs.load_run(models, "base-semi").config.labels == ["0", "1"]
     assert not (models / ".base-semi.work").exists()
+
+
+def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, two_rounds, monkeypatch, always_accept, tmp_path):
+    """Ctrl-C right after round 1 of 2 is committed, then --resume, on a run with a network half:
+    the probabilities of a semi run that was not stopped (two_rounds, the same options). A network
+    continues from the weights it starts a round with, so a resume that started round 2 from the
+    base model, not the kept round 1, would differ here; the n-gram half alone refits from scratch
+    and cannot show it."""
+    from sentiment_cli.workspace import Workspace
+
+    models, common = setup
+    args = ["base", "--rounds", "2", "--select", "rank", *common]
+    real = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
+    assert invoke("semi", *args, "--output-run", "cut").exit_code == 1
+    monkeypatch.setattr(Workspace, "commit", real)
+    assert json.loads((models / ".cut.work" / workspace.STATE_FILE).read_text())["kept_round"] == 1
+    result = invoke("semi", "base", "--output-run", "cut", "--resume", *common)
+    assert result.exit_code == 0, result.output
+    probe = tmp_path / "probe.txt"
+    probe.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(POSITIVE + NEGATIVE + ["great day",
+                                                                                                    "sad song"])))
+
+    def probabilities(run, models):
+        out = tmp_path / f"{run}.csv"
+        assert invoke("test", run, "--input", probe, "--output", out, "--probabilities", "--models-dir", models,
+                      "-q").exit_code == 0
+        return np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in csv.DictReader(open(out))])
+
+    whole, cut = probabilities("base-semi", two_rounds), probabilities("cut", models)
+    assert whole.shape == (22, 2)
+    np.testing.assert_allclose(cut, whole, atol=2e-6)
 
 
 def test_cotrain_gives_each_half_the_other_s_pseudo_labels(setup, monkeypatch, always_accept):
@@ -522,13 +578,13 @@ def test_semi_learns_from_its_pseudo_labels(tmp_path):
 
 
 @pytest.mark.parametrize("before", [False, True])
-def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkeypatch, always_accept, before):
+def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, quick_two_rounds, monkeypatch,
+                                                                   always_accept, before):
     """Ctrl-C at the commit of round 1 of 2 (right after it, or right before it), then --resume: the
-    model and rounds of a semi run that was not stopped."""
+    model and rounds of a semi run that was not stopped (quick_two_rounds, the same options)."""
     from sentiment_cli.workspace import Workspace
 
     models, common = setup
-    assert invoke("semi", "quick", "--rounds", "2", "--select", "rank", "--output-run", "whole", *common).exit_code == 0
     real, calls = Workspace.commit, []
 
     def stop(self, state):
@@ -544,43 +600,12 @@ def test_semi_stopped_at_a_commit_point_resumes_to_the_same_result(setup, monkey
     monkeypatch.setattr(Workspace, "commit", real)
     result = invoke("semi", "quick", "--output-run", "cut", "--resume", *common)
     assert result.exit_code == 0, result.output
-    whole, cut = (runs.load_run(models, name) for name in ("whole", "cut"))
+    whole, cut = runs.load_run(quick_two_rounds, "quick-semi"), runs.load_run(models, "cut")
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(whole.model.get_weights(), cut.model.get_weights()))
     drop = ("seconds",)
-    rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(models / n / runs.ROUNDS_FILE)]
-            for n in ("whole", "cut")]
+    rows = [[{k: v for k, v in r.items() if k not in drop} for r in read_rounds(run.path / runs.ROUNDS_FILE)]
+            for run in (whole, cut)]
     assert rows[0] == rows[1] and len(rows[0]) == 3
-
-
-def test_a_hybrid_semi_run_resumes_from_its_kept_round(setup, monkeypatch, always_accept, tmp_path):
-    """Ctrl-C right after round 1 of 2 is committed, then --resume, on a run with a network half:
-    the probabilities of a semi run that was not stopped. A network continues from the weights it
-    starts a round with, so a resume that started round 2 from the base model, not the kept round
-    1, would differ here; the n-gram half alone refits from scratch and cannot show it."""
-    from sentiment_cli.workspace import Workspace
-
-    models, common = setup
-    args = ["base", "--rounds", "2", "--select", "rank", *common]
-    assert invoke("semi", *args, "--output-run", "whole").exit_code == 0
-    real = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
-    assert invoke("semi", *args, "--output-run", "cut").exit_code == 1
-    monkeypatch.setattr(Workspace, "commit", real)
-    assert json.loads((models / ".cut.work" / workspace.STATE_FILE).read_text())["kept_round"] == 1
-    result = invoke("semi", "base", "--output-run", "cut", "--resume", *common)
-    assert result.exit_code == 0, result.output
-    probe = tmp_path / "probe.txt"
-    probe.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(POSITIVE + NEGATIVE + ["great day",
-                                                                                                    "sad song"])))
-
-    def probabilities(run):
-        out = tmp_path / f"{run}.csv"
-        assert invoke("test", run, "--input", probe, "--output", out, "--probabilities", "--models-dir", models,
-                      "-q").exit_code == 0
-        return np.array([[float(v) for k, v in row.items() if k.startswith("p_")] for row in csv.DictReader(open(out))])
-
-    whole, cut = probabilities("whole"), probabilities("cut")
-    assert whole.shape == (22, 2)
-    np.testing.assert_allclose(cut, whole, atol=2e-6)
 
 
 def test_why_none_of_cotrain_tells_each_half_s_own_predictions(monkeypatch):
@@ -615,27 +640,21 @@ def test_accumulated_pseudo_labels_keep_their_first_class_by_hand():
     assert selection.accumulate(np.stack([learned] * 2), np.stack([picked] * 2)).tolist() == [merged.tolist()] * 2
 
 
-@pytest.mark.parametrize("recorded", [True, False])
-def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monkeypatch, always_accept, recorded):
-    """With --pseudo-labels accumulate, round 2 of co-training learns from round 1's picks too,
-    each with the class first given, unless both halves now agree on another (replaced round by
-    round, a half's picks come back to it two rounds later as the other half's). Across a resume
-    (Ctrl-C after round 1's commit) too; a run whose options record no --pseudo-labels (0.7.0)
-    goes on replacing them."""
-    from sentiment_cli.workspace import Workspace
+# by round and learning half, the picks co-training is given: {unlabeled text's index: class}
+GIVEN = [{"ngrams": {0: 1, 1: 0}, "rnn_logits": {2: 1, 3: 0}},
+         {"ngrams": {1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 0, 5: 1}}]
 
-    models, common = setup
-    # by round and learning half, the picks it is given: {unlabeled text's index: class}
-    given = [{"ngrams": {0: 1, 1: 0}, "rnn_logits": {2: 1, 3: 0}},
-             {"ngrams": {1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 0, 5: 1}}]
-    queue = list(given)
+
+def give_and_spy(patch, picks, learned):
+    """Rounds choose ``picks`` (one per round, in turn), and ``learned`` gets what each half learns."""
+    queue = list(picks)
 
     def choose(state, logits, probs):
         picks = queue.pop(0)
         chosen = {name: (np.array(sorted(p)), np.array([p[i] for i in sorted(p)])) for name, p in picks.items()}
         return (*selection.union(chosen.values(), len(state.unlabeled)), chosen)
 
-    real, learned = rounds._train_round, []
+    real = rounds._train_round
 
     def spy(config, state, model, extra):
         assert len(state.unlabeled) >= 6
@@ -643,12 +662,44 @@ def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monke
                         for name, (texts, classes) in extra.items()})
         return real(config, state, model, extra)
 
-    monkeypatch.setattr(rounds, "_choose", choose)
-    monkeypatch.setattr(rounds, "_train_round", spy)
-    real_commit = interrupt_at_commit(monkeypatch, 2)  # the 1st commit is round 0's, the 2nd round 1's
-    # cotrain is the default selection; accumulating is opt-in
-    assert invoke("semi", "base", "--rounds", "2", "--pseudo-labels", "accumulate", *common).exit_code == 1
-    monkeypatch.setattr(Workspace, "commit", real_commit)
+    patch.setattr(rounds, "_choose", choose)
+    patch.setattr(rounds, "_train_round", spy)
+
+
+@pytest.fixture(scope="module")
+def accumulating_stopped(base_models, tmp_path_factory):
+    """semi base --rounds 2 --pseudo-labels accumulate, given GIVEN[0] in round 1 and stopped (Ctrl-C)
+    right after round 1's commit: the work both cases of the test below resume, and what round 1
+    learned. Made once for both cases: a network round."""
+    models = shutil.copytree(base_models / "models", tmp_path_factory.mktemp("semi-accumulate") / "models")
+    learned = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rounds, "worse_beyond_noise", lambda *args: False)  # always_accept
+        give_and_spy(patch, GIVEN[:1], learned)
+        interrupt_at_commit(patch, 2)  # the 1st commit is round 0's, the 2nd round 1's
+        # cotrain is the default selection; accumulating is opt-in
+        result = invoke("semi", "base", "--rounds", "2", "--pseudo-labels", "accumulate", "--unlabeled",
+                        base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1")
+    assert result.exit_code == 1, result.output
+    assert (models / ".base-semi.work").is_dir() and not (models / "base-semi").exists()
+    # the work records the base run's path: each case resumes it in this folder, put back as it was
+    return models, shutil.copytree(models, models.parent / "as-stopped"), learned
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(accumulating_stopped, base_models, monkeypatch,
+                                                                     always_accept, recorded):
+    """With --pseudo-labels accumulate, round 2 of co-training learns from round 1's picks too,
+    each with the class first given, unless both halves now agree on another (replaced round by
+    round, a half's picks come back to it two rounds later as the other half's). Across a resume
+    (Ctrl-C after round 1's commit) too; a run whose options record no --pseudo-labels (0.7.0)
+    goes on replacing them."""
+    models, stopped, before = accumulating_stopped
+    shutil.rmtree(models)
+    shutil.copytree(stopped, models)  # the stopped work as it was, whatever the other case did with it
+    common = ["--unlabeled", base_models / "nolabel.txt", "--models-dir", models, "-q", "--epochs-per-round", "1"]
+    learned = []
+    give_and_spy(monkeypatch, GIVEN[1:], learned)
     work = models / ".base-semi.work"
     if not recorded:
         inputs = json.loads((work / workspace.INPUTS_FILE).read_text())
@@ -656,13 +707,13 @@ def test_cotrain_rounds_learn_from_the_earlier_rounds_pseudo_labels(setup, monke
         (work / workspace.INPUTS_FILE).write_text(json.dumps(inputs))
     result = invoke("semi", "base", "--resume", *common)
     assert result.exit_code == 0, result.output
-    assert learned[0] == given[0]
+    assert before == GIVEN[:1] and len(learned) == 1
     if recorded:
         # text 1 of the n-gram half: both halves now say 1; text 2 of the network: only the n-gram
         # half says 0, and the network keeps the 1 it was first given
-        assert learned[1] == {"ngrams": {0: 1, 1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 1, 3: 0, 5: 1}}
+        assert learned[0] == {"ngrams": {0: 1, 1: 1, 4: 0}, "rnn_logits": {1: 1, 2: 1, 3: 0, 5: 1}}
     else:
-        assert learned[1] == given[1]
+        assert learned[0] == GIVEN[1]
     semi = json.loads((models / "base-semi" / runs.CONFIG_FILE).read_text())["semi"]
     assert semi["pseudo_labels"] == ("accumulate" if recorded else "replace")
     assert not list(work.parent.glob(".base-semi.work"))

@@ -3,8 +3,9 @@
     python bench/subword_vectors.py --run RUN_DIR --data imdb|tweets [--damp 0.1,0.3,1,3,10]
 
 RUN_DIR is a run trained with ``--subword-vectors``. After its network half trained, ``train``
-fitted the spelling table to the trained word vectors (``embeddings.subword_table``, ridge
-``damp`` 0.1); this refits it with each ``--damp`` on the same trained vectors and reports, on the
+fitted the spelling table to the trained word vectors (``embeddings.subword_table``); this refits
+it with each ``--damp`` (LSQR's, whatever the vocabulary's size) on the same trained vectors and
+reports, on the
 run's own validation rows (its split.json), the network half's accuracy alone (its logit's sign)
 and the hybrid's with the run's mix: on all rows, on those holding a word outside the
 vocabulary, and on the rest. "none" puts the one unknown-word vector back for every unknown
@@ -67,8 +68,10 @@ def main():
         if damp == "none":  # every code dropped: the layer keeps each unknown token's vector
             run_seqs = [s[s >= -config.chars[1]] for s in seqs]  # the words and the n-gram half's characters
         else:
+            words = len(run.tokenizer.vocabulary) - 2
             table, projection = subword_table(run.tokenizer.vocabulary, vectors, config.subword_ngrams,
-                                              config.subword_buckets, config.subword_dim, damp=float(damp))
+                                              config.subword_buckets, config.subword_dim,
+                                              ridge=float(damp) / words ** 0.5)
             layer.set_weights([table.astype(stored[0].dtype), projection.astype(stored[1].dtype)])
             run_seqs = seqs
         logits = halves_logits(model, run_seqs, encoder.features)

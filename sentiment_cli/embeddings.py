@@ -96,22 +96,25 @@ def pretrain_word2vec(texts: list[str], tokenizer: Tokenizer, dim: int, seed: in
     return matrix, found / max(len(tokenizer) - 2, 1)
 
 
-# LSQR's damp of the subword table's fit: on the validation rows of trained runs, refitting with 0.1,
-# 0.3, 1, 3 and 10 gave the tweets' network half 0.8102, 0.8119, 0.8117, 0.8118, 0.8117 and IMDB's
-# 0.8932, 0.8948, 0.8940, 0.8928, 0.8928; the hybrids were best or level at 1 on both
-# (bench/subword_vectors.py, 0.9.0-dev, 2026-12-07)
-SUBWORD_DAMP = 1.0
+# The subword table's ridge, per word of the vocabulary: LSQR's damp is this times the square root
+# of the number of words, so that the penalty weighs the same against each word's error in a
+# vocabulary of 50 words as in one of 20,000 (with a fixed damp, a tiny run's table shrank to
+# nothing). On the validation rows of trained runs with 20,000-word vocabularies, damp 0.1, 0.3, 1,
+# 3 and 10 gave the tweets' network half 0.8102, 0.8119, 0.8117, 0.8118, 0.8117 and IMDB's 0.8932,
+# 0.8948, 0.8940, 0.8928, 0.8928; the hybrids were best or level at 1 on both
+# (bench/subword_vectors.py, 0.9.0-dev, 2026-12-07): damp 1 at 19,998 words.
+SUBWORD_RIDGE = 1.0 / 19_998 ** 0.5
 
 
 def subword_table(vocabulary: list[str], vectors: np.ndarray, high: int, buckets: int, dim: int,
-                  damp: float = SUBWORD_DAMP) -> tuple[np.ndarray, np.ndarray]:
+                  ridge: float = SUBWORD_RIDGE) -> tuple[np.ndarray, np.ndarray]:
     """Starting weights of ``model.UnknownWordVectors``: (table, projection) such that each word's
     mean of its character n-grams' rows, times projection, comes near its vector (the
     vocabulary's words, ids 2 and up): a word never seen then starts near the words spelled like
     it (as MIMICK, Pinter et al. 2017, learns vectors from spelling). The projection is the
-    vectors' ``dim`` leading right singular vectors; the table is the ridge least-squares fit
-    (``damp``: its square root of the penalty) of the words' vectors in those coordinates, by
-    SciPy's LSQR, one column at a time. Deterministic: no random numbers.
+    vectors' ``dim`` leading right singular vectors; the table is the ridge least-squares fit of
+    the words' vectors in those coordinates, by SciPy's LSQR, one column at a time, with damp
+    ``ridge`` x sqrt(words) (``SUBWORD_RIDGE``). Deterministic: no random numbers.
     """
     from scipy import sparse
     from scipy.sparse.linalg import lsqr
@@ -133,5 +136,6 @@ def subword_table(vocabulary: list[str], vectors: np.ndarray, high: int, buckets
     projection = np.zeros((dim, targets.shape[1]))
     projection[:min(dim, len(right))] = right[:dim]
     coordinates = targets @ projection.T
+    damp = ridge * len(words) ** 0.5
     table = np.stack([lsqr(spelling, coordinates[:, j], damp=damp, iter_lim=200)[0] for j in range(dim)], axis=1)
     return table.astype(np.float32), projection.astype(np.float32)

@@ -279,6 +279,8 @@ class Network:
         self.vectors = np.asarray(model.get_layer("embedding").embeddings.numpy(), dtype=np.float32)
         # an unknown word's vector made from its spelling (model.UnknownWordVectors), as the model makes it
         self.subwords = model.get_layer("subword_vectors") if "subword_vectors" in names else None
+        if self.subwords is not None:
+            self.subword_weights = [np.asarray(w, dtype=np.float32) for w in self.subwords.get_weights()]
         prefix = "bi" if config.bidirectional else ""
         self.recurrent = [model.get_layer(f"{prefix}{config.cell}_{i + 1}") for i in range(config.layers)]
         self.pool = model.get_layer("mean_pool") if "mean_pool" in names else None
@@ -342,8 +344,7 @@ class Network:
         """The word vectors with the unknown words' made from their spelling, by the layer's
         NumPy twin (npmodel.unknown_word_vectors) and its weights."""
         layer = self.subwords
-        table, projection = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
-        return unknown_word_vectors(x, packed, table, projection, layer.buckets, layer.offset, layer.max_length,
+        return unknown_word_vectors(x, packed, *self.subword_weights, layer.buckets, layer.offset, layer.max_length,
                                     layer.truncating)
 
 

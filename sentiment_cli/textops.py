@@ -188,23 +188,23 @@ class TextToIds(layers.Layer):
         of ``rules.lookup`` on ragged tokens (the cut made first, which the lookup does not change),
         packed with the character buckets when the layer has them."""
         words = self.kept_tokens(texts)
-        ids = self.word_ids(words)
+        looked = tf.cast(tf.ragged.map_flat_values(self.lookup, words), tf.int32)  # an id per token
+        ids = self.word_ids(looked)
         parts = [ids]
         if self.char_ngrams:
             parts.append(tf.cast(-char_buckets(words, self.char_ngrams, self.char_buckets) - 1, tf.int32))
         if self.subword_ngrams:
-            looked = tf.cast(tf.ragged.map_flat_values(self.lookup, words), tf.int32)
             parts.append(subword_codes(words, looked, self.subword_ngrams, self.subword_buckets,
                                        self.char_buckets if self.char_ngrams else 0, self.max_length))
         return tf.concat(parts, axis=1) if len(parts) > 1 else ids
 
-    def word_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
-        """``rules.kept_ids`` of kept tokens: the lookup, one unknown id for a text without tokens."""
-        empty = words.row_lengths() == 0
+    @staticmethod
+    def word_ids(looked: tf.RaggedTensor) -> tf.RaggedTensor:
+        """``rules.kept_ids`` of the kept tokens' looked-up ids: one unknown id for a text without tokens."""
+        empty = looked.row_lengths() == 0
         filler = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], OOV_TOKEN), tf.cast(empty, tf.int64))
-        words = tf.concat([words, filler], axis=1)
-        return tf.cast(tf.ragged.map_flat_values(self.lookup, words), tf.int32)
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], OOV_ID), tf.cast(empty, tf.int64))
+        return tf.concat([looked, filler], axis=1)
 
     def call(self, texts):
         return self.ragged_ids(texts).to_tensor(0)

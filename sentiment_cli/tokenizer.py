@@ -217,10 +217,10 @@ class Tokenizer:
 
         kept = keep_ragged(words, max_length, truncating)
         found = _rows(_char_function(high, buckets)(kept)) if high else [np.zeros(0, np.int64)] * len(out)
-        if not sub_high:
-            return [pack(ids, b) for ids, b in zip(out, found)]
-        kept_ids_ = keep_ragged(words.with_flat_values(flat), max_length, truncating)
-        subwords = _rows(_subword_function(sub_high, sub_buckets, buckets, max_length)(kept, kept_ids_))
+        subwords = [None] * len(out)
+        if sub_high:
+            looked = keep_ragged(words.with_flat_values(flat), max_length, truncating)
+            subwords = _rows(_subword_function(sub_high, sub_buckets, buckets, max_length)(kept, looked))
         return [pack(ids, b, c) for ids, b, c in zip(out, found, subwords)]
 
     @property
